@@ -1,0 +1,43 @@
+"""The engine: every use case, over one event store and one group-commit writer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.catalog import Catalog
+from engine.code_desk import CodeDesk
+from engine.imports import Imports
+from engine.keys import Keys
+from engine.redemptions import Redemptions
+from engine.reservations import CandidateSource, CodeAllocator, Reservations
+from engine.settings import Settings
+from engine.store import EventStore, open_event_store
+from engine.vault import Vault
+from engine.writer import Writer
+
+
+class Engine:
+    """Holds the use-case services; built once at the edge and passed in."""
+
+    def __init__(self, settings: Settings, store: EventStore, candidates: CandidateSource,
+                 on_saved: Callable[[], None] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.vault = Vault(settings.secret_key)
+        self.writer = Writer(store, max_group=settings.write_batch_size, on_saved=on_saved)
+        self.catalog = Catalog(store, self.writer)
+        self.imports = Imports(store, self.writer, self.vault, self.catalog)
+        self.reservations = Reservations(store, self.writer, CodeAllocator(candidates),
+                                         candidates)
+        self.redemptions = Redemptions(store, self.writer, self.vault)
+        self.codes = CodeDesk(store, self.writer, self.vault)
+        self.keys = Keys(store, self.writer, self.vault)
+
+    @classmethod
+    def open(cls, settings: Settings, candidates: CandidateSource,
+             on_saved: Callable[[], None] | None = None) -> "Engine":
+        return cls(settings, open_event_store(settings), candidates, on_saved)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.store.close()

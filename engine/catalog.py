@@ -1,0 +1,136 @@
+"""Products: what is sold, how it is delivered, at what price and under which limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from engine.errors import AlreadyExists, ConcurrentUpdate, NotFound, ValidationFailed
+from engine.ids import product_id
+from engine.store import EventStore
+from engine.writer import Writer
+
+DELIVERY_KINDS = ("card", "code", "topup")
+
+
+@dataclass(frozen=True)
+class PurchaseLimit:
+    quantity: int
+    window_seconds: int | None = None
+
+
+class Product(Aggregate):
+    TOPIC = "quanyi:product"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:product.defined"
+        sku: str
+        name: str
+        delivery: str
+        price: int
+        currency: str
+        purchase_limit: dict[str, Any] | None
+        commission_rates_bp: list[int]
+        allow_below_cost: bool
+        actor: str
+
+    def __init__(self, *, id: UUID, sku: str, name: str, delivery: str, price: int,
+                 currency: str, purchase_limit: dict[str, Any] | None,
+                 commission_rates_bp: list[int], allow_below_cost: bool, actor: str) -> None:
+        self.sku = sku
+        self.name = name
+        self.delivery = delivery
+        self.price = price
+        self.currency = currency
+        self.purchase_limit = purchase_limit
+        self.commission_rates_bp = commission_rates_bp
+        self.allow_below_cost = allow_below_cost
+
+    def limit(self) -> PurchaseLimit | None:
+        return PurchaseLimit(**self.purchase_limit) if self.purchase_limit else None
+
+    def is_below_cost(self, unit_cost: int) -> bool:
+        return unit_cost > self.price and not self.allow_below_cost
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku, "name": self.name, "delivery": self.delivery,
+            "price": self.price, "currency": self.currency,
+            "purchase_limit": self.purchase_limit,
+            "commission_rates_bp": self.commission_rates_bp,
+            "allow_below_cost": self.allow_below_cost,
+            "created_at": self.created_on,
+        }
+
+
+SKU_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def check_sku(sku: str) -> str:
+    if not 1 <= len(sku) <= 64 or not set(sku) <= SKU_CHARS:
+        raise ValidationFailed("sku must be 1-64 characters of letters, digits, '.', '_' or '-'")
+    return sku
+
+
+def check_currency(currency: str) -> str:
+    if len(currency) != 3 or not currency.isascii() or not currency.isupper():
+        raise ValidationFailed("currency must be an ISO 4217 code such as CNY")
+    return currency
+
+
+class Catalog:
+    """Use cases on products."""
+
+    def __init__(self, store: EventStore, writer: Writer) -> None:
+        self._store = store
+        self._writer = writer
+
+    def define_product(self, *, sku: str, name: str, delivery: str, price: int,
+                       currency: str = "CNY", purchase_limit: dict[str, Any] | None = None,
+                       commission_rates_bp: list[int] | None = None,
+                       allow_below_cost: bool = False, actor: str) -> Product:
+        """Define a new product; a SKU is defined once."""
+        rates = list(commission_rates_bp or [])
+        _check_product(sku, name, delivery, price, currency, purchase_limit, rates)
+        product = Product(id=product_id(sku), sku=sku, name=name, delivery=delivery,
+                          price=price, currency=currency, purchase_limit=purchase_limit,
+                          commission_rates_bp=rates, allow_below_cost=allow_below_cost,
+                          actor=actor)
+        try:
+            self._writer.save(product)
+        except ConcurrentUpdate as exc:
+            raise AlreadyExists(f"product {sku} is already defined") from exc
+        return product
+
+    def get(self, sku: str) -> Product:
+        check_sku(sku)
+        try:
+            return self._store.repository.get(product_id(sku))
+        except AggregateNotFoundError as exc:
+            raise NotFound(f"no product {sku}") from exc
+
+
+def _check_product(sku: str, name: str, delivery: str, price: int, currency: str,
+                   purchase_limit: dict[str, Any] | None, rates: list[int]) -> None:
+    check_sku(sku)
+    check_currency(currency)
+    if not name.strip() or len(name) > 200:
+        raise ValidationFailed("name must be 1-200 characters")
+    if delivery not in DELIVERY_KINDS:
+        raise ValidationFailed(f"delivery must be one of {', '.join(DELIVERY_KINDS)}")
+    if isinstance(price, bool) or not isinstance(price, int) or price < 0:
+        raise ValidationFailed("price must be a non-negative integer of minor units")
+    if len(rates) > 3 or any(not 0 <= r <= 10_000 for r in rates) or sum(rates) > 10_000:
+        raise ValidationFailed("commission_rates_bp: at most three levels, 0-10000 bp, "
+                               "summing to at most 10000")
+    if purchase_limit is not None:
+        quantity = purchase_limit.get("quantity")
+        window = purchase_limit.get("window_seconds")
+        if not isinstance(quantity, int) or quantity < 1:
+            raise ValidationFailed("purchase_limit.quantity must be at least 1")
+        if window is not None and (not isinstance(window, int) or window < 1):
+            raise ValidationFailed("purchase_limit.window_seconds must be at least 1")

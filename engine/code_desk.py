@@ -1,0 +1,75 @@
+"""Single-code operations outside sales: look-up by string, void, and expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from engine.codes import Code
+from engine.errors import ConcurrentUpdate, NotFound, QuanyiError, ValidationFailed
+from engine.ids import code_id as make_code_id
+from engine.reservations import utc_now
+from engine.store import EventStore
+from engine.vault import Vault
+from engine.writer import Writer
+
+RETRIES = 5
+SYSTEM_ACTOR = "system:expiry"
+
+
+class CodeDesk:
+    """Use cases on one code at a time."""
+
+    def __init__(self, store: EventStore, writer: Writer, vault: Vault) -> None:
+        self._store = store
+        self._writer = writer
+        self._vault = vault
+
+    def get(self, code_id: UUID) -> Code:
+        try:
+            return self._store.repository.get(code_id)
+        except AggregateNotFoundError as exc:
+            raise NotFound(f"no code {code_id}") from exc
+
+    def look_up(self, code: str) -> Code:
+        """Find a code by its string, through its keyed fingerprint only."""
+        if not isinstance(code, str) or not code.strip():
+            raise ValidationFailed("code must be a non-empty string")
+        try:
+            return self._store.repository.get(make_code_id(self._vault.fingerprint(code)))
+        except AggregateNotFoundError as exc:
+            raise NotFound("no such code") from exc
+
+    def reveal(self, code: Code) -> dict[str, str | None]:
+        """The code's secret, for a caller that has already recorded the reveal."""
+        return self._vault.open(code.id, code.sealed)
+
+    def void(self, *, code_id: UUID, reason: str, actor: str) -> Code:
+        """Take a code out of circulation for good."""
+        if not reason.strip():
+            raise ValidationFailed("voiding needs a reason")
+        for _ in range(RETRIES):
+            code = self.get(code_id)
+            code.void(reason=reason, actor=actor)
+            try:
+                self._writer.save(code)
+            except ConcurrentUpdate:
+                continue
+            return code
+        raise ConcurrentUpdate("the code kept changing; retry")
+
+    def expire(self, code_ids: Iterable[UUID]) -> int:
+        """Mark due codes expired; safe to run twice and beside other writers."""
+        now = utc_now()
+        expired = 0
+        for code_id in code_ids:
+            try:
+                code = self.get(code_id)
+                code.expire(now=now, actor=SYSTEM_ACTOR)
+                self._writer.save(code)
+            except QuanyiError:
+                continue  # not due, already expired or changed meanwhile: nothing to do
+            expired += 1
+        return expired

@@ -1,0 +1,107 @@
+"""The engine's domain errors.
+
+    QuanyiError
+    ├── NotFound
+    ├── ValidationFailed
+    ├── Conflict
+    │   ├── AlreadyExists
+    │   ├── InvalidState
+    │   ├── SoldOut
+    │   ├── AlreadyRedeemed        (carries when and by whom)
+    │   ├── AlreadyRolledBack
+    │   ├── DuplicateCode
+    │   └── ConcurrentUpdate       (a version clash the caller may retry)
+    ├── Gone
+    │   ├── CodeExpired
+    │   └── CodeVoided
+    ├── PriceBelowCost
+    ├── PatternTooSmall
+    └── Forbidden
+
+The API maps each class to one problem+json answer in one place (api/problems.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+class QuanyiError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(QuanyiError):
+    code = "not_found"
+
+
+class ValidationFailed(QuanyiError):
+    code = "validation_error"
+
+
+class Forbidden(QuanyiError):
+    code = "forbidden"
+
+
+class Conflict(QuanyiError):
+    code = "conflict"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+
+
+class SoldOut(Conflict):
+    code = "sold_out"
+
+
+class AlreadyRedeemed(Conflict):
+    code = "already_redeemed"
+
+    def __init__(self, detail: str, *, redeemed_at: datetime, merchant_id: str,
+                 redemption_id: str) -> None:
+        super().__init__(detail, redeemed_at=redeemed_at.isoformat(),
+                         merchant_id=merchant_id, redemption_id=redemption_id)
+
+
+class AlreadyRolledBack(Conflict):
+    code = "already_rolled_back"
+
+
+class DuplicateCode(Conflict):
+    code = "duplicate_code"
+
+
+class ConcurrentUpdate(Conflict):
+    code = "concurrent_update"
+
+
+class Gone(QuanyiError):
+    code = "gone"
+
+
+class CodeExpired(Gone):
+    code = "code_expired"
+
+
+class CodeVoided(Gone):
+    code = "code_voided"
+
+
+class PriceBelowCost(QuanyiError):
+    code = "price_below_cost"
+
+
+class PatternTooSmall(ValidationFailed):
+    code = "pattern_too_small"

@@ -1,0 +1,28 @@
+"""Deterministic aggregate ids: uuid5 of a natural key, so that a retried command addresses
+the same aggregate and the store's unique (id, version) key refuses a second creation."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+NAMESPACE = UUID("5b0c7e9e-8d0c-4f57-9a53-2f7a1c6f0a51")
+
+
+def product_id(sku: str) -> UUID:
+    return uuid5(NAMESPACE, f"product:{sku}")
+
+
+def code_id(fingerprint: str) -> UUID:
+    return uuid5(NAMESPACE, f"code:{fingerprint}")
+
+
+def batch_id(scope: str, key: str) -> UUID:
+    return uuid5(NAMESPACE, f"batch:{scope}:{key}")
+
+
+def redemption_id(code: UUID, ordinal: int) -> UUID:
+    return uuid5(NAMESPACE, f"redemption:{code}:{ordinal}")
+
+
+def api_key_id(key_id: str) -> UUID:
+    return uuid5(NAMESPACE, f"api-key:{key_id}")

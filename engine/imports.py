@@ -1,0 +1,200 @@
+"""Bringing codes in: supplier batches (卡密 with PIN and unit cost) and generated batches.
+
+Rows stream through in chunks: each chunk is fingerprinted, checked against the store in one
+query, sealed and saved in one transaction. The store's unique key is what guarantees a code
+exists once; the query only lets the answer name duplicates instead of failing the chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+
+from engine.catalog import Catalog, Product
+from engine.codes import Batch, Code
+from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
+from engine.generation import MAX_CODE_LENGTH, CodePattern
+from engine.ids import batch_id as make_batch_id
+from engine.ids import code_id as make_code_id
+from engine.store import EventStore
+from engine.vault import Vault
+from engine.writer import Writer
+
+MAX_BATCH = 100_000
+CHUNK = 1_000
+MAX_PIN_LENGTH = 64
+DUPLICATE, INVALID = "duplicate", "invalid"
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    code: str | None
+    pin: str | None = None
+
+
+@dataclass
+class BatchResult:
+    batch_id: UUID
+    sku: str
+    imported: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    resumed: bool = False  # a retried batch that an interruption left open
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    index: int
+    code: str
+    pin: str | None
+    code_id: UUID
+
+
+def _is_clean(text: str, limit: int) -> bool:
+    return 0 < len(text) <= limit and text.isprintable() and not any(c.isspace() for c in text)
+
+
+class Imports:
+    """Use cases that add codes to a SKU's pool."""
+
+    def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog) -> None:
+        self._store = store
+        self._writer = writer
+        self._vault = vault
+        self._catalog = catalog
+
+    def import_batch(self, *, sku: str, rows: Iterable[CodeRow], supplier_id: str,
+                     unit_cost: int, expires_at: datetime | None, actor: str,
+                     batch_key: str | None = None) -> BatchResult:
+        """Import a supplier's codes; duplicates and malformed rows are reported by index."""
+        product = self._product_for_codes(sku)
+        if isinstance(unit_cost, bool) or not isinstance(unit_cost, int) or unit_cost < 0:
+            raise ValidationFailed("unit_cost must be a non-negative integer of minor units")
+        if not supplier_id or len(supplier_id) > 64:
+            raise ValidationFailed("supplier_id must be 1-64 characters")
+        if product.is_below_cost(unit_cost):
+            raise PriceBelowCost(f"unit cost {unit_cost} exceeds the price {product.price} of "
+                                 f"{sku} and the product does not allow selling below cost")
+        batch, resumed = self._open(product, "imported", supplier_id, unit_cost, expires_at,
+                                    actor, batch_key)
+        if batch.completed:
+            return BatchResult(batch.id, sku, batch.imported, batch.rejected)
+        result = BatchResult(batch.id, sku, resumed=resumed)
+        for chunk in _chunks(self._candidates(rows, result), CHUNK):
+            self._store_chunk(batch, chunk, result)
+        return self._complete(batch, result)
+
+    def generate_batch(self, *, sku: str, count: int, pattern: CodePattern,
+                       expires_at: datetime | None, actor: str,
+                       batch_key: str | None = None) -> BatchResult:
+        """Generate ``count`` unguessable codes, unique platform-wide."""
+        product = self._product_for_codes(sku)
+        if not 1 <= count <= MAX_BATCH:
+            raise ValidationFailed(f"count must be between 1 and {MAX_BATCH}")
+        pattern.check_room_for(count)
+        batch, resumed = self._open(product, "generated", None, 0, expires_at, actor, batch_key)
+        if batch.completed:
+            return BatchResult(batch.id, sku, batch.imported, batch.rejected)
+        result = BatchResult(batch.id, sku, resumed=resumed)
+        drawn: set[str] = set()
+        while result.imported < count:
+            want = min(CHUNK, count - result.imported)
+            codes = pattern.draw_distinct(want, drawn)
+            chunk = [_Candidate(i, c, None, make_code_id(self._vault.fingerprint(c)))
+                     for i, c in enumerate(codes)]
+            self._store_chunk(batch, chunk, result, report=False)
+        return self._complete(batch, result)
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _product_for_codes(self, sku: str) -> Product:
+        product = self._catalog.get(sku)
+        if product.delivery == "topup":
+            raise InvalidState(f"{sku} is delivered by direct top-up and holds no codes")
+        return product
+
+    def _open(self, product: Product, origin: str, supplier_id: str | None, unit_cost: int,
+              expires_at: datetime | None, actor: str,
+              batch_key: str | None) -> tuple[Batch, bool]:
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise ValidationFailed("expires_at must carry a timezone")
+        batch_id = make_batch_id(actor, batch_key) if batch_key else uuid4()
+        if batch_key:
+            try:
+                return self._store.repository.get(batch_id), True
+            except AggregateNotFoundError:
+                pass
+        batch = Batch(id=batch_id, sku=product.sku, origin=origin, supplier_id=supplier_id,
+                      unit_cost=unit_cost, currency=product.currency, expires_at=expires_at,
+                      actor=actor)
+        try:
+            self._writer.save(batch)
+        except ConcurrentUpdate:
+            return self._store.repository.get(batch_id), True
+        return batch, False
+
+    def _candidates(self, rows: Iterable[CodeRow], result: BatchResult) -> Iterator[_Candidate]:
+        seen: set[UUID] = set()
+        for index, row in enumerate(rows):
+            if index >= MAX_BATCH:
+                raise ValidationFailed(f"a batch holds at most {MAX_BATCH} codes")
+            code = self._vault.normalise_code(row.code) if isinstance(row.code, str) else ""
+            pin = row.pin if row.pin not in ("", None) else None
+            if not _is_clean(code, MAX_CODE_LENGTH) or (
+                    pin is not None and not (isinstance(pin, str) and _is_clean(pin, MAX_PIN_LENGTH))):
+                result.rejected.append({"index": index, "reason": INVALID})
+                continue
+            cid = make_code_id(self._vault.fingerprint(code))
+            if cid in seen:
+                result.rejected.append({"index": index, "reason": DUPLICATE})
+                continue
+            seen.add(cid)
+            yield _Candidate(index, code, pin, cid)
+
+    def _store_chunk(self, batch: Batch, chunk: list[_Candidate], result: BatchResult,
+                     report: bool = True) -> None:
+        for _attempt in range(3):
+            known = self._store.existing_ids(c.code_id for c in chunk)
+            fresh = [c for c in chunk if c.code_id not in known]
+            mine = self._already_in_batch(batch, [c.code_id for c in chunk if c.code_id in known]) \
+                if result.resumed else set()
+            codes = [Code(id=c.code_id, sku=batch.sku, batch_id=str(batch.id),
+                          sealed=self._vault.seal_code(c.code_id, c.code, c.pin),
+                          origin=batch.origin, expires_at=batch.expires_at, actor="import")
+                     for c in fresh]
+            try:
+                self._writer.save(*codes)
+            except ConcurrentUpdate:
+                continue  # a concurrent import took one of these codes: check again
+            result.imported += len(fresh) + len(mine)
+            if report:
+                result.rejected.extend({"index": c.index, "reason": DUPLICATE} for c in chunk
+                                       if c.code_id in known and c.code_id not in mine)
+            return
+        raise ConcurrentUpdate("codes kept clashing with a concurrent import; retry the batch")
+
+    def _already_in_batch(self, batch: Batch, known: list[UUID]) -> set[UUID]:
+        """Codes a retried batch already stored before it was interrupted."""
+        mine = set()
+        for cid in known:
+            code = self._store.repository.get(cid)
+            if code.batch_id == str(batch.id):
+                mine.add(cid)
+        return mine
+
+    def _complete(self, batch: Batch, result: BatchResult) -> BatchResult:
+        result.rejected.sort(key=lambda r: r["index"])
+        batch.complete(imported=result.imported, rejected=result.rejected)
+        self._writer.save(batch)
+        return result
+
+
+def _chunks(items: Iterable[_Candidate], size: int) -> Iterator[list[_Candidate]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -1,0 +1,95 @@
+"""Redemption (核销): a merchant marks a sold code used; a rollback undoes it with a reason.
+
+The redemption record's id derives from the code and its redemption count, so two terminals
+redeeming one code at once clash on the store's unique key and exactly one succeeds."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from engine.codes import Code
+from engine.errors import ConcurrentUpdate, Forbidden, NotFound, ValidationFailed
+from engine.ids import code_id as make_code_id
+from engine.ids import redemption_id as make_redemption_id
+from engine.reservations import utc_now
+from engine.store import EventStore
+from engine.vault import Vault
+from engine.writer import Writer
+
+RETRIES = 5
+
+
+class Redemption(Aggregate):
+    """Points from a redemption id to its code and names who may roll it back."""
+
+    TOPIC = "quanyi:redemption"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:redemption.recorded"
+        code_id: str
+        merchant_id: str
+        actor: str
+
+    def __init__(self, *, id: UUID, code_id: str, merchant_id: str, actor: str) -> None:
+        self.code_id = code_id
+        self.merchant_id = merchant_id
+        self.actor = actor
+
+
+class Redemptions:
+    """Use cases of merchants at the counter."""
+
+    def __init__(self, store: EventStore, writer: Writer, vault: Vault) -> None:
+        self._store = store
+        self._writer = writer
+        self._vault = vault
+
+    def redeem(self, *, code: str, merchant_id: str, terminal_id: str | None,
+               location: str | None, actor: str) -> tuple[Code, Redemption]:
+        """Redeem a code by its string; a second redemption names the first."""
+        if not merchant_id:
+            raise ValidationFailed("merchant_id is required")
+        code_id = make_code_id(self._vault.fingerprint(code))
+        for _ in range(RETRIES):
+            target = self._load(code_id)
+            redemption = Redemption(id=make_redemption_id(code_id, target.redemptions + 1),
+                                    code_id=str(code_id), merchant_id=merchant_id, actor=actor)
+            target.redeem(redemption_id=str(redemption.id), merchant_id=merchant_id,
+                          terminal_id=terminal_id, location=location, now=utc_now(),
+                          actor=actor)
+            try:
+                self._writer.save(target, redemption)
+            except ConcurrentUpdate:
+                continue  # someone else changed the code: decide again on its new state
+            return target, redemption
+        raise ConcurrentUpdate("the code kept changing; retry the redemption")
+
+    def roll_back(self, *, redemption_id: UUID, reason: str, actor: str,
+                  any_actor: bool = False) -> Code:
+        """Undo a redemption; only the key that redeemed (or an admin) may."""
+        if not reason.strip():
+            raise ValidationFailed("a rollback needs a reason")
+        try:
+            redemption: Redemption = self._store.repository.get(redemption_id)
+        except AggregateNotFoundError as exc:
+            raise NotFound(f"no redemption {redemption_id}") from exc
+        if not any_actor and redemption.actor != actor:
+            raise Forbidden("only the key that redeemed a code may roll the redemption back")
+        for _ in range(RETRIES):
+            target = self._load(UUID(redemption.code_id))
+            target.roll_back(redemption_id=str(redemption_id), reason=reason, actor=actor)
+            try:
+                self._writer.save(target)
+            except ConcurrentUpdate:
+                continue
+            return target
+        raise ConcurrentUpdate("the code kept changing; retry the rollback")
+
+    def _load(self, code_id: UUID) -> Code:
+        try:
+            return self._store.repository.get(code_id)
+        except AggregateNotFoundError as exc:
+            raise NotFound("no such code") from exc

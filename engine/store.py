@@ -1,0 +1,82 @@
+"""The event store: the eventsourcing application over SQLite or PostgreSQL, and the few
+queries on the event table that the library does not offer (bulk existence of aggregates)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification, Transcoder
+
+from engine.serialization import OrjsonTranscoder
+from engine.settings import Settings
+
+EXISTENCE_CHUNK = 1000
+
+
+class EventStore(Application):
+    """The one event-sourced application every use case writes through."""
+
+    name = "quanyi"
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    @property
+    def kind(self) -> str:
+        return "postgres" if "postgres" in type(self.recorder).__module__ else "sqlite"
+
+    def existing_ids(self, ids: Iterable[UUID]) -> set[UUID]:
+        """The given aggregate ids that already have a first event in the store."""
+        wanted = list(ids)
+        found: set[UUID] = set()
+        for start in range(0, len(wanted), EXISTENCE_CHUNK):
+            chunk = wanted[start:start + EXISTENCE_CHUNK]
+            found.update(self._existing_chunk(chunk))
+        return found
+
+    def _existing_chunk(self, chunk: Sequence[UUID]) -> set[UUID]:
+        recorder = self.recorder
+        table = recorder.events_table_name
+        if self.kind == "postgres":
+            schema = recorder.datastore.schema
+            sql = (f'SELECT originator_id FROM "{schema}"."{table}" '
+                   "WHERE originator_id = ANY(%s) AND originator_version = 1")
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+                cursor.execute(sql, (list(chunk),))
+                return {row["originator_id"] for row in cursor.fetchall()}
+        marks = ",".join("?" * len(chunk))
+        sql = (f"SELECT originator_id FROM {table} "
+               f"WHERE originator_id IN ({marks}) AND originator_version = 1")
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(sql, [i.hex for i in chunk])
+            return {UUID(row["originator_id"]) for row in cursor.fetchall()}
+
+    def notifications(self, after: int, limit: int) -> Sequence[Notification]:
+        return self.recorder.select_notifications(start=after, limit=limit,
+                                                  inclusive_of_start=False)
+
+    def last_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+
+def open_event_store(settings: Settings) -> EventStore:
+    if settings.database_url:
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_POOL_SIZE": "10",
+            "POSTGRES_MAX_OVERFLOW": "20",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+            "POSTGRES_PRE_PING": "y",
+            **settings.postgres_params(),
+        }
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite"),
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
+    return EventStore(env=env)

@@ -1,0 +1,95 @@
+"""The group-commit writer: concurrent commands' events are saved together in one
+transaction, because the event store writes serially (FACTS.md: ~1k events/s one save per
+command, ~12k/s batched). Each caller still gets its own answer: when a group fails on a
+version clash, its commands are saved one by one so only the clashing one fails."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+
+from engine.errors import ConcurrentUpdate
+from engine.store import EventStore
+
+
+@dataclass
+class _Request:
+    events: list[Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class Writer:
+    """Saves aggregates' pending events; returns once they are durable."""
+
+    def __init__(self, store: EventStore, *, max_group: int = 200,
+                 on_saved: Callable[[], None] | None = None) -> None:
+        self._store = store
+        self._max_group = max_group
+        self._on_saved = on_saved or (lambda: None)
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="quanyi-writer", daemon=True)
+        self._thread.start()
+
+    def save(self, *aggregates: Any) -> None:
+        """Save the pending events of the given aggregates atomically, or raise."""
+        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+        if not events:
+            return
+        request = _Request(events)
+        self._queue.put(request)
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            count = len(first.events)
+            while count < self._max_group:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                group.append(more)
+                count += len(more.events)
+            self._write(group)
+
+    def _write(self, group: list[_Request]) -> None:
+        try:
+            self._store.save(*[e for r in group for e in r.events])
+        except IntegrityError:
+            if len(group) == 1:
+                group[0].error = ConcurrentUpdate("another command changed the same record")
+            else:
+                for request in group:
+                    self._write_alone(request)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            for request in group:
+                request.error = exc
+        self._on_saved()
+        for request in group:
+            request.done.set()
+
+    def _write_alone(self, request: _Request) -> None:
+        try:
+            self._store.save(*request.events)
+        except IntegrityError:
+            request.error = ConcurrentUpdate("another command changed the same record")
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            request.error = exc

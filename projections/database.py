@@ -1,0 +1,124 @@
+"""The read-side database: where projections keep their tables and tracking positions.
+
+SQLite (a file beside the event store, so projection writes never wait on event writes) or
+the PostgreSQL database of the event store, in its schema. SQL is written once with ``%s``
+placeholders; SQLite's ``?`` is substituted here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.settings import Settings
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+
+class _SqliteCursor:
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(sql.replace("%s", "?"), tuple(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        return self._cursor.executemany(sql.replace("%s", "?"), rows)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchall()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._cursor.fetchone()
+
+
+class ReadDatabase:
+    """A small connection holder with one ``transaction()`` for both engines."""
+
+    kind: str
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Cursor]:  # pragma: no cover
+        raise NotImplementedError
+        yield
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @staticmethod
+    def open(settings: Settings, *, name: str = "projections",
+             schema: str | None = None) -> "ReadDatabase":
+        if settings.database_url:
+            return PostgresReadDatabase(settings.database_url,
+                                        schema or settings.database_schema)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteReadDatabase(settings.data_dir / f"{name}.sqlite")
+
+
+class SqliteReadDatabase(ReadDatabase):
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield _SqliteCursor(conn.cursor())
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+class PostgresReadDatabase(ReadDatabase):
+    kind = "postgres"
+
+    def __init__(self, url: str, schema: str) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self.schema = schema
+        self.pool = ConnectionPool(url, min_size=1, max_size=10, open=True,
+                                   kwargs={"options": f"-c search_path={schema}"})
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            yield cursor
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,179 @@
+"""Follows the event log and keeps projections current, exactly once.
+
+The runner pulls from the notification log (SQLite and PostgreSQL alike) and applies each
+chunk of events together with the advance of its tracking position in one read-side
+transaction. The tracking row is compare-and-set first, so two runners on one database (two
+``quanyi serve`` processes) never apply a chunk twice. It wakes on this process's own writes
+at once and, on PostgreSQL, on the event table's NOTIFY; otherwise it polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from engine.store import EventStore
+from projections.database import Cursor, ReadDatabase
+from projections.projection import Projection
+
+log = logging.getLogger("quanyi.projections")
+
+CHUNK = 2_000
+POLL_SECONDS = 0.5
+TRACKING = ("CREATE TABLE IF NOT EXISTS projection_tracking "
+            "(name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+
+
+class ProjectionRunner:
+    """Applies new events to a set of projections; one tracking row per runner name."""
+
+    def __init__(self, store: EventStore, db: ReadDatabase, projections: Sequence[Projection],
+                 *, name: str = "main", listen_url: str | None = None) -> None:
+        self.store = store
+        self.listen_url = listen_url
+        self.db = db
+        self.projections = tuple(projections)
+        self.name = name
+        self._position = 0
+        self._advanced = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.errors = 0
+        self.create_tables()
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        with self.db.transaction() as cursor:
+            cursor.execute(TRACKING)
+            for projection in self.projections:
+                projection.create_tables(cursor)
+            cursor.execute("INSERT INTO projection_tracking (name, position) VALUES (%s, 0) "
+                           "ON CONFLICT (name) DO NOTHING", (self.name,))
+            self._position = self._tracked(cursor)
+
+    def reset(self) -> None:
+        """Drop every projection table and start again from the first event."""
+        with self.db.transaction() as cursor:
+            for projection in self.projections:
+                projection.drop_tables(cursor)
+            cursor.execute("DELETE FROM projection_tracking WHERE name = %s", (self.name,))
+        self.create_tables()
+
+    def _tracked(self, cursor: Cursor) -> int:
+        cursor.execute("SELECT position FROM projection_tracking WHERE name = %s", (self.name,))
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    # -- progress -----------------------------------------------------------------------
+
+    def position(self) -> int:
+        return self._position
+
+    def lag(self) -> int:
+        return max(0, self.store.last_position() - self._position)
+
+    def run_once(self, stop: int | None = None) -> int:
+        """Apply the next chunk of events (up to ``stop``); the number applied."""
+        limit = CHUNK if stop is None else max(0, min(CHUNK, stop - self._position))
+        if limit == 0:
+            return 0
+        notifications = self.store.notifications(self._position, limit)
+        if not notifications:
+            return 0
+        events = [(n.id, self.store.mapper.to_domain_event(n)) for n in notifications]
+        last = notifications[-1].id
+        with self.db.transaction() as cursor:
+            cursor.execute("UPDATE projection_tracking SET position = %s "
+                           "WHERE name = %s AND position = %s",
+                           (last, self.name, self._position))
+            claimed = cursor.rowcount if hasattr(cursor, "rowcount") else 1
+            if claimed == 1:
+                for projection in self.projections:
+                    projection.apply(cursor, events)
+            else:
+                last = self._tracked(cursor)  # another runner got there first
+        self._advance(last)
+        return len(events) if claimed == 1 else 0
+
+    def run_until(self, stop: int | None = None) -> None:
+        """Apply everything up to ``stop`` (default: the log's end now)."""
+        target = self.store.last_position() if stop is None else stop
+        while self._position < target:
+            if self.run_once(target) == 0:
+                with self.db.transaction(write=False) as cursor:
+                    self._advance(self._tracked(cursor))
+                if self._position < target:
+                    time.sleep(0.01)
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Wait until the projections have applied the log up to ``position``."""
+        self.wake()
+        deadline = time.monotonic() + timeout
+        with self._advanced:
+            while self._position < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._advanced.wait(remaining)
+        return True
+
+    def _advance(self, position: int) -> None:
+        with self._advanced:
+            if position > self._position:
+                self._position = position
+                self._advanced.notify_all()
+
+    # -- the background loop ------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._follow, name="quanyi-projections",
+                                          daemon=True)]
+        if self.listen_url:
+            self._threads.append(threading.Thread(target=self._listen, name="quanyi-listen",
+                                                  daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            try:
+                while self.run_once() and not self._stop.is_set():
+                    pass
+                with self.db.transaction(write=False) as cursor:
+                    self._advance(self._tracked(cursor))
+            except Exception:  # noqa: BLE001 - keep following; the error is logged and counted
+                self.errors += 1
+                log.exception("projection runner failed; retrying")
+                self._stop.wait(1.0)
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+
+    def _listen(self) -> None:
+        import psycopg
+
+        channel = self.store.recorder.channel_name
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.listen_url, autocommit=True) as conn:
+                    conn.execute(f'LISTEN "{channel}"')
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self._wake.set()
+            except Exception:  # noqa: BLE001 - reconnect; polling covers the gap
+                log.exception("LISTEN connection lost; reconnecting")
+                self._stop.wait(1.0)
