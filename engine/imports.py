@@ -22,6 +22,7 @@ from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, Valida
 from engine.generation import MAX_CODE_LENGTH, CodePattern
 from engine.ids import batch_id as make_batch_id
 from engine.ids import code_id as make_code_id
+from engine.reservations import utc_now
 from engine.store import EventStore
 from engine.vault import Vault
 from engine.writer import Writer
@@ -123,6 +124,8 @@ class Imports:
               batch_key: str | None) -> tuple[Batch, bool]:
         if expires_at is not None and expires_at.tzinfo is None:
             raise ValidationFailed("expires_at must carry a timezone")
+        if expires_at is not None and expires_at <= utc_now():
+            raise ValidationFailed("expires_at is already past")
         batch_id = make_batch_id(actor, batch_key) if batch_key else uuid4()
         if batch_key:
             try:

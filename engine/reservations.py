@@ -104,9 +104,11 @@ class Reservations:
         them (with its own aggregates) in one transaction, or gives them back."""
         horizon = self._store.last_position()
         taken: list[Code] = []
+        seen: set[UUID] = set()  # examined by this command: each code is tried once
         caught_up = False
         while len(taken) < quantity:
-            candidates = self._allocator.claim(sku, quantity - len(taken))
+            candidates = [c for c in self._allocator.claim(sku, quantity - len(taken))
+                          if c not in seen]
             if not candidates:
                 if not caught_up and self._source.wait_for(horizon, CATCH_UP_SECONDS):
                     caught_up = True
@@ -115,6 +117,7 @@ class Reservations:
                 raise SoldOut(f"{sku} has fewer than {quantity} codes available")
             now = utc_now()
             for code_id in candidates:
+                seen.add(code_id)
                 code = self._store.repository.get(code_id)
                 if code.status == AVAILABLE and not code.is_expired_at(now):
                     code.reserve(order_id=order_id, holder=holder, now=now, actor=actor)

@@ -23,6 +23,9 @@ class Cursor(Protocol):
     def fetchall(self) -> list[tuple[Any, ...]]: ...
     def fetchone(self) -> tuple[Any, ...] | None: ...
 
+    @property
+    def rowcount(self) -> int: ...
+
 
 class _SqliteCursor:
     def __init__(self, cursor: sqlite3.Cursor) -> None:
@@ -39,6 +42,10 @@ class _SqliteCursor:
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self._cursor.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
 
 
 class ReadDatabase:

@@ -90,7 +90,7 @@ class ProjectionRunner:
             cursor.execute("UPDATE projection_tracking SET position = %s "
                            "WHERE name = %s AND position = %s",
                            (last, self.name, self._position))
-            claimed = cursor.rowcount if hasattr(cursor, "rowcount") else 1
+            claimed = cursor.rowcount
             if claimed == 1:
                 for projection in self.projections:
                     projection.apply(cursor, events)

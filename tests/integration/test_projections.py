@@ -1,0 +1,136 @@
+"""The code read models: exactly-once application, and invariants under random operations."""
+
+from collections import Counter
+
+from hypothesis import HealthCheck, settings as hsettings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from api.runtime import Runtime
+from engine.errors import QuanyiError
+from tests.conftest import caught_up
+from tests.integration.helpers import codes_for, define_product, import_codes
+
+
+def test_two_runners_on_one_read_model_apply_each_event_once(runtime, settings):
+    sku = define_product(runtime)
+    runtime.runner.stop()  # let both runners race over the same backlog
+    for _ in range(3):
+        import_codes(runtime, sku, codes_for(400))
+    other = Runtime.open(settings)
+    try:
+        other.runner.start()
+        runtime.runner.start()
+        caught_up(runtime)
+        caught_up(other)
+    finally:
+        other.close()
+    stock = runtime.codes.inventory(sku)
+    assert stock["total"] == stock["available"] == 1200
+
+
+def index_counts(rt: Runtime, sku: str) -> Counter:
+    with rt.read_db.transaction(write=False) as cursor:
+        cursor.execute("SELECT status, COUNT(*) FROM code_index WHERE sku = %s GROUP BY status",
+                       (sku,))
+        return Counter({status: int(n) for status, n in cursor.fetchall()})
+
+
+class CodeLifecycle(RuleBasedStateMachine):
+    """Random reserve / release / sell / redeem / roll back / void against the real store."""
+
+    rt: Runtime
+    steps = 0
+
+    @initialize()
+    def stock(self):
+        self.sku = define_product(self.rt)
+        self.rows = codes_for(12)
+        import_codes(self.rt, self.sku, self.rows)
+        caught_up(self.rt)
+        self.orders: dict[str, list] = {}
+        self.redemptions: list = []
+        self.serial = 0
+
+    @rule(quantity=st.integers(1, 4))
+    def reserve(self, quantity):
+        self.serial += 1
+        order = f"o{self.serial}"
+        try:
+            codes = self.rt.engine.reservations.reserve(sku=self.sku, quantity=quantity,
+                                                        order_id=order, holder="h",
+                                                        actor="t")
+        except QuanyiError:
+            return
+        self.orders[order] = [c.id for c in codes]
+
+    @rule(data=st.data(), sell=st.booleans())
+    def settle(self, data, sell):
+        if not self.orders:
+            return
+        order = data.draw(st.sampled_from(sorted(self.orders)))
+        ids = self.orders.pop(order)
+        try:
+            if sell:
+                self.rt.engine.reservations.sell(code_ids=ids, order_id=order, actor="t")
+            else:
+                self.rt.engine.reservations.release(code_ids=ids, order_id=order,
+                                                    reason="cancel", actor="t")
+        except QuanyiError:
+            pass  # a code of the order was voided meanwhile: the rest stays as it was
+
+    @rule(index=st.integers(0, 11))
+    def redeem(self, index):
+        try:
+            _, redemption = self.rt.engine.redemptions.redeem(
+                code=self.rows[index].code, merchant_id="m", terminal_id=None, location=None,
+                actor="t")
+            self.redemptions.append(redemption.id)
+        except QuanyiError:
+            pass
+
+    @rule()
+    def roll_back(self):
+        if self.redemptions:
+            try:
+                self.rt.engine.redemptions.roll_back(redemption_id=self.redemptions.pop(),
+                                                     reason="r", actor="t")
+            except QuanyiError:
+                pass
+
+    @rule(index=st.integers(0, 11))
+    def void(self, index):
+        try:
+            code = self.rt.engine.codes.look_up(self.rows[index].code)
+            self.rt.engine.codes.void(code_id=code.id, reason="v", actor="t")
+        except QuanyiError:
+            pass
+
+    @invariant()
+    def read_models_agree_with_the_codes(self):
+        CodeLifecycle.steps += 1
+        caught_up(self.rt)
+        stock = self.rt.codes.inventory(self.sku)
+        parts = sum(stock[s] for s in ("available", "reserved", "sold", "redeemed",
+                                       "voided", "expired"))
+        assert parts == stock["total"] == 12
+        counts = index_counts(self.rt, self.sku)
+        for status, n in counts.items():
+            assert stock[status] == n
+        holders = Counter()
+        for order, ids in self.orders.items():
+            for code_id in ids:
+                code = self.rt.engine.codes.get(code_id)
+                if code.status == "reserved":
+                    assert code.order_id == order
+                    holders[code_id] += 1
+        assert all(n == 1 for n in holders.values())
+
+
+def test_inventory_always_sums_to_total_and_matches_the_index(runtime):
+    CodeLifecycle.rt = runtime
+    machine = CodeLifecycle.TestCase
+    machine.settings = hsettings(max_examples=8, stateful_step_count=12, deadline=None,
+                                 suppress_health_check=list(HealthCheck))
+    CodeLifecycle.steps = 0
+    machine().runTest()
+    assert CodeLifecycle.steps >= 40  # the machine really ran its random programs

@@ -1,0 +1,26 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from engine.serialization import OrjsonTranscoder
+
+
+def test_aware_datetimes_round_trip_as_datetimes():
+    transcoder = OrjsonTranscoder()
+    moment = datetime(2026, 11, 11, 0, 0, 1, 500, tzinfo=timezone.utc)
+    state = {"timestamp": moment, "nested": {"at": [moment]}, "amount": 1990, "id": "x"}
+    decoded = transcoder.decode(transcoder.encode(state))
+    assert decoded == state
+    assert decoded["timestamp"].tzinfo is not None
+
+
+def test_naive_datetime_is_refused():
+    with pytest.raises(TypeError):
+        OrjsonTranscoder().encode({"at": datetime(2026, 1, 1)})
+
+
+def test_other_offsets_keep_their_instant():
+    transcoder = OrjsonTranscoder()
+    moment = datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))
+    decoded = transcoder.decode(transcoder.encode({"at": moment}))["at"]
+    assert decoded == moment
