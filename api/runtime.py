@@ -10,6 +10,7 @@ from engine.app import Engine
 from engine.settings import Settings
 from engine.store import EventStore, open_event_store
 from projections.codes import CodeProjection
+from projections.orders import OrderProjection
 from projections.database import ReadDatabase
 from projections.projection import Projection
 from projections.queries import CodeQueries, iso_now
@@ -20,7 +21,7 @@ log = logging.getLogger("quanyi.runtime")
 
 def all_projections() -> list[Projection]:
     """Every live projection, in the order the runner applies them."""
-    return [CodeProjection()]
+    return [CodeProjection(), OrderProjection()]
 
 
 class Runtime:
@@ -49,6 +50,13 @@ class Runtime:
                                          daemon=True)
         self._sweeper.start()
 
+    def sweep_expired_orders(self) -> int:
+        """Expire unpaid orders past their reservation time, releasing their codes."""
+        expired = 0
+        for order_id in self.codes.orders_due(iso_now()):
+            expired += self.engine.orders.expire(order_id)
+        return expired
+
     def sweep_expired(self) -> int:
         """Expire every code past its expiry; safe to run twice, or in two processes."""
         total = 0
@@ -63,6 +71,7 @@ class Runtime:
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self.settings.expiry_sweep_seconds):
             try:
+                self.sweep_expired_orders()
                 self.sweep_expired()
             except Exception:  # noqa: BLE001 - the next sweep retries; the error is logged
                 log.exception("expiry sweep failed")

@@ -8,6 +8,7 @@ from engine.catalog import Catalog
 from engine.code_desk import CodeDesk
 from engine.imports import Imports
 from engine.keys import Keys
+from engine.ordering import Orders
 from engine.redemptions import Redemptions
 from engine.reservations import CandidateSource, CodeAllocator, Reservations
 from engine.settings import Settings
@@ -32,6 +33,8 @@ class Engine:
         self.redemptions = Redemptions(store, self.writer, self.vault)
         self.codes = CodeDesk(store, self.writer, self.vault)
         self.keys = Keys(store, self.writer, self.vault)
+        self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
+                             settings.reservation_ttl_seconds)
 
     @classmethod
     def open(cls, settings: Settings, candidates: CandidateSource,

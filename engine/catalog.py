@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, event
 
 from engine.errors import AlreadyExists, ConcurrentUpdate, NotFound, ValidationFailed
 from engine.ids import product_id
@@ -36,11 +36,15 @@ class Product(Aggregate):
         purchase_limit: dict[str, Any] | None
         commission_rates_bp: list[int]
         allow_below_cost: bool
+        channel_prices: dict[str, int]
+        components: list[dict[str, Any]]
         actor: str
 
     def __init__(self, *, id: UUID, sku: str, name: str, delivery: str, price: int,
                  currency: str, purchase_limit: dict[str, Any] | None,
-                 commission_rates_bp: list[int], allow_below_cost: bool, actor: str) -> None:
+                 commission_rates_bp: list[int], allow_below_cost: bool,
+                 channel_prices: dict[str, int], components: list[dict[str, Any]],
+                 actor: str) -> None:
         self.sku = sku
         self.name = name
         self.delivery = delivery
@@ -49,6 +53,21 @@ class Product(Aggregate):
         self.purchase_limit = purchase_limit
         self.commission_rates_bp = commission_rates_bp
         self.allow_below_cost = allow_below_cost
+        self.channel_prices = dict(channel_prices)
+        self.components = list(components)
+
+    @event("ChannelPriceSet", topic="quanyi:product.channel_price_set")
+    def set_channel_price(self, channel: str, price: int, actor: str) -> None:
+        self.channel_prices[channel] = price
+
+    @property
+    def is_bundle(self) -> bool:
+        """A bundle (全家桶) delivers one code of each component SKU and holds none itself."""
+        return bool(self.components)
+
+    def price_for(self, channel: str | None) -> int:
+        """The channel's price where one is set, else the list price."""
+        return self.channel_prices.get(channel, self.price) if channel else self.price
 
     def limit(self) -> PurchaseLimit | None:
         return PurchaseLimit(**self.purchase_limit) if self.purchase_limit else None
@@ -63,7 +82,8 @@ class Product(Aggregate):
             "purchase_limit": self.purchase_limit,
             "commission_rates_bp": self.commission_rates_bp,
             "allow_below_cost": self.allow_below_cost,
-            "created_at": self.created_on,
+            "channel_prices": self.channel_prices, "components": self.components,
+            "created_at": self.created_on, "version": self.version,
         }
 
 
@@ -92,19 +112,55 @@ class Catalog:
     def define_product(self, *, sku: str, name: str, delivery: str, price: int,
                        currency: str = "CNY", purchase_limit: dict[str, Any] | None = None,
                        commission_rates_bp: list[int] | None = None,
-                       allow_below_cost: bool = False, actor: str) -> Product:
+                       allow_below_cost: bool = False,
+                       channel_prices: dict[str, int] | None = None,
+                       components: list[dict[str, Any]] | None = None,
+                       actor: str) -> Product:
         """Define a new product; a SKU is defined once."""
         rates = list(commission_rates_bp or [])
+        prices = dict(channel_prices or {})
+        parts = [dict(c) for c in components or []]
         _check_product(sku, name, delivery, price, currency, purchase_limit, rates)
+        for channel, channel_price in prices.items():
+            _check_channel_price(channel, channel_price)
+        self._check_components(parts, currency)
         product = Product(id=product_id(sku), sku=sku, name=name, delivery=delivery,
                           price=price, currency=currency, purchase_limit=purchase_limit,
                           commission_rates_bp=rates, allow_below_cost=allow_below_cost,
-                          actor=actor)
+                          channel_prices=prices, components=parts, actor=actor)
         try:
             self._writer.save(product)
         except ConcurrentUpdate as exc:
             raise AlreadyExists(f"product {sku} is already defined") from exc
         return product
+
+    def set_channel_price(self, *, sku: str, channel: str, price: int, actor: str) -> Product:
+        """Set (or change) the price a SKU sells at in one channel."""
+        _check_channel_price(channel, price)
+        for _ in range(5):
+            product = self.get(sku)
+            product.set_channel_price(channel=channel, price=price, actor=actor)
+            try:
+                self._writer.save(product)
+            except ConcurrentUpdate:
+                continue
+            return product
+        raise ConcurrentUpdate(f"product {sku} kept changing; retry")
+
+    def _check_components(self, parts: list[dict[str, Any]], currency: str) -> None:
+        if len(parts) > 20:
+            raise ValidationFailed("a bundle holds at most 20 components")
+        for part in parts:
+            quantity = part.get("quantity", 1)
+            if not isinstance(quantity, int) or not 1 <= quantity <= 100:
+                raise ValidationFailed("a component's quantity must be 1-100")
+            part["quantity"] = quantity
+            component = self.get(str(part.get("sku", "")))
+            if component.is_bundle or component.delivery == "topup":
+                raise ValidationFailed(f"component {component.sku} must be a code product")
+            if component.currency != currency:
+                raise ValidationFailed(f"component {component.sku} is priced in "
+                                       f"{component.currency}, not {currency}")
 
     def get(self, sku: str) -> Product:
         check_sku(sku)
@@ -112,6 +168,13 @@ class Catalog:
             return self._store.repository.get(product_id(sku))
         except AggregateNotFoundError as exc:
             raise NotFound(f"no product {sku}") from exc
+
+
+def _check_channel_price(channel: str, price: int) -> None:
+    if not isinstance(channel, str) or not 1 <= len(channel) <= 64:
+        raise ValidationFailed("a channel name must be 1-64 characters")
+    if isinstance(price, bool) or not isinstance(price, int) or price < 0:
+        raise ValidationFailed("a channel price must be a non-negative integer of minor units")
 
 
 def _check_product(sku: str, name: str, delivery: str, price: int, currency: str,

@@ -51,6 +51,7 @@ class Code(Aggregate):
         self.redemption: dict[str, Any] | None = None
         self.redemptions = 0
         self.rolled_back: dict[str, str] = {}
+        self.reveals = 0
 
     # -- checks -------------------------------------------------------------------------
 
@@ -108,6 +109,12 @@ class Code(Aggregate):
         self.trigger_event(self.RedemptionRolledBack, redemption_id=redemption_id,
                            reason=reason, actor=actor)
 
+    def record_reveal(self, *, order_id: str, actor: str, client_address: str | None) -> None:
+        """Note that the secret was shown: who asked, from where, for which order."""
+        if self.status not in (SOLD, REDEEMED) or self.order_id != order_id:
+            raise InvalidState(f"code {self.id} is not delivered to order {order_id}")
+        self._revealed(order_id=order_id, actor=actor, client_address=client_address)
+
     def void(self, *, reason: str, actor: str) -> None:
         self._refuse_unless(AVAILABLE, SOLD, action="void")
         self._voided(reason=reason, actor=actor)
@@ -158,6 +165,10 @@ class Code(Aggregate):
             code.status = SOLD
             code.redemption = None
             code.rolled_back[self.redemption_id] = self.timestamp.isoformat()
+
+    @event("Revealed", topic="quanyi:code.revealed")
+    def _revealed(self, order_id: str, actor: str, client_address: str | None) -> None:
+        self.reveals += 1
 
     @event("Voided", topic="quanyi:code.voided")
     def _voided(self, reason: str, actor: str) -> None:

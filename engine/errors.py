@@ -10,11 +10,14 @@
     │   ├── AlreadyRedeemed        (carries when and by whom)
     │   ├── AlreadyRolledBack
     │   ├── DuplicateCode
+    │   ├── PurchaseLimitExceeded
+    │   ├── OrderExpired
     │   └── ConcurrentUpdate       (a version clash the caller may retry)
     ├── Gone
     │   ├── CodeExpired
     │   └── CodeVoided
     ├── PriceBelowCost
+    ├── AmountMismatch
     ├── PatternTooSmall
     └── Forbidden
 
@@ -81,6 +84,18 @@ class AlreadyRolledBack(Conflict):
 
 class DuplicateCode(Conflict):
     code = "duplicate_code"
+
+
+class PurchaseLimitExceeded(Conflict):
+    code = "purchase_limit_exceeded"
+
+
+class OrderExpired(Conflict):
+    code = "order_expired"
+
+
+class AmountMismatch(QuanyiError):
+    code = "amount_mismatch"
 
 
 class ConcurrentUpdate(Conflict):

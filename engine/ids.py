@@ -26,3 +26,15 @@ def redemption_id(code: UUID, ordinal: int) -> UUID:
 
 def api_key_id(key_id: str) -> UUID:
     return uuid5(NAMESPACE, f"api-key:{key_id}")
+
+
+def order_id(scope: str, external_ref: str) -> UUID:
+    return uuid5(NAMESPACE, f"order:{scope}:{external_ref}")
+
+
+def payment_id(payment_ref: str) -> UUID:
+    return uuid5(NAMESPACE, f"payment:{payment_ref}")
+
+
+def quota_id(buyer_id: str, sku: str) -> UUID:
+    return uuid5(NAMESPACE, f"quota:{buyer_id}:{sku}")

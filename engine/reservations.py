@@ -128,6 +128,10 @@ class Reservations:
         """Return codes taken by ``take`` whose save did not happen."""
         self._allocator.give_back(sku, [c.id for c in codes])
 
+    def released(self, code_ids: list[UUID]) -> None:
+        """Codes another use case returned to the pool."""
+        self._allocator.released(code_ids)
+
     def reserve(self, *, sku: str, quantity: int, order_id: str, holder: str,
                 actor: str) -> list[Code]:
         """Reserve and save ``quantity`` codes for ``order_id``: all of them or none."""
@@ -149,7 +153,7 @@ class Reservations:
         """Give reserved codes back to the pool."""
         codes = self._retrying(lambda: self._change(
             code_ids, lambda c: c.release(order_id=order_id, reason=reason, actor=actor)))
-        self._allocator.released(code_ids)
+        self.released(code_ids)
         return codes
 
     def sell(self, *, code_ids: list[UUID], order_id: str, actor: str) -> list[Code]:

@@ -21,7 +21,7 @@ class Settings:
     secret_key: bytes
     database_schema: str = "public"
     reservation_ttl_seconds: int = 900
-    expiry_sweep_seconds: float = 30.0
+    expiry_sweep_seconds: float = 5.0
     write_batch_size: int = 200
 
     @property
@@ -41,7 +41,7 @@ class Settings:
             secret_key=_secret_key(env.get("QUANYI_SECRET_KEY"), data_dir),
             database_schema=env.get("QUANYI_DATABASE_SCHEMA") or "public",
             reservation_ttl_seconds=int(env.get("QUANYI_RESERVATION_TTL_SECONDS", "900")),
-            expiry_sweep_seconds=float(env.get("QUANYI_EXPIRY_SWEEP_SECONDS", "30")),
+            expiry_sweep_seconds=float(env.get("QUANYI_EXPIRY_SWEEP_SECONDS", "5")),
             write_batch_size=int(env.get("QUANYI_WRITE_BATCH_SIZE", "200")),
         )
 

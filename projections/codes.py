@@ -58,7 +58,9 @@ NEXT_STATUS = {
     Code.Redeemed: "redeemed", Code.RedemptionRolledBack: "sold", Code.Voided: "voided",
     Code.Expired: "expired",
 }
-CODE_EVENTS = (Code.Created, *NEXT_STATUS)
+# Events that are part of a code's story without moving its status.
+UNCHANGED_STATUS = (Code.Revealed,)
+CODE_EVENTS = (Code.Created, *NEXT_STATUS, *UNCHANGED_STATUS)
 BATCH_EVENTS = (Batch.Created, Batch.Completed)
 
 
@@ -117,7 +119,7 @@ class CodeProjection(Projection):
         else:
             assert row is not None, f"event for unknown code {event.originator_id}"
             row = dict(row)
-            new_status = NEXT_STATUS[type(event)]
+            new_status = NEXT_STATUS.get(type(event), row["status"])
             deltas[row["batch_id"]][row["status"]] -= 1
             deltas[row["batch_id"]][new_status] += 1
             row["status"] = new_status

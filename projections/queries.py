@@ -66,6 +66,13 @@ class CodeQueries:
                            (now_iso, limit))
             return [UUID(r[0]) for r in cursor.fetchall()]
 
+    def orders_due(self, now_iso: str, limit: int = 1000) -> list[UUID]:
+        """Unpaid orders whose reservation time has passed."""
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute("SELECT order_id FROM orders WHERE status = 'reserved' "
+                           "AND expires_at <= %s ORDER BY expires_at LIMIT %s", (now_iso, limit))
+            return [UUID(r[0]) for r in cursor.fetchall()]
+
     # -- CandidateSource ------------------------------------------------------------------
 
     def available_code_ids(self, sku: str, limit: int, start_slot: int,

@@ -172,7 +172,7 @@ class ProjectionRunner:
                 with psycopg.connect(self.listen_url, autocommit=True) as conn:
                     conn.execute(f'LISTEN "{channel}"')
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
+                        for _ in conn.notifies(timeout=0.25):
                             self._wake.set()
             except Exception:  # noqa: BLE001 - reconnect; polling covers the gap
                 log.exception("LISTEN connection lost; reconnecting")

@@ -1,0 +1,210 @@
+"""Orders, payments and purchase quotas: the aggregates of the sales path.
+
+An order holds its codes from placement; payment sells them in the same transaction that
+records the payment, so a paid order and its delivered codes can never be seen apart. A
+payment's id derives from its ``payment_ref``: a provider calling back five times in parallel
+creates one payment, and every other callback finds it and answers the same.
+
+    reserved ──pay──▶ delivered
+       │ └──cancel──▶ cancelled ─┐
+       └───expire───▶ expired  ──┴─late pay──▶ delivered (re-reserved) | refunded (no stock)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from engine.errors import AmountMismatch, InvalidState, OrderExpired, PurchaseLimitExceeded
+
+RESERVED, DELIVERED, PARTIALLY_REFUNDED, REFUNDED, CANCELLED, EXPIRED = (
+    "reserved", "delivered", "partially_refunded", "refunded", "cancelled", "expired")
+
+
+class Order(Aggregate):
+    TOPIC = "quanyi:order"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:order.placed"
+        buyer_id: str
+        items: list[dict[str, Any]]
+        needs: list[dict[str, Any]]
+        amount: int
+        currency: str
+        channel: str | None
+        distributor_id: str | None
+        external_ref: str | None
+        expires_at: datetime
+        codes: list[dict[str, str]]
+        actor: str
+
+    def __init__(self, *, id: UUID, buyer_id: str, items: list[dict[str, Any]],
+                 needs: list[dict[str, Any]], amount: int, currency: str, channel: str | None,
+                 distributor_id: str | None, external_ref: str | None, expires_at: datetime,
+                 codes: list[dict[str, str]], actor: str) -> None:
+        self.buyer_id = buyer_id
+        self.items = items
+        self.needs = needs  # code units per SKU, bundles expanded
+        self.amount = amount
+        self.currency = currency
+        self.channel = channel
+        self.distributor_id = distributor_id
+        self.external_ref = external_ref
+        self.expires_at = expires_at
+        self.codes = codes
+        self.status = RESERVED
+        self.payments: list[dict[str, Any]] = []
+        self.refunds: list[dict[str, Any]] = []
+        self.reveals = 0
+
+    @property
+    def code_ids(self) -> list[UUID]:
+        return [UUID(c["code_id"]) for c in self.codes]
+
+    def payment(self, payment_ref: str) -> dict[str, Any] | None:
+        return next((p for p in self.payments if p["payment_ref"] == payment_ref), None)
+
+    def check_amount(self, amount: int, currency: str) -> None:
+        if amount != self.amount or currency != self.currency:
+            raise AmountMismatch(f"order {self.id} is {self.amount} {self.currency}, "
+                                 f"not {amount} {currency}")
+
+    def check_open(self) -> None:
+        if self.status == EXPIRED:
+            raise OrderExpired(f"order {self.id} has expired")
+        if self.status != RESERVED:
+            raise InvalidState(f"order {self.id} is {self.status}")
+
+    # -- events ---------------------------------------------------------------------------
+
+    class Paid(Aggregate.Event):
+        TOPIC = "quanyi:order.paid"
+        payment_ref: str
+        amount: int
+        currency: str
+        provider: str | None
+        codes: list[dict[str, str]]
+        late: bool
+        actor: str
+
+        def apply(self, order: "Order") -> None:
+            order.status = DELIVERED
+            order.codes = self.codes
+            order.payments.append({"payment_ref": self.payment_ref, "amount": self.amount,
+                                   "currency": self.currency, "provider": self.provider,
+                                   "late": self.late, "at": self.timestamp})
+
+    class PaymentRefunded(Aggregate.Event):
+        """A payment that could not be honoured (no stock left after expiry), returned."""
+
+        TOPIC = "quanyi:order.payment_refunded"
+        payment_ref: str
+        amount: int
+        currency: str
+        provider: str | None
+        reason: str
+        actor: str
+
+        def apply(self, order: "Order") -> None:
+            order.status = REFUNDED
+            order.payments.append({"payment_ref": self.payment_ref, "amount": self.amount,
+                                   "currency": self.currency, "provider": self.provider,
+                                   "late": True, "at": self.timestamp})
+            order.refunds.append({"refund_id": f"auto-{self.payment_ref}",
+                                  "amount": self.amount, "reason": self.reason,
+                                  "code_ids": [], "automatic": True, "at": self.timestamp})
+
+    def pay(self, *, payment_ref: str, amount: int, currency: str, provider: str | None,
+            codes: list[dict[str, str]], late: bool, actor: str) -> None:
+        self.trigger_event(self.Paid, payment_ref=payment_ref, amount=amount,
+                           currency=currency, provider=provider, codes=codes, late=late,
+                           actor=actor)
+
+    def refund_payment(self, *, payment_ref: str, amount: int, currency: str,
+                       provider: str | None, reason: str, actor: str) -> None:
+        self.trigger_event(self.PaymentRefunded, payment_ref=payment_ref, amount=amount,
+                           currency=currency, provider=provider, reason=reason, actor=actor)
+
+    @event("Expired", topic="quanyi:order.expired")
+    def expire(self, actor: str) -> None:
+        self.status = EXPIRED
+
+    @event("Cancelled", topic="quanyi:order.cancelled")
+    def cancel(self, reason: str, actor: str) -> None:
+        self.status = CANCELLED
+
+    @event("Revealed", topic="quanyi:order.revealed")
+    def record_reveal(self, actor: str, client_address: str | None, code_ids: list[str]) -> None:
+        self.reveals += 1
+
+
+class Payment(Aggregate):
+    """One captured payment, keyed by the provider's reference: it exists at most once."""
+
+    TOPIC = "quanyi:payment"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:payment.captured"
+        payment_ref: str
+        order_id: str
+        amount: int
+        currency: str
+        provider: str | None
+        outcome: str
+        actor: str
+
+    def __init__(self, *, id: UUID, payment_ref: str, order_id: str, amount: int,
+                 currency: str, provider: str | None, outcome: str, actor: str) -> None:
+        self.payment_ref = payment_ref
+        self.order_id = order_id
+        self.amount = amount
+        self.currency = currency
+        self.provider = provider
+        self.outcome = outcome
+
+
+class BuyerQuota(Aggregate):
+    """Units of one SKU a buyer holds or has bought: the purchase limit (限购) is checked and
+    taken on this one aggregate, so two concurrent orders by one buyer cannot both pass."""
+
+    TOPIC = "quanyi:buyer_quota"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:buyer_quota.opened"
+        buyer_id: str
+        sku: str
+
+    def __init__(self, *, id: UUID, buyer_id: str, sku: str) -> None:
+        self.buyer_id = buyer_id
+        self.sku = sku
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    def used(self, now: datetime, window_seconds: int | None) -> int:
+        since = now - timedelta(seconds=window_seconds) if window_seconds else None
+        return sum(e["quantity"] for e in self.entries.values()
+                   if since is None or e["at"] > since)
+
+    def take(self, *, order_id: str, quantity: int, limit: int, window_seconds: int | None,
+             now: datetime) -> None:
+        used = self.used(now, window_seconds)
+        if used + quantity > limit:
+            raise PurchaseLimitExceeded(
+                f"buyer may hold at most {limit} of {self.sku}"
+                + (f" per {window_seconds} s" if window_seconds else "")
+                + f"; {used} already counted", limit=limit, used=used)
+        self.trigger_event(self.Used, order_id=order_id, quantity=quantity)
+
+    class Used(Aggregate.Event):
+        TOPIC = "quanyi:buyer_quota.used"
+        order_id: str
+        quantity: int
+
+        def apply(self, quota: "BuyerQuota") -> None:
+            quota.entries[self.order_id] = {"quantity": self.quantity, "at": self.timestamp}
+
+    @event("Released", topic="quanyi:buyer_quota.released")
+    def release(self, order_id: str) -> None:
+        self.entries.pop(order_id, None)
