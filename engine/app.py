@@ -28,7 +28,7 @@ class Engine:
         self.writer = Writer(store, max_group=settings.write_batch_size, on_saved=on_saved)
         self.catalog = Catalog(store, self.writer)
         self.imports = Imports(store, self.writer, self.vault, self.catalog)
-        self.reservations = Reservations(store, self.writer, CodeAllocator(candidates),
+        self.reservations = Reservations(store, self.writer, CodeAllocator(candidates, store.get_many),
                                          candidates)
         self.redemptions = Redemptions(store, self.writer, self.vault)
         self.codes = CodeDesk(store, self.writer, self.vault)

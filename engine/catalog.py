@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -15,6 +16,7 @@ from engine.store import EventStore
 from engine.writer import Writer
 
 DELIVERY_KINDS = ("card", "code", "topup")
+RECENT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Catalog:
     def __init__(self, store: EventStore, writer: Writer) -> None:
         self._store = store
         self._writer = writer
+        self._recent: dict[str, tuple[float, Product]] = {}
 
     def define_product(self, *, sku: str, name: str, delivery: str, price: int,
                        currency: str = "CNY", purchase_limit: dict[str, Any] | None = None,
@@ -161,6 +164,17 @@ class Catalog:
             if component.currency != currency:
                 raise ValidationFailed(f"component {component.sku} is priced in "
                                        f"{component.currency}, not {currency}")
+
+    def get_recent(self, sku: str) -> Product:
+        """The product as read at most a second ago: for the hot sales path, where a price
+        change taking effect a second later is acceptable and a read per order is not."""
+        now = time.monotonic()
+        hit = self._recent.get(sku)
+        if hit and now - hit[0] < RECENT_SECONDS:
+            return hit[1]
+        product = self.get(sku)
+        self._recent[sku] = (now, product)
+        return product
 
     def get(self, sku: str) -> Product:
         check_sku(sku)

@@ -65,8 +65,9 @@ class Orders:
 
     def _held_codes(self, order: Order) -> list[Code]:
         """The codes a reserved order holds; if they moved on, the order was read stale."""
-        codes = self.codes_of(order)
+        codes = [self._writer.load(i) for i in order.code_ids]
         if any(c.status != "reserved" or c.order_id != str(order.id) for c in codes):
+            self._writer.recent.forget([order.id, *order.code_ids])
             raise ConcurrentUpdate(f"order {order.id} changed while it was being read")
         return codes
 
@@ -117,14 +118,14 @@ class Orders:
         order = Order(id=oid, expires_at=now + self._ttl,
                       codes=[{"code_id": str(c.id), "sku": c.sku} for c in codes], **fields)
         try:
-            self._writer.save(order, *codes, *quotas)
+            self._writer.save(order, *codes, *quotas, remember=True)
         except ConcurrentUpdate:
             self._give_back(codes)
             raise
         return order
 
     def _sellable(self, sku: str) -> Product:
-        product = self._catalog.get(sku)
+        product = self._catalog.get_recent(sku)
         if product.delivery == "topup":
             raise InvalidState(f"{sku} is a direct top-up, which orders do not deliver yet")
         return product
@@ -173,10 +174,12 @@ class Orders:
 
     def _pay_once(self, order_id: UUID, payment_ref: str, amount: int, currency: str,
                   provider: str | None, actor: str) -> Order:
-        order = self.get(order_id)
+        try:
+            order: Order = self._writer.load(order_id)
+        except AggregateNotFoundError as exc:
+            raise NotFound(f"no order {order_id}") from exc
         if order.payment(payment_ref):
-            return order  # a repeated callback: the first answer stands
-        self._refuse_foreign_payment(payment_ref, order_id)
+            return self.get(order_id)  # a repeated callback: the first answer stands
         order.check_amount(amount, currency)
         if order.status not in (RESERVED, EXPIRED, CANCELLED):
             raise InvalidState(f"order {order_id} is already {order.status}")
@@ -195,9 +198,10 @@ class Orders:
         payment = Payment(id=payment_id(payment_ref), order_id=str(order_id),
                           outcome=outcome, **paid)
         try:
-            self._writer.save(order, payment, *codes)
+            self._writer.save(order, payment, *codes, remember=True)
         except ConcurrentUpdate:
             self._give_back(fresh)
+            self._refuse_foreign_payment(payment_ref, order_id)
             raise
         return order
 

@@ -22,7 +22,7 @@ from engine.store import EventStore
 from engine.writer import Writer
 
 REFILL = 256
-RECENT_SECONDS = 30.0
+RECENT_SECONDS = 3.0  # the read model lags by milliseconds; a stale pick costs a read
 CATCH_UP_SECONDS = 5.0
 RETRIES = 8
 
@@ -44,10 +44,13 @@ class CodeAllocator:
     """Hands out candidate code ids so that concurrent commands in one process never try
     the same code; processes spread over the pool from random starting slots."""
 
-    def __init__(self, source: CandidateSource) -> None:
+    def __init__(self, source: CandidateSource,
+                 load_many: Callable[[list[UUID]], list[Code]]) -> None:
         self._source = source
+        self._load_many = load_many
         self._lock = threading.Lock()
         self._pools: dict[str, deque[UUID]] = {}
+        self._prefetched: dict[UUID, Code] = {}  # read with the refill, in one query
         self._recent: dict[UUID, float] = {}  # handed out lately: the read model may lag
 
     def claim(self, sku: str, count: int) -> list[UUID]:
@@ -60,6 +63,11 @@ class CodeAllocator:
             for code_id in claimed:
                 self._recent[code_id] = now
             return claimed
+
+    def prefetched(self, code_id: UUID) -> Code | None:
+        """The candidate as read at refill time, if not handed out before."""
+        with self._lock:
+            return self._prefetched.pop(code_id, None)
 
     def give_back(self, sku: str, code_ids: list[UUID]) -> None:
         """Candidates a command did not keep, still worth offering again."""
@@ -86,6 +94,10 @@ class CodeAllocator:
             found = self._source.available_code_ids(sku, max(REFILL, count),
                                                     random.randrange(1024), set(pool))
         pool.extend(found)
+        if len(self._prefetched) > 4 * REFILL * max(1, len(self._pools)):
+            self._prefetched.clear()
+        for code in self._load_many(found):
+            self._prefetched[code.id] = code
 
 
 class Reservations:
@@ -102,7 +114,6 @@ class Reservations:
              actor: str) -> list[Code]:
         """Reserve ``quantity`` codes of ``sku`` in memory, not yet saved; the caller saves
         them (with its own aggregates) in one transaction, or gives them back."""
-        horizon = self._store.last_position()
         taken: list[Code] = []
         seen: set[UUID] = set()  # examined by this command: each code is tried once
         caught_up = False
@@ -110,6 +121,7 @@ class Reservations:
             candidates = [c for c in self._allocator.claim(sku, quantity - len(taken))
                           if c not in seen]
             if not candidates:
+                horizon = self._store.last_position()
                 if not caught_up and self._source.wait_for(horizon, CATCH_UP_SECONDS):
                     caught_up = True
                     continue
@@ -118,7 +130,7 @@ class Reservations:
             now = utc_now()
             for code_id in candidates:
                 seen.add(code_id)
-                code = self._store.repository.get(code_id)
+                code = self._allocator.prefetched(code_id) or self._store.repository.get(code_id)
                 if code.status == AVAILABLE and not code.is_expired_at(now):
                     code.reserve(order_id=order_id, holder=holder, now=now, actor=actor)
                     taken.append(code)

@@ -4,10 +4,11 @@ queries on the event table that the library does not offer (bulk existence of ag
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, Transcoder
+from eventsourcing.persistence import Notification, StoredEvent, Transcoder
 
 from engine.serialization import OrjsonTranscoder
 from engine.settings import Settings
@@ -53,6 +54,40 @@ class EventStore(Application):
             cursor.execute(sql, [i.hex for i in chunk])
             return {UUID(row["originator_id"]) for row in cursor.fetchall()}
 
+    def get_many(self, ids: Sequence[UUID]) -> list[Any]:
+        """Aggregates for many ids in one query each chunk (missing ids are left out)."""
+        found: list[Any] = []
+        for start in range(0, len(ids), EXISTENCE_CHUNK):
+            rows = self._events_of(ids[start:start + EXISTENCE_CHUNK])
+            by_id: dict[UUID, list[Any]] = {}
+            for stored in rows:
+                event = self.mapper.to_domain_event(stored)
+                by_id.setdefault(event.originator_id, []).append(event)
+            for events in by_id.values():
+                aggregate = None
+                for event in sorted(events, key=lambda e: e.originator_version):
+                    aggregate = event.mutate(aggregate)
+                found.append(aggregate)
+        return found
+
+    def _events_of(self, chunk: Sequence[UUID]) -> list[StoredEvent]:
+        recorder = self.recorder
+        table = recorder.events_table_name
+        if self.kind == "postgres":
+            sql = (f'SELECT originator_id, originator_version, topic, state FROM '
+                   f'"{recorder.datastore.schema}"."{table}" WHERE originator_id = ANY(%s)')
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+                cursor.execute(sql, (list(chunk),))
+                return [StoredEvent(r["originator_id"], r["originator_version"], r["topic"],
+                                    bytes(r["state"])) for r in cursor.fetchall()]
+        marks = ",".join("?" * len(chunk))
+        sql = (f"SELECT originator_id, originator_version, topic, state FROM {table} "
+               f"WHERE originator_id IN ({marks})")
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(sql, [i.hex for i in chunk])
+            return [StoredEvent(UUID(r["originator_id"]), r["originator_version"], r["topic"],
+                                r["state"]) for r in cursor.fetchall()]
+
     def notifications(self, after: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(start=after, limit=limit,
                                                   inclusive_of_start=False)
@@ -65,11 +100,10 @@ def open_event_store(settings: Settings) -> EventStore:
     if settings.database_url:
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_POOL_SIZE": "10",
-            "POSTGRES_MAX_OVERFLOW": "20",
+            "POSTGRES_POOL_SIZE": "16",
+            "POSTGRES_MAX_OVERFLOW": "48",
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
-            "POSTGRES_PRE_PING": "y",
             **settings.postgres_params(),
         }
     else:

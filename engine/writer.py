@@ -14,6 +14,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from engine.errors import ConcurrentUpdate
+from engine.recent import RecentAggregates
 from engine.store import EventStore
 
 
@@ -35,17 +36,32 @@ class Writer:
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="quanyi-writer", daemon=True)
         self._thread.start()
+        self.recent = RecentAggregates()
 
-    def save(self, *aggregates: Any) -> None:
-        """Save the pending events of the given aggregates atomically, or raise."""
-        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+    def save(self, *aggregates: Any, remember: bool = False) -> None:
+        """Save the pending events of the given aggregates atomically, or raise. With
+        ``remember``, keep copies for ``load`` to return without reading the store."""
+        present = [a for a in aggregates if a is not None]
+        events = [e for a in present for e in a.collect_events()]
         if not events:
             return
         request = _Request(events)
         self._queue.put(request)
         request.done.wait()
+        if isinstance(request.error, ConcurrentUpdate):
+            self.recent.forget([a.id for a in present])
         if request.error is not None:
             raise request.error
+        if remember:
+            self.recent.remember(present)
+        else:
+            self.recent.forget([a.id for a in present])  # what is remembered stays current
+
+    def load(self, aggregate_id: Any) -> Any:
+        """An aggregate remembered from a recent save, else read from the store. Only for
+        a decision that ends in saving this aggregate (see engine/recent.py)."""
+        remembered = self.recent.recall(aggregate_id)
+        return remembered if remembered is not None else self._store.repository.get(aggregate_id)
 
     def close(self) -> None:
         self._queue.put(None)

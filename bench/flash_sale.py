@@ -1,0 +1,264 @@
+"""Flash sale (双十一秒杀): C concurrent buyers each place a one-unit order and pay it, until
+one SKU of N codes is sold out. Prints orders/s, p50/p99 latency of the whole buy, and the
+three numbers that must be zero: oversold, codes delivered twice, paid but undelivered.
+
+In the same run it measures the baseline a CRUD shop would use on the same PostgreSQL with
+the same concurrency (an order row + a code taken with SELECT ... FOR UPDATE SKIP LOCKED,
+then order paid + code sold + a payment row) and prints the ratio engine / baseline.
+
+    .venv/bin/python bench/flash_sale.py --store postgres            # engine in-process
+    .venv/bin/python bench/flash_sale.py --store postgres --http      # through `quanyi serve`
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (bench_env, fresh_postgres_database, percentile,  # noqa: E402
+                          serve_subprocess)
+
+
+class SoldOutSignal(Exception):
+    pass
+
+
+def drive(buyers: int, buy: Callable[[int], None]) -> tuple[float, list[float], int]:
+    """Run ``buy`` from ``buyers`` threads until each sees sold out; (seconds, latencies)."""
+    latencies: list[float] = []
+    errors = Counter()
+    lock = threading.Lock()
+    serial = iter(range(10**9))
+
+    def worker() -> None:
+        mine = []
+        while True:
+            n = next(serial)
+            started = time.perf_counter()
+            try:
+                buy(n)
+            except SoldOutSignal:
+                break
+            except Exception as exc:  # noqa: BLE001 - counted and reported, never hidden
+                with lock:
+                    errors[type(exc).__name__] += 1
+                continue
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=buyers) as pool:
+        for future in [pool.submit(worker) for _ in range(buyers)]:
+            future.result()
+    elapsed = time.perf_counter() - started
+    if errors:
+        print(f"  errors: {dict(errors)}")
+    return elapsed, latencies, sum(errors.values())
+
+
+def report(label: str, elapsed: float, latencies: list[float]) -> float:
+    rate = len(latencies) / elapsed if elapsed else 0.0
+    print(f"{label}: {len(latencies)} orders in {elapsed:.2f} s = {rate:,.0f} orders/s; "
+          f"p50 {percentile(latencies, 50) * 1000:.1f} ms, "
+          f"p99 {percentile(latencies, 99) * 1000:.1f} ms")
+    return rate
+
+
+# -- the engine, in this process ------------------------------------------------------------
+
+def engine_run(env: dict[str, str], codes: int, buyers: int) -> tuple[float, dict[str, int]]:
+    from api.runtime import Runtime
+    from engine.errors import SoldOut
+    from engine.imports import CodeRow
+    from engine.settings import Settings
+
+    rt = Runtime.open(Settings.from_env(env))
+    rt.start()
+    try:
+        sku = stock(rt, codes, CodeRow)
+        orders = rt.engine.orders
+
+        def buy(n: int) -> None:
+            try:
+                order = orders.place(buyer_id=f"buyer-{n}", items=[{"sku": sku, "quantity": 1}],
+                                     actor="bench")
+            except SoldOut as exc:
+                raise SoldOutSignal from exc
+            orders.pay(order_id=order.id, payment_ref=f"pay-{order.id}", amount=order.amount,
+                       currency=order.currency, provider="bench", actor="bench")
+
+        elapsed, latencies, _ = drive(buyers, buy)
+        rate = report(f"engine ({rt.store.kind}, {buyers} buyers)", elapsed, latencies)
+        rt.runner.wait_for(rt.store.last_position(), 60)
+        return rate, audit(rt, sku, codes)
+    finally:
+        rt.close()
+
+
+def stock(rt, codes: int, code_row) -> str:
+    sku = f"FLASH-{uuid.uuid4().hex[:6]}"
+    rt.engine.catalog.define_product(sku=sku, name="Flash sale", delivery="card", price=990,
+                                     actor="bench")
+    tag = uuid.uuid4().hex[:8]
+    rows = (code_row(f"{tag}-{i:07d}", None) for i in range(codes))
+    rt.engine.imports.import_batch(sku=sku, rows=rows, supplier_id="bench", unit_cost=500,
+                                   expires_at=None, actor="bench")
+    rt.runner.wait_for(rt.store.last_position(), 120)
+    return sku
+
+
+def audit(rt, sku: str, codes: int) -> dict[str, int]:
+    """Count the failures that must never happen, from the orders' own records."""
+    with rt.read_db.transaction(write=False) as cursor:
+        cursor.execute("SELECT order_id, status FROM orders")
+        rows = cursor.fetchall()
+    delivered: Counter = Counter()
+    paid_undelivered = 0
+    for order_id, _status in rows:
+        order = rt.engine.orders.get(uuid.UUID(order_id))
+        if order.payments and order.status not in ("delivered", "refunded"):
+            paid_undelivered += 1
+        if order.status == "delivered":
+            delivered.update(order.code_ids)
+            if len(order.code_ids) != 1:
+                paid_undelivered += 1
+    stock_now = rt.codes.inventory(sku)
+    return {"delivered orders": sum(delivered.values()),
+            "oversold": max(0, sum(delivered.values()) - codes),
+            "codes delivered twice": sum(1 for n in delivered.values() if n > 1),
+            "paid but undelivered": paid_undelivered,
+            "sold per inventory": stock_now["sold"]}
+
+
+# -- through the HTTP API ----------------------------------------------------------------------
+
+def http_run(env: dict[str, str], codes: int, buyers: int) -> tuple[float, dict[str, int]]:
+    import httpx
+
+    with serve_subprocess(env) as (base_url, admin_key):
+        client = httpx.Client(base_url=base_url, timeout=30,
+                              headers={"Authorization": f"Bearer {admin_key}"},
+                              limits=httpx.Limits(max_connections=buyers + 4))
+        sku = f"FLASH-{uuid.uuid4().hex[:6]}"
+        client.post("/v1/products", json={"sku": sku, "name": "Flash", "delivery": "card",
+                                          "price": 990}).raise_for_status()
+        tag = uuid.uuid4().hex[:8]
+        batch = {"supplier_id": "bench", "unit_cost": 500,
+                 "codes": [{"code": f"{tag}-{i:07d}"} for i in range(codes)]}
+        client.post(f"/v1/products/{sku}/batches", json=batch).raise_for_status()
+        paid_orders: list[str] = []
+
+        def buy(n: int) -> None:
+            placed = client.post("/v1/orders", json={"buyer_id": f"buyer-{n}",
+                                                     "items": [{"sku": sku, "quantity": 1}]})
+            if placed.status_code == 409 and placed.json().get("code") == "sold_out":
+                raise SoldOutSignal
+            placed.raise_for_status()
+            order = placed.json()
+            paid = client.post(f"/v1/orders/{order['order_id']}/payments",
+                               json={"payment_ref": f"pay-{order['order_id']}",
+                                     "amount": order["amount"], "currency": order["currency"]})
+            paid.raise_for_status()
+            paid_orders.append(order["order_id"])
+
+        elapsed, latencies, _ = drive(buyers, buy)
+        rate = report(f"http ({buyers} clients)", elapsed, latencies)
+        delivered: Counter = Counter()
+        undelivered = 0
+        for order_id in paid_orders:
+            body = client.get(f"/v1/orders/{order_id}").json()
+            if body["status"] != "delivered" or len(body["codes"]) != 1:
+                undelivered += 1
+            delivered.update(c["code_id"] for c in body["codes"])
+        return rate, {"delivered orders": sum(delivered.values()),
+                      "oversold": max(0, sum(delivered.values()) - codes),
+                      "codes delivered twice": sum(1 for n in delivered.values() if n > 1),
+                      "paid but undelivered": undelivered}
+
+
+# -- the CRUD baseline -------------------------------------------------------------------------
+
+BASELINE_SCHEMA = """
+DROP TABLE IF EXISTS bl_payments, bl_orders, bl_codes;
+CREATE TABLE bl_codes (id BIGSERIAL PRIMARY KEY, sku TEXT NOT NULL, code TEXT NOT NULL,
+                       status TEXT NOT NULL DEFAULT 'available', order_id UUID);
+CREATE INDEX bl_codes_pool ON bl_codes (sku, status);
+CREATE TABLE bl_orders (id UUID PRIMARY KEY, buyer_id TEXT NOT NULL, status TEXT NOT NULL,
+                        amount BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE bl_payments (payment_ref TEXT PRIMARY KEY, order_id UUID NOT NULL,
+                          amount BIGINT NOT NULL);
+"""
+
+
+def baseline_run(url: str, codes: int, buyers: int) -> float:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(BASELINE_SCHEMA)
+        with conn.cursor() as cursor:
+            cursor.executemany("INSERT INTO bl_codes (sku, code) VALUES ('FLASH', %s)",
+                               [(f"c{i}",) for i in range(codes)])
+    pool = ConnectionPool(url, min_size=buyers, max_size=buyers, open=True)
+
+    def buy(n: int) -> None:
+        order_id = uuid.uuid4()
+        with pool.connection() as conn, conn.transaction():
+            conn.execute("INSERT INTO bl_orders (id, buyer_id, status, amount) "
+                         "VALUES (%s, %s, 'reserved', 990)", (order_id, f"buyer-{n}"))
+            row = conn.execute("SELECT id FROM bl_codes WHERE sku = 'FLASH' AND "
+                               "status = 'available' LIMIT 1 FOR UPDATE SKIP LOCKED").fetchone()
+            if row is None:
+                raise SoldOutSignal
+            conn.execute("UPDATE bl_codes SET status = 'reserved', order_id = %s WHERE id = %s",
+                         (order_id, row[0]))
+        with pool.connection() as conn, conn.transaction():
+            conn.execute("UPDATE bl_orders SET status = 'paid' WHERE id = %s", (order_id,))
+            conn.execute("UPDATE bl_codes SET status = 'sold' WHERE order_id = %s", (order_id,))
+            conn.execute("INSERT INTO bl_payments (payment_ref, order_id, amount) "
+                         "VALUES (%s, %s, 990)", (f"pay-{order_id}", order_id))
+
+    try:
+        elapsed, latencies, _ = drive(buyers, buy)
+    finally:
+        pool.close()
+    return report(f"baseline (plain SQL, {buyers} buyers)", elapsed, latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--codes", type=int, default=20_000)
+    parser.add_argument("--buyers", type=int, default=64)
+    parser.add_argument("--http", action="store_true", help="drive the running API over HTTP")
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+
+    url = fresh_postgres_database("quanyi_bench_flash") if args.store == "postgres" else None
+    env = bench_env(url)
+    print(f"flash sale: {args.codes} codes, {args.buyers} buyers, store {args.store}, "
+          f"{'HTTP' if args.http else 'engine in-process'}")
+    run = http_run if args.http else engine_run
+    rate, checks = run(env, args.codes, args.buyers)
+    for name, value in checks.items():
+        print(f"  {name}: {value}")
+    if url and not args.no_baseline:
+        base = baseline_run(fresh_postgres_database("quanyi_bench_baseline"), args.codes,
+                            args.buyers)
+        print(f"ratio engine/baseline: {rate / base:.2f}")
+    bad = checks["oversold"] + checks["codes delivered twice"] + checks["paid but undelivered"]
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()

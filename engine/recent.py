@@ -1,0 +1,44 @@
+"""Aggregates this process saved lately, so the next step of the same sale (pay right after
+place) need not read them back from the store.
+
+A remembered aggregate may be stale if another process changed it since; that is safe,
+because every use of one ends in a save of that aggregate, which then clashes on its version.
+The clash evicts it, and the retry reads the store.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from typing import Any
+from uuid import UUID
+
+MAX_REMEMBERED = 20_000
+
+
+class RecentAggregates:
+    def __init__(self, maxsize: int = MAX_REMEMBERED) -> None:
+        self._items: OrderedDict[UUID, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._maxsize = maxsize
+
+    def remember(self, aggregates: list[Any]) -> None:
+        copies = [copy.deepcopy(a) for a in aggregates]
+        with self._lock:
+            for aggregate in copies:
+                self._items[aggregate.id] = aggregate
+                self._items.move_to_end(aggregate.id)
+            while len(self._items) > self._maxsize:
+                self._items.popitem(last=False)
+
+    def forget(self, ids: list[UUID]) -> None:
+        with self._lock:
+            for aggregate_id in ids:
+                self._items.pop(aggregate_id, None)
+
+    def recall(self, aggregate_id: UUID) -> Any | None:
+        """A private copy of the remembered aggregate, or None."""
+        with self._lock:
+            aggregate = self._items.get(aggregate_id)
+        return None if aggregate is None else copy.deepcopy(aggregate)
