@@ -1,0 +1,86 @@
+"""The `quanyi` command line: serve, keys, replay."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from engine.errors import QuanyiError
+from engine.settings import Settings
+
+app = typer.Typer(help="Quanyi: event-sourced card-code transaction engine.",
+                  no_args_is_help=True)
+keys = typer.Typer(help="API keys.", no_args_is_help=True)
+replay = typer.Typer(help="Rebuild and verify projections from the event log.",
+                     no_args_is_help=True)
+app.add_typer(keys, name="keys")
+app.add_typer(replay, name="replay")
+
+
+def _runtime():
+    from api.runtime import Runtime
+
+    return Runtime.open(Settings.from_env())
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API with its projection runner and expiry sweeper."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(_runtime(), manage_runtime=True), host=host, port=port,
+                log_level="info", access_log=False)
+
+
+@keys.command("create")
+def create_key(role: str = typer.Option(..., help="admin, app, merchant, support, finance"),
+               name: str = typer.Option(..., help="who holds the key")) -> None:
+    """Create an API key; it is printed once and stored only as a keyed hash."""
+    runtime = _runtime()
+    try:
+        issued = runtime.engine.keys.issue(role=role, name=name)
+    except QuanyiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        runtime.close()
+    typer.echo(issued.secret)
+    typer.echo(f"key id {issued.principal.key_id}, role {role}, name {name}: "
+               "store it now, it is not shown again", err=True)
+
+
+@replay.command("rebuild")
+def rebuild() -> None:
+    """Drop every projection and rebuild it from the event log."""
+    from replay.rebuild import rebuild as run_rebuild
+
+    runtime = _runtime()
+    try:
+        applied = run_rebuild(runtime)
+    finally:
+        runtime.close()
+    typer.echo(f"rebuilt projections from {applied} events")
+
+
+@replay.command("verify")
+def verify() -> None:
+    """Rebuild every projection aside and compare it with the live one."""
+    from replay.verify import verify as run_verify
+
+    differences = run_verify(Settings.from_env())
+    if differences:
+        for line in differences:
+            typer.echo(line)
+        raise typer.Exit(1)
+    typer.echo("projections agree")
+
+
+def main() -> None:
+    app(prog_name="quanyi")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

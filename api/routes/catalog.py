@@ -1,0 +1,148 @@
+"""Products, batches of codes, and inventory."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import require
+from api.problems import ApiProblem
+from api.schemas import (BatchIn, BatchOut, ChannelPriceIn, GeneratedOut, GenerateIn,
+                         InventoryOut, ProductIn)
+from engine.generation import CodePattern
+from engine.imports import MAX_BATCH, CodeRow
+from engine.keys import Principal
+
+router = APIRouter(prefix="/v1/products", tags=["catalog"])
+BATCH_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/BatchIn"}},
+    "text/csv": {"schema": {"type": "string"},
+                 "example": "code,pin\nAQZX-7781-KKP0,440921\n"}}}}
+
+
+@router.post("", status_code=201, responses={409: {"description": "SKU already defined"}})
+def define_product(body: ProductIn, request: Request,
+                   who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """Define a product (SKU): delivery kind, price, limits, commissions, bundle parts."""
+    fields = body.model_dump()
+    product = request.app.state.runtime.engine.catalog.define_product(actor=who.actor, **fields)
+    return product.to_dict()
+
+
+@router.get("/{sku}")
+def get_product(sku: str, request: Request,
+                _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
+    """A product as defined, with its channel prices."""
+    return request.app.state.runtime.engine.catalog.get(sku).to_dict()
+
+
+@router.put("/{sku}/channel-prices/{channel}")
+def set_channel_price(sku: str, channel: str, body: ChannelPriceIn, request: Request,
+                      who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """Set the price of a SKU in one sales channel (others keep the list price)."""
+    catalog = request.app.state.runtime.engine.catalog
+    return catalog.set_channel_price(sku=sku, channel=channel, price=body.price,
+                                     actor=who.actor).to_dict()
+
+
+@router.post("/{sku}/batches", status_code=201, response_model=BatchOut,
+             openapi_extra=BATCH_BODY)
+async def import_batch(sku: str, request: Request,
+                       supplier_id: str | None = Query(None, max_length=64),
+                       unit_cost: int | None = Query(None, ge=0, le=10**12),
+                       expires_at: str | None = Query(None, max_length=40),
+                       who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """Import a supplier's codes (JSON, or text/csv with a `code,pin` header); duplicates
+    anywhere on the platform and malformed rows are reported by index."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").startswith("text/csv"):
+        batch = _csv_batch(raw, supplier_id, unit_cost, expires_at)
+    else:
+        batch = _json_batch(raw)
+    rows = batch.pop("rows")
+    runtime = request.app.state.runtime
+    result = await run_in_threadpool(
+        lambda: runtime.engine.imports.import_batch(
+            sku=sku, rows=rows, actor=who.actor,
+            batch_key=request.headers.get("idempotency-key"), **batch))
+    return {"batch_id": str(result.batch_id), "sku": sku, "imported": result.imported,
+            "rejected": result.rejected}
+
+
+def _json_batch(raw: bytes) -> dict[str, Any]:
+    try:
+        body = BatchIn.model_validate_json(raw)
+    except ValidationError as exc:
+        details = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]]
+        raise ApiProblem(422, "validation_error", "; ".join(details)) from None
+    rows = [CodeRow(c.code if isinstance(c.code, str) else None,
+                    c.pin if isinstance(c.pin, str) else None) for c in body.codes]
+    return {"supplier_id": body.supplier_id, "unit_cost": body.unit_cost,
+            "expires_at": body.expires_at, "rows": rows}
+
+
+def _csv_batch(raw: bytes, supplier_id: str | None, unit_cost: int | None,
+               expires_at: str | None) -> dict[str, Any]:
+    if not supplier_id or unit_cost is None:
+        raise ApiProblem(422, "validation_error",
+                         "a CSV import needs supplier_id and unit_cost query parameters")
+    try:
+        reader = csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))
+        if not reader.fieldnames or "code" not in reader.fieldnames:
+            raise ApiProblem(422, "validation_error", "the CSV needs a header line `code,pin`")
+        rows = [CodeRow(r.get("code"), r.get("pin")) for r in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ApiProblem(422, "validation_error", f"unreadable CSV: {exc}") from None
+    if len(rows) > MAX_BATCH:
+        raise ApiProblem(422, "validation_error", f"a batch holds at most {MAX_BATCH} codes")
+    return {"supplier_id": supplier_id, "unit_cost": unit_cost,
+            "expires_at": _aware(expires_at), "rows": rows}
+
+
+def _aware(text: str | None):
+    from datetime import datetime
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiProblem(422, "validation_error", "expires_at must be RFC 3339") from None
+    if moment.tzinfo is None:
+        raise ApiProblem(422, "validation_error", "expires_at must carry a timezone")
+    return moment
+
+
+@router.post("/{sku}/batches/generate", status_code=201, response_model=GeneratedOut)
+def generate_batch(sku: str, body: GenerateIn, request: Request,
+                   who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """Generate unguessable redemption codes (兑换码), unique platform-wide."""
+    pattern = CodePattern.build(length=body.length, charset=body.charset, prefix=body.prefix,
+                                postfix=body.postfix, pattern=body.pattern)
+    result = request.app.state.runtime.engine.imports.generate_batch(
+        sku=sku, count=body.count, pattern=pattern, expires_at=body.expires_at,
+        actor=who.actor, batch_key=request.headers.get("idempotency-key"))
+    return {"batch_id": str(result.batch_id), "sku": sku, "generated": result.imported}
+
+
+@router.get("/{sku}/inventory", response_model=InventoryOut)
+def inventory(sku: str, request: Request,
+              _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
+    """Codes of the SKU by status; the parts always sum to the total imported."""
+    runtime = request.app.state.runtime
+    runtime.engine.catalog.get(sku)
+    return runtime.codes.inventory(sku)
+
+
+@router.get("/{sku}/batches")
+def batches(sku: str, request: Request,
+            _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
+    """Inventory per batch: supplier, unit cost and codes by status."""
+    runtime = request.app.state.runtime
+    runtime.engine.catalog.get(sku)
+    return {"items": runtime.codes.batches(sku), "next_cursor": None}

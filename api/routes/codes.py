@@ -1,0 +1,66 @@
+"""Codes one at a time: look-up by string, state (now or as of an instant), history, void."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api.auth import require
+from api.problems import ApiProblem
+from api.schemas import CodeOut, LookupIn, ReasonIn
+from engine.errors import NotFound
+from engine.keys import Principal
+
+router = APIRouter(prefix="/v1/codes", tags=["codes"])
+HISTORY_WAIT_SECONDS = 5.0
+
+
+@router.post("/lookup", response_model=CodeOut)
+def look_up(body: LookupIn, request: Request,
+            who: Principal = Depends(require("merchant", "support"))) -> dict[str, Any]:
+    """Find a code by its string (sent in the body, never the URL); no secret comes back."""
+    limiter = request.app.state.misses
+    limiter.check(who.key_id)
+    try:
+        return request.app.state.runtime.engine.codes.look_up(body.code).state()
+    except NotFound:
+        limiter.missed(who.key_id)
+        raise
+
+
+@router.get("/{code_id}", response_model=CodeOut)
+def code_state(code_id: UUID, request: Request,
+               as_of: datetime | None = Query(None, description="RFC 3339 with a timezone"),
+               _: Principal = Depends(require("support", "app"))) -> dict[str, Any]:
+    """The code's state now, or as it was at `as_of`, computed from its events."""
+    runtime = request.app.state.runtime
+    if as_of is None:
+        return runtime.engine.codes.get(code_id).state()
+    if as_of.tzinfo is None:
+        raise ApiProblem(422, "validation_error", "as_of must carry a timezone")
+    from replay.as_of import code_state_at
+
+    return code_state_at(runtime.store, code_id, as_of)
+
+
+@router.get("/{code_id}/history")
+def history(code_id: UUID, request: Request,
+            _: Principal = Depends(require("support"))) -> dict[str, Any]:
+    """Everything that happened to the code, oldest first: import, reservation, sale,
+    reveals, redemptions, rollbacks, voids."""
+    runtime = request.app.state.runtime
+    runtime.engine.codes.get(code_id)
+    runtime.runner.wait_for(runtime.store.last_position(), HISTORY_WAIT_SECONDS)
+    return {"code_id": str(code_id), "events": runtime.codes.history(code_id)}
+
+
+@router.post("/{code_id}/void", response_model=CodeOut)
+def void(code_id: UUID, body: ReasonIn, request: Request,
+         who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """Take a code out of circulation for good, with a reason."""
+    runtime = request.app.state.runtime
+    return runtime.engine.codes.void(code_id=code_id, reason=body.reason,
+                                     actor=who.actor).state()

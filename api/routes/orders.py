@@ -1,0 +1,102 @@
+"""Orders: reserve, pay and deliver, cancel, reveal, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from api.auth import require
+from api.schemas import CancelIn, OrderIn, PaymentIn
+from engine.keys import Principal
+from engine.orders import Order
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+
+def order_view(request: Request, order: Order, with_codes: bool = True) -> dict[str, Any]:
+    orders = request.app.state.runtime.engine.orders
+    return {
+        "order_id": str(order.id), "status": order.status, "buyer_id": order.buyer_id,
+        "amount": order.amount, "currency": order.currency, "items": order.items,
+        "channel": order.channel, "distributor_id": order.distributor_id,
+        "external_ref": order.external_ref, "expires_at": order.expires_at,
+        "placed_at": order.created_on,
+        "codes": orders.masked_codes(order) if with_codes else [],
+        "payments": order.payments, "refunds": order.refunds,
+    }
+
+
+@router.post("", status_code=201, responses={409: {"description": "sold_out (nothing is "
+                                                   "held) or purchase_limit_exceeded"}})
+def place(body: OrderIn, request: Request,
+          who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """Reserve every unit of every item, or nothing; unpaid reservations expire."""
+    order = request.app.state.runtime.engine.orders.place(
+        buyer_id=body.buyer_id, items=[i.model_dump() for i in body.items],
+        channel=body.channel, distributor_id=body.distributor_id,
+        external_ref=body.external_ref, actor=who.actor)
+    return {**order_view(request, order, with_codes=False),
+            "codes": [{"code_id": c["code_id"], "sku": c["sku"], "status": "reserved"}
+                      for c in order.codes]}
+
+
+@router.get("/{order_id}")
+def get_order(order_id: UUID, request: Request,
+              _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
+    """The order with its payments, refunds and codes (masked)."""
+    return order_view(request, request.app.state.runtime.engine.orders.get(order_id))
+
+
+@router.post("/{order_id}/payments",
+             responses={422: {"description": "amount_mismatch: nothing changes"}})
+def pay(order_id: UUID, body: PaymentIn, request: Request,
+        who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """Capture a payment and deliver one distinct code per unit; the same payment_ref
+    again answers the same, and pays once."""
+    order = request.app.state.runtime.engine.orders.pay(
+        order_id=order_id, payment_ref=body.payment_ref, amount=body.amount,
+        currency=body.currency, provider=body.provider, actor=who.actor)
+    return order_view(request, order)
+
+
+@router.post("/{order_id}/cancel")
+def cancel(order_id: UUID, request: Request, body: CancelIn | None = None,
+           who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """Cancel an unpaid order; its reservations go back to the pool."""
+    order = request.app.state.runtime.engine.orders.cancel(
+        order_id=order_id, reason=(body or CancelIn()).reason, actor=who.actor)
+    return order_view(request, order)
+
+
+@router.post("/{order_id}/reveal")
+def reveal(order_id: UUID, request: Request,
+           who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """The codes and PINs of a delivered order; each code's history records the reveal."""
+    codes = request.app.state.runtime.engine.orders.reveal(
+        order_id=order_id, actor=who.actor, client_address=_client(request))
+    return {"order_id": str(order_id), "codes": codes}
+
+
+@router.get("/{order_id}/codes.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})
+def export_codes(order_id: UUID, request: Request,
+                 who: Principal = Depends(require("app"))) -> Response:
+    """Every code of a (B2B) order as CSV for distribution; audited as a reveal."""
+    codes = request.app.state.runtime.engine.orders.reveal(
+        order_id=order_id, actor=who.actor, client_address=_client(request))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["code_id", "sku", "code", "pin"])
+    writer.writerows([c["code_id"], c["sku"], c["code"], c["pin"] or ""] for c in codes)
+    return Response(out.getvalue(), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="order-{order_id}.csv"',
+        "Cache-Control": "no-store"})
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
