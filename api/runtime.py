@@ -50,6 +50,10 @@ class Runtime:
                                          daemon=True)
         self._sweeper.start()
 
+    def read_your_writes(self, timeout: float = 5.0) -> bool:
+        """Wait until the read models include every event written before this call."""
+        return self.runner.wait_for(self.store.last_position(), timeout)
+
     def sweep_expired_orders(self) -> int:
         """Expire unpaid orders past their reservation time, releasing their codes."""
         expired = 0

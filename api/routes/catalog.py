@@ -136,6 +136,7 @@ def inventory(sku: str, request: Request,
     """Codes of the SKU by status; the parts always sum to the total imported."""
     runtime = request.app.state.runtime
     runtime.engine.catalog.get(sku)
+    runtime.read_your_writes()
     return runtime.codes.inventory(sku)
 
 
@@ -145,4 +146,5 @@ def batches(sku: str, request: Request,
     """Inventory per batch: supplier, unit cost and codes by status."""
     runtime = request.app.state.runtime
     runtime.engine.catalog.get(sku)
+    runtime.read_your_writes()
     return {"items": runtime.codes.batches(sku), "next_cursor": None}

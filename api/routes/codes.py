@@ -15,7 +15,6 @@ from engine.errors import NotFound
 from engine.keys import Principal
 
 router = APIRouter(prefix="/v1/codes", tags=["codes"])
-HISTORY_WAIT_SECONDS = 5.0
 
 
 @router.post("/lookup", response_model=CodeOut)
@@ -53,7 +52,7 @@ def history(code_id: UUID, request: Request,
     reveals, redemptions, rollbacks, voids."""
     runtime = request.app.state.runtime
     runtime.engine.codes.get(code_id)
-    runtime.runner.wait_for(runtime.store.last_position(), HISTORY_WAIT_SECONDS)
+    runtime.read_your_writes()
     return {"code_id": str(code_id), "events": runtime.codes.history(code_id)}
 
 
