@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Sku = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", examples=["VIP-1M"])
 Money = Field(ge=0, le=10**12, description="integer minor units (1990 = ¥19.90)")
 Currency = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+ChannelPrice = Annotated[int, Field(ge=0, le=10**12)]
+ChannelName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Body(BaseModel):
@@ -33,9 +35,10 @@ class ProductIn(Body):
     price: int = Money
     currency: str = Currency
     purchase_limit: PurchaseLimitIn | None = None
-    commission_rates_bp: list[int] = Field(default_factory=list, max_length=3)
+    commission_rates_bp: list[Annotated[int, Field(ge=0, le=10_000)]] = Field(
+        default_factory=list, max_length=3)
     allow_below_cost: bool = False
-    channel_prices: dict[str, int] = Field(default_factory=dict, max_length=50,
+    channel_prices: dict[ChannelName, ChannelPrice] = Field(default_factory=dict, max_length=50,
                                            examples=[{"wechat": 1890}])
     components: list[ComponentIn] = Field(default_factory=list, max_length=20,
                                           description="a bundle (全家桶): its component SKUs")

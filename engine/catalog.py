@@ -17,6 +17,7 @@ from engine.writer import Writer
 
 DELIVERY_KINDS = ("card", "code", "topup")
 RECENT_SECONDS = 1.0
+MAX_MONEY = 10**12  # minor units; far above any voucher, well inside 64 bits
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,9 @@ class Catalog:
 def _check_channel_price(channel: str, price: int) -> None:
     if not isinstance(channel, str) or not 1 <= len(channel) <= 64:
         raise ValidationFailed("a channel name must be 1-64 characters")
-    if isinstance(price, bool) or not isinstance(price, int) or price < 0:
-        raise ValidationFailed("a channel price must be a non-negative integer of minor units")
+    if isinstance(price, bool) or not isinstance(price, int) or not 0 <= price <= MAX_MONEY:
+        raise ValidationFailed(f"a channel price must be an integer of minor units, "
+                               f"0 to {MAX_MONEY}")
 
 
 def _check_product(sku: str, name: str, delivery: str, price: int, currency: str,
@@ -199,8 +201,8 @@ def _check_product(sku: str, name: str, delivery: str, price: int, currency: str
         raise ValidationFailed("name must be 1-200 characters")
     if delivery not in DELIVERY_KINDS:
         raise ValidationFailed(f"delivery must be one of {', '.join(DELIVERY_KINDS)}")
-    if isinstance(price, bool) or not isinstance(price, int) or price < 0:
-        raise ValidationFailed("price must be a non-negative integer of minor units")
+    if isinstance(price, bool) or not isinstance(price, int) or not 0 <= price <= MAX_MONEY:
+        raise ValidationFailed(f"price must be an integer of minor units, 0 to {MAX_MONEY}")
     if len(rates) > 3 or any(not 0 <= r <= 10_000 for r in rates) or sum(rates) > 10_000:
         raise ValidationFailed("commission_rates_bp: at most three levels, 0-10000 bp, "
                                "summing to at most 10000")

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
-from engine.catalog import Catalog, Product
+from engine.catalog import MAX_MONEY, Catalog, Product
 from engine.codes import Batch, Code
 from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
 from engine.generation import MAX_CODE_LENGTH, CodePattern
@@ -74,8 +74,10 @@ class Imports:
                      batch_key: str | None = None) -> BatchResult:
         """Import a supplier's codes; duplicates and malformed rows are reported by index."""
         product = self._product_for_codes(sku)
-        if isinstance(unit_cost, bool) or not isinstance(unit_cost, int) or unit_cost < 0:
-            raise ValidationFailed("unit_cost must be a non-negative integer of minor units")
+        if isinstance(unit_cost, bool) or not isinstance(unit_cost, int) \
+                or not 0 <= unit_cost <= MAX_MONEY:
+            raise ValidationFailed(f"unit_cost must be an integer of minor units, "
+                                   f"0 to {MAX_MONEY}")
         if not supplier_id or len(supplier_id) > 64:
             raise ValidationFailed("supplier_id must be 1-64 characters")
         if product.is_below_cost(unit_cost):

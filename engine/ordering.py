@@ -120,7 +120,7 @@ class Orders:
         try:
             self._writer.save(order, *codes, *quotas, remember=True)
         except ConcurrentUpdate:
-            self._give_back(codes)
+            self._give_back(codes, clashed=True)
             raise
         return order
 
@@ -155,12 +155,12 @@ class Orders:
             raise
         return taken
 
-    def _give_back(self, codes: list[Code]) -> None:
+    def _give_back(self, codes: list[Code], *, clashed: bool = False) -> None:
         by_sku: dict[str, list[Code]] = {}
         for code in codes:
             by_sku.setdefault(code.sku, []).append(code)
         for sku, group in by_sku.items():
-            self._reservations.give_back(sku, group)
+            self._reservations.give_back(sku, group, clashed=clashed)
 
     # -- pay ------------------------------------------------------------------------------
 
@@ -200,7 +200,7 @@ class Orders:
         try:
             self._writer.save(order, payment, *codes, remember=True)
         except ConcurrentUpdate:
-            self._give_back(fresh)
+            self._give_back(fresh, clashed=True)
             self._refuse_foreign_payment(payment_ref, order_id)
             raise
         return order

@@ -69,6 +69,12 @@ class CodeAllocator:
         with self._lock:
             return self._prefetched.pop(code_id, None)
 
+    def distrust(self, sku: str) -> None:
+        """Another writer took codes this process had read ahead: read them afresh."""
+        with self._lock:
+            for code_id in [i for i, c in self._prefetched.items() if c.sku == sku]:
+                del self._prefetched[code_id]
+
     def give_back(self, sku: str, code_ids: list[UUID]) -> None:
         """Candidates a command did not keep, still worth offering again."""
         with self._lock:
@@ -136,9 +142,12 @@ class Reservations:
                     taken.append(code)
         return taken
 
-    def give_back(self, sku: str, codes: list[Code]) -> None:
-        """Return codes taken by ``take`` whose save did not happen."""
+    def give_back(self, sku: str, codes: list[Code], *, clashed: bool = False) -> None:
+        """Return codes taken by ``take`` whose save did not happen; ``clashed`` when the
+        save lost to another writer, so what was read ahead is suspect."""
         self._allocator.give_back(sku, [c.id for c in codes])
+        if clashed:
+            self._allocator.distrust(sku)
 
     def released(self, code_ids: list[UUID]) -> None:
         """Codes another use case returned to the pool."""
@@ -156,7 +165,7 @@ class Reservations:
         try:
             self._writer.save(*codes)
         except ConcurrentUpdate:
-            self.give_back(sku, codes)
+            self.give_back(sku, codes, clashed=True)
             raise
         return codes
 
