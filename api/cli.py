@@ -24,15 +24,21 @@ def _runtime():
     return Runtime.open(Settings.from_env())
 
 
+def build_app():
+    """The app over a runtime of its own: the factory each server process calls."""
+    from api.app import create_app
+
+    return create_app(_runtime(), manage_runtime=True)
+
+
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          workers: int = typer.Option(1, min=1, max=64, help="server processes")) -> None:
     """Run the API with its projection runner and expiry sweeper."""
     import uvicorn
 
-    from api.app import create_app
-
-    uvicorn.run(create_app(_runtime(), manage_runtime=True), host=host, port=port,
-                log_level="info", access_log=False)
+    uvicorn.run("api.cli:build_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
 
 
 @keys.command("create")

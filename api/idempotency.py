@@ -91,8 +91,8 @@ class IdempotencyMiddleware:
             return await self.app(scope, receive, send)
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
         key = headers.get("idempotency-key")
-        principal = self._principal(headers)
-        if key is None or principal is None:
+        principal = self._principal(headers) if key is not None else None
+        if principal is None:
             return await self.app(scope, receive, send)
         if not 1 <= len(key) <= 255 or not key.isprintable():
             return await problem(422, "validation_error",

@@ -142,48 +142,84 @@ def audit(rt, sku: str, codes: int) -> dict[str, int]:
 
 # -- through the HTTP API ----------------------------------------------------------------------
 
-def http_run(env: dict[str, str], codes: int, buyers: int) -> tuple[float, dict[str, int]]:
-    import httpx
+class Http:
+    """A keep-alive connection per buyer thread: http.client is light enough that the
+    load generator does not eat the CPU the server needs (httpx did, on 2 cores)."""
 
-    with serve_subprocess(env) as (base_url, admin_key):
-        client = httpx.Client(base_url=base_url, timeout=30,
-                              headers={"Authorization": f"Bearer {admin_key}"},
-                              limits=httpx.Limits(max_connections=buyers + 4))
+    def __init__(self, base_url: str, key: str) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base_url)
+        self._connect = lambda: http.client.HTTPConnection(parts.hostname, parts.port,
+                                                           timeout=60)
+        self._conn = self._connect()
+        self._headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body: object = None) -> tuple[int, dict]:
+        import http.client
+
+        import orjson
+
+        data = orjson.dumps(body) if body is not None else None
+        try:
+            self._conn.request(method, path, body=data, headers=self._headers)
+            response = self._conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            if method != "GET":
+                raise
+            self._conn = self._connect()  # the server closed an idle keep-alive connection
+            self._conn.request(method, path, body=data, headers=self._headers)
+            response = self._conn.getresponse()
+        return response.status, orjson.loads(response.read() or b"null")
+
+
+def http_run(env: dict[str, str], codes: int, buyers: int,
+             workers: int = 1) -> tuple[float, dict[str, int]]:
+    with serve_subprocess(env, workers=workers) as (base_url, key):
+        admin = Http(base_url, key)
         sku = f"FLASH-{uuid.uuid4().hex[:6]}"
-        client.post("/v1/products", json={"sku": sku, "name": "Flash", "delivery": "card",
-                                          "price": 990}).raise_for_status()
+        admin.call("POST", "/v1/products", {"sku": sku, "name": "Flash", "delivery": "card",
+                                            "price": 990})
         tag = uuid.uuid4().hex[:8]
-        batch = {"supplier_id": "bench", "unit_cost": 500,
-                 "codes": [{"code": f"{tag}-{i:07d}"} for i in range(codes)]}
-        client.post(f"/v1/products/{sku}/batches", json=batch).raise_for_status()
+        status, _ = admin.call("POST", f"/v1/products/{sku}/batches", {
+            "supplier_id": "bench", "unit_cost": 500,
+            "codes": [{"code": f"{tag}-{i:07d}"} for i in range(codes)]})
+        assert status == 201, status
+        admin.call("GET", f"/v1/products/{sku}/inventory")
         paid_orders: list[str] = []
+        local = threading.local()
 
         def buy(n: int) -> None:
-            placed = client.post("/v1/orders", json={"buyer_id": f"buyer-{n}",
-                                                     "items": [{"sku": sku, "quantity": 1}]})
-            if placed.status_code == 409 and placed.json().get("code") == "sold_out":
+            client = getattr(local, "client", None) or Http(base_url, key)
+            local.client = client
+            status, order = client.call("POST", "/v1/orders", {
+                "buyer_id": f"buyer-{n}", "items": [{"sku": sku, "quantity": 1}]})
+            if status == 409 and order.get("code") == "sold_out":
                 raise SoldOutSignal
-            placed.raise_for_status()
-            order = placed.json()
-            paid = client.post(f"/v1/orders/{order['order_id']}/payments",
-                               json={"payment_ref": f"pay-{order['order_id']}",
-                                     "amount": order["amount"], "currency": order["currency"]})
-            paid.raise_for_status()
+            if status != 201:
+                raise RuntimeError(f"place answered {status}")
+            status, _ = client.call("POST", f"/v1/orders/{order['order_id']}/payments", {
+                "payment_ref": f"pay-{order['order_id']}", "amount": order["amount"],
+                "currency": order["currency"]})
+            if status != 200:
+                raise RuntimeError(f"payment answered {status}")
             paid_orders.append(order["order_id"])
 
         elapsed, latencies, _ = drive(buyers, buy)
-        rate = report(f"http ({buyers} clients)", elapsed, latencies)
+        rate = report(f"http ({buyers} clients, {workers} server process(es))", elapsed,
+                      latencies)
         delivered: Counter = Counter()
         undelivered = 0
         for order_id in paid_orders:
-            body = client.get(f"/v1/orders/{order_id}").json()
+            _, body = admin.call("GET", f"/v1/orders/{order_id}")
             if body["status"] != "delivered" or len(body["codes"]) != 1:
                 undelivered += 1
             delivered.update(c["code_id"] for c in body["codes"])
-        return rate, {"delivered orders": sum(delivered.values()),
-                      "oversold": max(0, sum(delivered.values()) - codes),
-                      "codes delivered twice": sum(1 for n in delivered.values() if n > 1),
-                      "paid but undelivered": undelivered}
+    return rate, {"delivered orders": sum(delivered.values()),
+                  "oversold": max(0, sum(delivered.values()) - codes),
+                  "codes delivered twice": sum(1 for n in delivered.values() if n > 1),
+                  "paid but undelivered": undelivered}
 
 
 # -- the CRUD baseline -------------------------------------------------------------------------
@@ -240,7 +276,8 @@ def main() -> None:
     parser.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--codes", type=int, default=20_000)
     parser.add_argument("--buyers", type=int, default=64)
-    parser.add_argument("--http", action="store_true", help="drive the running API over HTTP")
+    parser.add_argument("--http", action="store_true", help="drive `quanyi serve` over HTTP")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (--http)")
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
 
@@ -248,8 +285,10 @@ def main() -> None:
     env = bench_env(url)
     print(f"flash sale: {args.codes} codes, {args.buyers} buyers, store {args.store}, "
           f"{'HTTP' if args.http else 'engine in-process'}")
-    run = http_run if args.http else engine_run
-    rate, checks = run(env, args.codes, args.buyers)
+    if args.http:
+        rate, checks = http_run(env, args.codes, args.buyers, args.workers)
+    else:
+        rate, checks = engine_run(env, args.codes, args.buyers)
     for name, value in checks.items():
         print(f"  {name}: {value}")
     if url and not args.no_baseline:

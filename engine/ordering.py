@@ -71,10 +71,14 @@ class Orders:
             raise ConcurrentUpdate(f"order {order.id} changed while it was being read")
         return codes
 
-    def masked_codes(self, order: Order) -> list[dict[str, Any]]:
+    def masked_codes(self, order: Order, *, just_saved: bool = False) -> list[dict[str, Any]]:
+        """The order's codes, masked; ``just_saved`` takes them as this process last
+        wrote them (the answer to the command that wrote them) instead of re-reading."""
+        codes = [self._writer.recent.recall(i) for i in order.code_ids] if just_saved else []
+        if not codes or None in codes:
+            codes = self.codes_of(order)
         return [{"code_id": str(c.id), "sku": c.sku, "status": c.status,
-                 "masked": mask(self._vault.open(c.id, c.sealed)["code"])}
-                for c in self.codes_of(order)]
+                 "masked": mask(self._vault.open(c.id, c.sealed)["code"])} for c in codes]
 
     # -- place ----------------------------------------------------------------------------
 

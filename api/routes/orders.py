@@ -18,7 +18,7 @@ from engine.orders import Order
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 
-def order_view(request: Request, order: Order, with_codes: bool = True) -> dict[str, Any]:
+def order_view(request: Request, order: Order, *, just_saved: bool = False) -> dict[str, Any]:
     orders = request.app.state.runtime.engine.orders
     return {
         "order_id": str(order.id), "status": order.status, "buyer_id": order.buyer_id,
@@ -26,7 +26,7 @@ def order_view(request: Request, order: Order, with_codes: bool = True) -> dict[
         "channel": order.channel, "distributor_id": order.distributor_id,
         "external_ref": order.external_ref, "expires_at": order.expires_at,
         "placed_at": order.created_on,
-        "codes": orders.masked_codes(order) if with_codes else [],
+        "codes": orders.masked_codes(order, just_saved=just_saved),
         "payments": order.payments, "refunds": order.refunds,
     }
 
@@ -40,9 +40,7 @@ def place(body: OrderIn, request: Request,
         buyer_id=body.buyer_id, items=[i.model_dump() for i in body.items],
         channel=body.channel, distributor_id=body.distributor_id,
         external_ref=body.external_ref, actor=who.actor)
-    return {**order_view(request, order, with_codes=False),
-            "codes": [{"code_id": c["code_id"], "sku": c["sku"], "status": "reserved"}
-                      for c in order.codes]}
+    return order_view(request, order, just_saved=True)
 
 
 @router.get("/{order_id}")
@@ -61,7 +59,7 @@ def pay(order_id: UUID, body: PaymentIn, request: Request,
     order = request.app.state.runtime.engine.orders.pay(
         order_id=order_id, payment_ref=body.payment_ref, amount=body.amount,
         currency=body.currency, provider=body.provider, actor=who.actor)
-    return order_view(request, order)
+    return order_view(request, order, just_saved=True)
 
 
 @router.post("/{order_id}/cancel")
