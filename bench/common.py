@@ -66,10 +66,22 @@ def serve_subprocess(env: dict[str, str], workers: int = 1) -> Iterator[tuple[st
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base)
+        SERVERS[base] = proc.pid
         yield base, key
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+SERVERS: dict[str, int] = {}  # base URL -> pid of the running `quanyi serve`
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def wait_until_up(base: str, timeout: float = 60.0) -> None:
