@@ -148,6 +148,7 @@ class Catalog:
                 self._writer.save(product)
             except ConcurrentUpdate:
                 continue
+            self._recent.pop(sku, None)
             return product
         raise ConcurrentUpdate(f"product {sku} kept changing; retry")
 

@@ -105,3 +105,13 @@ def test_batches_list_inventory_per_batch(client, keys, product):
     listing = client.get(f"/v1/products/{product}/batches", headers=keys["finance"]).json()
     assert listing["items"][0]["supplier_id"] == "sup-1"
     assert listing["items"][0]["available"] == 2
+
+
+def test_channel_price_can_be_set_and_orders_use_it(client, keys, product):
+    answer = client.put(f"/v1/products/{product}/channel-prices/douyin", headers=keys["app"],
+                        json={"price": 1500})
+    assert answer.status_code == 200 and answer.json()["channel_prices"] == {"douyin": 1500}
+    import_codes(client, keys, product, ["CH-1"], unit_cost=1000)
+    order = client.post("/v1/orders", headers=keys["app"], json={
+        "buyer_id": "b", "channel": "douyin", "items": [{"sku": product, "quantity": 1}]})
+    assert order.json()["amount"] == 1500
