@@ -124,75 +124,66 @@ def test_payment_ref_of_another_order_is_refused(runtime):
         pay(runtime, place(runtime, sku), ref="shared-ref")
 
 
-def short_lived(settings) -> Runtime:
+@pytest.fixture
+def short_lived(settings):
+    """A runtime whose reservations lapse after one second."""
     rt = Runtime.open(dataclasses.replace(settings, reservation_ttl_seconds=1))
     rt.start()
-    return rt
+    yield rt
+    rt.close()
 
 
-def test_expired_reservation_releases_its_codes(settings):
-    rt = short_lived(settings)
-    try:
-        sku = stocked(rt, 1)
-        order = place(rt, sku)
-        time.sleep(1.1)
-        caught_up(rt)
-        assert rt.sweep_expired_orders() == 1
-        assert rt.sweep_expired_orders() == 0
-        assert rt.engine.orders.get(order.id).status == "expired"
-        caught_up(rt)
-        assert rt.codes.inventory(sku)["available"] == 1
-        with pytest.raises(OrderExpired):
-            rt.engine.orders.cancel(order_id=order.id, reason="late", actor="key:app")
-    finally:
-        rt.close()
+def test_expired_reservation_releases_its_codes(short_lived):
+    rt = short_lived
+    sku = stocked(rt, 1)
+    order = place(rt, sku)
+    time.sleep(1.1)
+    caught_up(rt)
+    assert rt.sweep_expired_orders() == 1
+    assert rt.sweep_expired_orders() == 0
+    assert rt.engine.orders.get(order.id).status == "expired"
+    caught_up(rt)
+    assert rt.codes.inventory(sku)["available"] == 1
+    with pytest.raises(OrderExpired):
+        rt.engine.orders.cancel(order_id=order.id, reason="late", actor="key:app")
 
 
-def test_late_payment_redelivers_when_stock_allows(settings):
-    rt = short_lived(settings)
-    try:
-        sku = stocked(rt, 2)
-        order = place(rt, sku)
-        time.sleep(1.1)
-        rt.engine.orders.expire(order.id)
-        paid = pay(rt, order, ref="late-1")
-        assert paid.status == "delivered" and paid.payments[0]["late"]
-        assert [c.status for c in rt.engine.orders.codes_of(paid)] == ["sold"]
-    finally:
-        rt.close()
+def test_late_payment_redelivers_when_stock_allows(short_lived):
+    rt = short_lived
+    sku = stocked(rt, 2)
+    order = place(rt, sku)
+    time.sleep(1.1)
+    rt.engine.orders.expire(order.id)
+    paid = pay(rt, order, ref="late-1")
+    assert paid.status == "delivered" and paid.payments[0]["late"]
+    assert [c.status for c in rt.engine.orders.codes_of(paid)] == ["sold"]
 
 
-def test_late_payment_without_stock_is_refunded_automatically(settings):
-    rt = short_lived(settings)
-    try:
-        sku = stocked(rt, 1)
-        order = place(rt, sku)
-        time.sleep(1.1)
-        rt.engine.orders.expire(order.id)
-        pay(rt, place(rt, sku, buyer="other"), ref="p-other")
-        paid = pay(rt, order, ref="late-2")
-        assert paid.status == "refunded"
-        assert paid.refunds[0]["automatic"] and paid.refunds[0]["amount"] == order.amount
-    finally:
-        rt.close()
+def test_late_payment_without_stock_is_refunded_automatically(short_lived):
+    rt = short_lived
+    sku = stocked(rt, 1)
+    order = place(rt, sku)
+    time.sleep(1.1)
+    rt.engine.orders.expire(order.id)
+    pay(rt, place(rt, sku, buyer="other"), ref="p-other")
+    paid = pay(rt, order, ref="late-2")
+    assert paid.status == "refunded"
+    assert paid.refunds[0]["automatic"] and paid.refunds[0]["amount"] == order.amount
 
 
-def test_sweeper_racing_a_payment_loses_nothing(settings):
-    rt = short_lived(settings)
-    try:
-        sku = stocked(rt, 20)
-        orders = [place(rt, sku, buyer=f"b{n}") for n in range(10)]
-        time.sleep(1.1)
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            sweeps = [pool.submit(rt.engine.orders.expire, o.id) for o in orders]
-            pays = [pool.submit(pay, rt, o, f"race-{n}") for n, o in enumerate(orders)]
-            [s.result() for s in sweeps]
-            finals = [p.result() for p in pays]
-        assert {o.status for o in finals} == {"delivered"}
-        owners = Counter(c for o in finals for c in o.code_ids)
-        assert len(owners) == 10 and max(owners.values()) == 1
-    finally:
-        rt.close()
+def test_sweeper_racing_a_payment_loses_nothing(short_lived):
+    rt = short_lived
+    sku = stocked(rt, 20)
+    orders = [place(rt, sku, buyer=f"b{n}") for n in range(10)]
+    time.sleep(1.1)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        sweeps = [pool.submit(rt.engine.orders.expire, o.id) for o in orders]
+        pays = [pool.submit(pay, rt, o, f"race-{n}") for n, o in enumerate(orders)]
+        [s.result() for s in sweeps]
+        finals = [p.result() for p in pays]
+    assert {o.status for o in finals} == {"delivered"}
+    owners = Counter(c for o in finals for c in o.code_ids)
+    assert len(owners) == 10 and max(owners.values()) == 1
 
 
 def test_reveal_shows_codes_and_is_recorded_in_each_code_history(runtime):
