@@ -67,7 +67,7 @@ class ReadDatabase:
         if settings.database_url:
             return PostgresReadDatabase(settings.database_url,
                                         schema or settings.database_schema)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return SqliteReadDatabase(settings.data_dir / f"{name}.sqlite")
 
 
