@@ -178,3 +178,40 @@ class PaymentIn(Body):
 
 class CancelIn(Body):
     reason: str = Field(default="cancelled", max_length=500)
+
+
+class OrderCodeOut(BaseModel):
+    code_id: str
+    sku: str
+    status: str
+    masked: str = Field(examples=["AQ********P0"])
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    status: Literal["reserved", "delivered", "partially_refunded", "refunded", "cancelled",
+                    "expired"]
+    buyer_id: str
+    amount: int
+    currency: str
+    items: list[dict[str, Any]]
+    channel: str | None
+    distributor_id: str | None
+    external_ref: str | None
+    expires_at: datetime
+    placed_at: datetime
+    codes: list[OrderCodeOut]
+    payments: list[dict[str, Any]]
+    refunds: list[dict[str, Any]]
+
+
+class RevealedCodeOut(BaseModel):
+    code_id: str
+    sku: str
+    code: str
+    pin: str | None
+
+
+class RevealOut(BaseModel):
+    order_id: str
+    codes: list[RevealedCodeOut]

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.auth import require
-from api.schemas import CancelIn, OrderIn, PaymentIn
+from api.responses import OrjsonResponse
+from api.schemas import CancelIn, OrderIn, OrderOut, PaymentIn, RevealOut
 from engine.keys import Principal
 from engine.orders import Order
 
@@ -31,38 +32,38 @@ def order_view(request: Request, order: Order, *, just_saved: bool = False) -> d
     }
 
 
-@router.post("", status_code=201, responses={409: {"description": "sold_out (nothing is "
+@router.post("", status_code=201, response_model=OrderOut, responses={409: {"description": "sold_out (nothing is "
                                                    "held) or purchase_limit_exceeded"}})
 def place(body: OrderIn, request: Request,
-          who: Principal = Depends(require("app"))) -> dict[str, Any]:
+          who: Principal = Depends(require("app"))) -> OrjsonResponse:
     """Reserve every unit of every item, or nothing; unpaid reservations expire."""
     order = request.app.state.runtime.engine.orders.place(
         buyer_id=body.buyer_id, items=[i.model_dump() for i in body.items],
         channel=body.channel, distributor_id=body.distributor_id,
         external_ref=body.external_ref, actor=who.actor)
-    return order_view(request, order, just_saved=True)
+    return OrjsonResponse(order_view(request, order, just_saved=True), status_code=201)
 
 
-@router.get("/{order_id}")
+@router.get("/{order_id}", response_model=OrderOut)
 def get_order(order_id: UUID, request: Request,
               _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
     """The order with its payments, refunds and codes (masked)."""
     return order_view(request, request.app.state.runtime.engine.orders.get(order_id))
 
 
-@router.post("/{order_id}/payments",
+@router.post("/{order_id}/payments", response_model=OrderOut,
              responses={422: {"description": "amount_mismatch: nothing changes"}})
 def pay(order_id: UUID, body: PaymentIn, request: Request,
-        who: Principal = Depends(require("app"))) -> dict[str, Any]:
+        who: Principal = Depends(require("app"))) -> OrjsonResponse:
     """Capture a payment and deliver one distinct code per unit; the same payment_ref
     again answers the same, and pays once."""
     order = request.app.state.runtime.engine.orders.pay(
         order_id=order_id, payment_ref=body.payment_ref, amount=body.amount,
         currency=body.currency, provider=body.provider, actor=who.actor)
-    return order_view(request, order, just_saved=True)
+    return OrjsonResponse(order_view(request, order, just_saved=True))
 
 
-@router.post("/{order_id}/cancel")
+@router.post("/{order_id}/cancel", response_model=OrderOut)
 def cancel(order_id: UUID, request: Request, body: CancelIn | None = None,
            who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Cancel an unpaid order; its reservations go back to the pool."""
@@ -71,7 +72,7 @@ def cancel(order_id: UUID, request: Request, body: CancelIn | None = None,
     return order_view(request, order)
 
 
-@router.post("/{order_id}/reveal")
+@router.post("/{order_id}/reveal", response_model=RevealOut)
 def reveal(order_id: UUID, request: Request,
            who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """The codes and PINs of a delivered order; each code's history records the reveal."""
