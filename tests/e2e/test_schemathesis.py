@@ -3,6 +3,7 @@
 Schemathesis generates the cases (valid and invalid) from the schema; each is sent through
 the ASGI app with an admin key on both stores."""
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from schemathesis.checks import not_a_server_error
@@ -13,6 +14,7 @@ EXAMPLES_PER_OPERATION = 30
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 
 
+@pytest.mark.timeout(1200)  # a fuzzed request may legitimately generate 100,000 codes
 def test_no_input_makes_the_api_fail(runtime, keys):
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime))
     operations = [result.ok() for result in schema.get_all_operations()]
