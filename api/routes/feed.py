@@ -12,17 +12,18 @@ from engine.keys import Principal
 from engine.serialization import event_type, public_fields
 
 router = APIRouter(tags=["audit"])
+MAX_POSITION = 2**62
 
 
 @router.get("/v1/events")
-def events(request: Request, after: int | None = Query(None, ge=0),
+def events(request: Request, after: int | None = Query(None, ge=0, le=MAX_POSITION),
            cursor: str | None = Query(None, max_length=20),
            limit: int = Query(100, ge=1, le=1000),
            _: Principal = Depends(require("app", "finance", "admin"))) -> dict[str, Any]:
     """Events after a position (or cursor), oldest first."""
     start = after or 0
     if cursor is not None:
-        if not cursor.isdigit():
+        if not cursor.isdigit() or int(cursor) > MAX_POSITION:
             raise ApiProblem(422, "validation_error", "cursor is not one this API gave out")
         start = int(cursor)
     store = request.app.state.runtime.store

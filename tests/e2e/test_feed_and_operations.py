@@ -60,3 +60,9 @@ def test_openapi_describes_every_contract_path(client):
                  "/v1/redemptions/{redemption_id}/rollback", "/v1/orders",
                  "/v1/orders/{order_id}/payments", "/v1/events", "/healthz"):
         assert path in paths
+
+
+def test_feed_position_beyond_any_log_is_422_not_a_crash(client, keys):
+    huge = str(10**30)
+    assert client.get("/v1/events", headers=keys["app"], params={"after": huge}).status_code == 422
+    assert client.get("/v1/events", headers=keys["app"], params={"cursor": huge}).status_code == 422
