@@ -20,7 +20,8 @@ def busy_store(rt) -> str:
     rt.engine.orders.pay(order_id=order.id, payment_ref="p", amount=order.amount,
                          currency=order.currency, provider=None, actor="t")
     rt.engine.orders.place(buyer_id="c", items=[{"sku": sku, "quantity": 2}], actor="t")
-    code = rt.engine.codes.look_up(rows[-1].code)
+    code = next(c for c in (rt.engine.codes.look_up(r.code) for r in rows)
+                if c.status == "available")
     rt.engine.codes.void(code_id=code.id, reason="recall", actor="t")
     caught_up(rt)
     return sku
