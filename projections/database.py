@@ -26,6 +26,9 @@ class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
 
+    @property
+    def description(self) -> Sequence[Sequence[Any]] | None: ...
+
 
 class _SqliteCursor:
     def __init__(self, cursor: sqlite3.Cursor) -> None:
@@ -46,6 +49,10 @@ class _SqliteCursor:
     @property
     def rowcount(self) -> int:
         return self._cursor.rowcount
+
+    @property
+    def description(self) -> Sequence[Sequence[Any]] | None:
+        return self._cursor.description
 
 
 class ReadDatabase:

@@ -15,7 +15,12 @@ from projections.database import Cursor
 class Table:
     name: str
     create: tuple[str, ...]  # CREATE TABLE / INDEX statements, each IF NOT EXISTS
-    order_by: str  # a total order over its rows, for comparison
+    order_by: str  # its key columns: a total order over its rows, for comparison
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The columns that identify one row (those of ``order_by``)."""
+        return tuple(column.strip() for column in self.order_by.split(","))
 
 
 def iso(moment: datetime | None) -> str | None:

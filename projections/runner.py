@@ -21,6 +21,7 @@ from projections.projection import Projection
 log = logging.getLogger("quanyi.projections")
 
 CHUNK = 2_000
+MAIN = "main"  # the tracking row of the runner inside `quanyi serve`
 POLL_SECONDS = 0.5
 TRACKING = ("CREATE TABLE IF NOT EXISTS projection_tracking "
             "(name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
@@ -30,7 +31,7 @@ class ProjectionRunner:
     """Applies new events to a set of projections; one tracking row per runner name."""
 
     def __init__(self, store: EventStore, db: ReadDatabase, projections: Sequence[Projection],
-                 *, name: str = "main", listen_url: str | None = None) -> None:
+                 *, name: str = MAIN, listen_url: str | None = None) -> None:
         self.store = store
         self.listen_url = listen_url
         self.db = db
@@ -77,11 +78,15 @@ class ProjectionRunner:
         return max(0, self.store.last_position() - self._position)
 
     def run_once(self, stop: int | None = None) -> int:
-        """Apply the next chunk of events (up to ``stop``); the number applied."""
+        """Apply the next chunk of events (none past ``stop``); the number applied."""
         limit = CHUNK if stop is None else max(0, min(CHUNK, stop - self._position))
         if limit == 0:
             return 0
         notifications = self.store.notifications(self._position, limit)
+        if stop is not None:
+            # Ids have gaps (an insert rolled back on a version clash still used its number),
+            # so `limit` notifications can reach past `stop`.
+            notifications = [n for n in notifications if n.id <= stop]
         if not notifications:
             return 0
         events = [(n.id, self.store.mapper.to_domain_event(n)) for n in notifications]
@@ -99,15 +104,27 @@ class ProjectionRunner:
         self._advance(last)
         return len(events) if claimed == 1 else 0
 
-    def run_until(self, stop: int | None = None) -> None:
-        """Apply everything up to ``stop`` (default: the log's end now)."""
+    def run_until(self, stop: int | None = None) -> int:
+        """Apply everything up to ``stop`` (default: the log's end now); the number of events
+        this call applied (another runner on the same tracking row may apply some)."""
         target = self.store.last_position() if stop is None else stop
+        applied = 0
         while self._position < target:
-            if self.run_once(target) == 0:
-                with self.db.transaction(write=False) as cursor:
-                    self._advance(self._tracked(cursor))
-                if self._position < target:
-                    time.sleep(0.01)
+            done = self.run_once(target)
+            applied += done
+            if done:
+                continue
+            with self.db.transaction(write=False) as cursor:
+                self._advance(self._tracked(cursor))
+            if not self._pending(target):
+                break
+            time.sleep(0.01)
+        return applied
+
+    def _pending(self, stop: int) -> bool:
+        """Whether the log holds an event after this runner's position and not past ``stop``."""
+        following = self.store.notifications(self._position, 1)
+        return bool(following) and following[0].id <= stop
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Wait until the projections have applied the log up to ``position``."""
