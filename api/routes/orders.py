@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.auth import require
+from api.idempotency import carries_secrets
 from api.responses import OrjsonResponse
 from api.schemas import CancelIn, OrderIn, OrderOut, PaymentIn, RevealOut
 from engine.keys import Principal
@@ -73,11 +74,14 @@ def cancel(order_id: UUID, request: Request, body: CancelIn | None = None,
 
 
 @router.post("/{order_id}/reveal", response_model=RevealOut)
-def reveal(order_id: UUID, request: Request,
+def reveal(order_id: UUID, request: Request, response: Response,
            who: Principal = Depends(require("app"))) -> dict[str, Any]:
-    """The codes and PINs of a delivered order; each code's history records the reveal."""
+    """The codes and PINs of a delivered order; each code's history records the reveal,
+    a replay of the same Idempotency-Key too."""
     codes = request.app.state.runtime.engine.orders.reveal(
         order_id=order_id, actor=who.actor, client_address=_client(request))
+    carries_secrets(request)
+    response.headers["Cache-Control"] = "no-store"
     return {"order_id": str(order_id), "codes": codes}
 
 
@@ -91,10 +95,20 @@ def export_codes(order_id: UUID, request: Request,
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["code_id", "sku", "code", "pin"])
-    writer.writerows([c["code_id"], c["sku"], c["code"], c["pin"] or ""] for c in codes)
+    writer.writerows([_cell(c["code_id"]), _cell(c["sku"]), _cell(c["code"]),
+                      _cell(c["pin"] or "")] for c in codes)
     return Response(out.getvalue(), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="order-{order_id}.csv"',
         "Cache-Control": "no-store"})
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (an imported code may start with
+    `=`, `+`, `-` or `@`): such a cell gets a leading quote, in the export only."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value
 
 
 def _client(request: Request) -> str | None:
