@@ -1,19 +1,36 @@
-"""Idempotency-Key on every POST: the same key and body replay the first answer; the same
-key with another body is refused. Scoped per API key, kept 48 hours.
+"""Idempotency-Key on every POST: the same key and request replay the first answer; the same
+key with another request is refused. Scoped per API key, kept 48 hours.
 
-A pure ASGI middleware, so that every POST route gets it from one place. The key is claimed
-with an INSERT (its primary key is the lock), the route runs, and its answer is stored
-sealed (a reveal answer carries code secrets). A 5xx answer releases the claim so that a
-retry runs again; any other answer is final for that key.
+A pure ASGI middleware, so that every POST route gets it from one place:
+
+    claim the key ──▶ run the route, holding its answer back ──▶ keep it (sealed) ──▶ send it
+      │  (an INSERT: its primary key is the lock)
+      ├── answer kept, same request ──────▶ send it again, Idempotent-Replayed: true
+      ├── answer kept, another request ───▶ 422 idempotency_key_reused
+      └── still running ──────────────────▶ 409 idempotency_key_in_progress
+
+The answer is kept before it leaves, so a client that resends the moment it has the answer
+gets the replay, never "in progress". A 5xx answer releases the claim so that a retry runs
+again; any other answer is final for that key.
+
+Two requests are the same when path, query, content type and body match, a JSON body being
+compared in canonical form (sorted keys, no spacing). The stored request hash is keyed: a
+body may hold a code, and an unkeyed hash would confirm guesses offline.
+
+An answer that carries secrets (its route calls `carries_secrets`) is never kept, only its
+status (the row's body stays NULL). A replay runs the route again, so that the reveal is
+recorded like any other, and refused once the codes can no longer be revealed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
@@ -24,6 +41,14 @@ STALE_CLAIM = timedelta(seconds=60)
 TABLE = ("CREATE TABLE IF NOT EXISTS api_idempotency (scope TEXT NOT NULL, key TEXT NOT NULL, "
          "request_hash TEXT NOT NULL, status INTEGER, content_type TEXT, body TEXT, "
          "created_at TEXT NOT NULL, PRIMARY KEY (scope, key))")
+SECRETS_FLAG = "answer_carries_secrets"
+REPLAYED = (b"idempotent-replayed", b"true")
+
+
+def carries_secrets(request: Request) -> None:
+    """Mark this request's answer as holding secrets: it is never kept, and a replay of its
+    Idempotency-Key runs the route again."""
+    setattr(request.state, SECRETS_FLAG, True)
 
 
 class IdempotencyStore:
@@ -36,7 +61,8 @@ class IdempotencyStore:
             cursor.execute(TABLE)
 
     def claim(self, scope: str, key: str, digest: str) -> tuple[str, Any]:
-        """('claimed', None) | ('reused', None) | ('busy', None) | ('done', answer)."""
+        """('claimed', None) | ('reused', None) | ('busy', None) | ('done', answer)
+        | ('rerun', first status): the answer carried secrets and was not kept."""
         now = datetime.now(timezone.utc)
         with self._db.transaction() as cursor:
             cursor.execute("INSERT INTO api_idempotency (scope, key, request_hash, created_at) "
@@ -52,6 +78,8 @@ class IdempotencyStore:
             stored_hash, status, content_type, body, created_at = row
             if stored_hash != digest:
                 return "reused", None
+            if status is not None and body is None:
+                return "rerun", status
             if status is not None:
                 return "done", (status, content_type, self._open(scope, key, body))
             if created_at < iso(now - STALE_CLAIM):
@@ -61,8 +89,11 @@ class IdempotencyStore:
                 return ("claimed", None) if cursor.rowcount == 1 else ("busy", None)
             return "busy", None
 
-    def answer(self, scope: str, key: str, status: int, content_type: str, body: bytes) -> None:
-        sealed = self._vault.seal(f"{scope}:{key}", {"body": body.decode()})
+    def answer(self, scope: str, key: str, status: int, content_type: str,
+               body: bytes | None) -> None:
+        """Keep the answer sealed; ``body`` None keeps only the status (secrets)."""
+        sealed = None if body is None else self._vault.seal(f"{scope}:{key}",
+                                                            {"body": body.decode()})
         with self._db.transaction() as cursor:
             cursor.execute("UPDATE api_idempotency SET status = %s, content_type = %s, body = %s "
                            "WHERE scope = %s AND key = %s",
@@ -80,6 +111,32 @@ class IdempotencyStore:
         return str(self._vault.open(f"{scope}:{key}", sealed)["body"]).encode()
 
 
+class HeldAnswer:
+    """A route's answer, captured and held back until it has been kept."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.status = 500
+        self.content_type = ""
+        self.body = b""
+
+    async def capture(self, message: Message) -> None:
+        self.messages.append(message)
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            for name, value in message.get("headers", []):
+                if name.lower() == b"content-type":
+                    self.content_type = value.decode("latin-1")
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+    async def deliver(self, send: Send, *, replayed: bool = False) -> None:
+        for message in self.messages:
+            if replayed and message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), REPLAYED]}
+            await send(message)
+
+
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, runtime: Any) -> None:
         self.app = app
@@ -89,9 +146,9 @@ class IdempotencyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         key = headers.get("idempotency-key")
-        principal = self._principal(headers) if key is not None else None
+        principal = self._principal(scope, headers) if key is not None else None
         if principal is None:
             return await self.app(scope, receive, send)
         if not 1 <= len(key) <= 255 or not key.isprintable():
@@ -99,8 +156,7 @@ class IdempotencyMiddleware:
                                  "Idempotency-Key must be 1-255 printable characters")(
                 scope, receive, send)
         body = await _read_body(receive)
-        digest = hashlib.sha256(b"\n".join([scope["path"].encode(), scope["query_string"],
-                                            body])).hexdigest()
+        digest = self.runtime.engine.vault.hash_request(_request_form(scope, headers, body))
         state, stored = await _threaded(self.store.claim, principal.key_id, key, digest)
         if state == "reused":
             return await problem(422, "idempotency_key_reused", "this Idempotency-Key was "
@@ -110,44 +166,68 @@ class IdempotencyMiddleware:
                                  "Idempotency-Key is still running")(scope, receive, send)
         if state == "done":
             return await _replay(stored, send)
-        await self._run_and_keep(scope, body, send, principal.key_id, key)
+        if state == "rerun":
+            answer = await self._run(scope, body, receive)
+            # A refusal now is a new answer, not the first one replayed.
+            return await answer.deliver(send, replayed=answer.status == stored)
+        await self._run_and_keep(scope, body, receive, send, principal.key_id, key)
 
-    def _principal(self, headers: dict[str, str]) -> Any:
+    def _principal(self, scope: Scope, headers: dict[str, str]) -> Any:
+        """The caller: as an auth middleware before this one found it, else from the key."""
+        found = scope.get("state", {}).get("principal")
+        if found is not None:
+            return found
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
         return self.runtime.engine.keys.authenticate(token.strip())
 
-    async def _run_and_keep(self, scope: Scope, body: bytes, send: Send, scope_id: str,
-                            key: str) -> None:
-        answer: dict[str, Any] = {"status": 500, "content_type": "", "body": b""}
+    async def _run(self, scope: Scope, body: bytes, receive: Receive) -> HeldAnswer:
+        answer = HeldAnswer()
         delivered = False
 
         async def replay_body() -> Message:
             nonlocal delivered
             if delivered:
-                return {"type": "http.disconnect"}
+                return await receive()  # the body is read: only a disconnect can follow
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-                for name, value in message.get("headers", []):
-                    if name.lower() == b"content-type":
-                        answer["content_type"] = value.decode()
-            elif message["type"] == "http.response.body":
-                answer["body"] += message.get("body", b"")
-            await send(message)
+        scope.setdefault("state", {})  # shared with the route, which may flag secrets
+        await self.app(scope, replay_body, answer.capture)
+        return answer
 
+    async def _run_and_keep(self, scope: Scope, body: bytes, receive: Receive, send: Send,
+                            scope_id: str, key: str) -> None:
         try:
-            await self.app(scope, replay_body, capture)
-        finally:
-            if answer["status"] >= 500:
-                await _threaded(self.store.release, scope_id, key)
-            else:
-                await _threaded(self.store.answer, scope_id, key, answer["status"],
-                                answer["content_type"], answer["body"])
+            answer = await self._run(scope, body, receive)
+        except BaseException:
+            await _threaded(self.store.release, scope_id, key)
+            raise
+        if answer.status >= 500:
+            await _threaded(self.store.release, scope_id, key)
+        else:
+            kept = None if scope["state"].get(SECRETS_FLAG) else answer.body
+            await _threaded(self.store.answer, scope_id, key, answer.status,
+                            answer.content_type, kept)
+        await answer.deliver(send)
+
+
+def _request_form(scope: Scope, headers: dict[str, str], body: bytes) -> bytes:
+    """What makes two requests the same: path, query, content type and body."""
+    content_type = "".join(headers.get("content-type", "").lower().split())
+    head = orjson.dumps([scope["path"], scope["query_string"].decode("latin-1"), content_type])
+    return head + b"\n" + _canonical(body, content_type.partition(";")[0])
+
+
+def _canonical(body: bytes, media_type: str) -> bytes:
+    """A JSON body re-encoded with sorted keys and no spacing; any other body as it is."""
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        return body
+    try:
+        return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return body
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -163,11 +243,9 @@ async def _replay(stored: tuple[int, str, bytes], send: Send) -> None:
     status, content_type, body = stored
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
-        (b"idempotent-replayed", b"true")]})
+        REPLAYED]})
     await send({"type": "http.response.body", "body": body})
 
 
 async def _threaded(fn: Any, *args: Any) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(fn, *args)

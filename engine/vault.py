@@ -37,6 +37,7 @@ class Vault:
         self._aead = AESGCM(_derive(master_key, b"seal"))
         self._lookup_key = _derive(master_key, b"lookup")
         self._api_key_key = _derive(master_key, b"api-key")
+        self._idempotency_key = _derive(master_key, b"idempotency")
 
     @staticmethod
     def normalise_code(code: str) -> str:
@@ -49,6 +50,11 @@ class Vault:
 
     def hash_api_secret(self, secret: str) -> str:
         return hmac.new(self._api_key_key, secret.encode(), hashlib.sha256).hexdigest()
+
+    def hash_request(self, request: bytes) -> str:
+        """Keyed hash of a request kept for idempotency: a body may hold a code, so an
+        unkeyed hash would let anyone holding the table confirm guesses offline."""
+        return hmac.new(self._idempotency_key, request, hashlib.sha256).hexdigest()
 
     def seal(self, bound_to: UUID | str, payload: dict[str, str | None]) -> str:
         nonce = os.urandom(12)
