@@ -158,19 +158,15 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         digest = self.runtime.engine.vault.hash_request(_request_form(scope, headers, body))
         state, stored = await _threaded(self.store.claim, principal.key_id, key, digest)
-        if state == "reused":
-            return await problem(422, "idempotency_key_reused", "this Idempotency-Key was "
-                                 "used with a different request")(scope, receive, send)
-        if state == "busy":
-            return await problem(409, "idempotency_key_in_progress", "a request with this "
-                                 "Idempotency-Key is still running")(scope, receive, send)
-        if state == "done":
-            return await _replay(stored, send)
+        if state == "claimed":
+            return await self._run_and_keep(scope, body, receive, send, principal.key_id, key)
         if state == "rerun":
             answer = await self._run(scope, body, receive)
             # A refusal now is a new answer, not the first one replayed.
             return await answer.deliver(send, replayed=answer.status == stored)
-        await self._run_and_keep(scope, body, receive, send, principal.key_id, key)
+        if state == "done":
+            return await _replay(stored, send)
+        await _refusal(state)(scope, receive, send)
 
     def _principal(self, scope: Scope, headers: dict[str, str]) -> Any:
         """The caller: as an auth middleware before this one found it, else from the key."""
@@ -211,6 +207,14 @@ class IdempotencyMiddleware:
             await _threaded(self.store.answer, scope_id, key, answer.status,
                             answer.content_type, kept)
         await answer.deliver(send)
+
+
+def _refusal(state: str) -> ASGIApp:
+    if state == "reused":
+        return problem(422, "idempotency_key_reused",
+                       "this Idempotency-Key was used with a different request")
+    return problem(409, "idempotency_key_in_progress",
+                   "a request with this Idempotency-Key is still running")
 
 
 def _request_form(scope: Scope, headers: dict[str, str], body: bytes) -> bytes:
