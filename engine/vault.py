@@ -37,6 +37,7 @@ class Vault:
         self._aead = AESGCM(_derive(master_key, b"seal"))
         self._lookup_key = _derive(master_key, b"lookup")
         self._api_key_key = _derive(master_key, b"api-key")
+        self._order_ref_key = _derive(master_key, b"order-ref")
 
     @staticmethod
     def normalise_code(code: str) -> str:
@@ -49,6 +50,11 @@ class Vault:
 
     def hash_api_secret(self, secret: str) -> str:
         return hmac.new(self._api_key_key, secret.encode(), hashlib.sha256).hexdigest()
+
+    def order_ref(self, owner: str, external_ref: str) -> str:
+        """Keyed digest of an owner's external_ref, from which the order id derives."""
+        message = f"{len(owner)}:{owner}:{external_ref}".encode()
+        return hmac.new(self._order_ref_key, message, hashlib.sha256).hexdigest()
 
     def seal(self, bound_to: UUID | str, payload: dict[str, str | None]) -> str:
         nonce = os.urandom(12)
