@@ -109,7 +109,8 @@ def _instant(text: str | None) -> datetime | None:
 
 
 def _key_row(view: dict[str, Any]) -> list[str]:
-    binding = view["merchant_id"] or (f"tenant:{view['tenant']}" if view["tenant"] else "-")
+    binding = (f"merchant:{view['merchant_id']}" if view["merchant_id"]
+               else f"tenant:{view['tenant']}" if view["tenant"] else "-")
     expires = view["expires_at"].isoformat() if view["expires_at"] else "-"
     return [view["key_id"], view["name"], view["role"], binding,
             view["created_at"].isoformat(), expires, "yes" if view["revoked"] else "no"]
