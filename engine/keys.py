@@ -236,5 +236,5 @@ def _check_issue(role: str, name: str, merchant_id: str | None, tenant: str | No
 
 
 def _check_binding(what: str, value: str) -> None:
-    if not value.strip() or len(value) > MAX_BINDING:
-        raise ValidationFailed(f"{what} must be 1-{MAX_BINDING} characters")
+    if not value.strip() or len(value) > MAX_BINDING or not value.isprintable():
+        raise ValidationFailed(f"{what} must be 1-{MAX_BINDING} printable characters")
