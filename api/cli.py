@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -48,11 +48,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 @keys.command("create")
 def create_key(role: str = typer.Option(..., help="admin, app, merchant, support, finance"),
                name: str = typer.Option(..., help="who holds the key"),
-               expires_in_days: Optional[int] = typer.Option(None, help="expire after D days"),
-               expires_at: Optional[str] = typer.Option(None, help="expire at (RFC 3339)"),
-               merchant_id: Optional[str] = typer.Option(
+               expires_in_days: int | None = typer.Option(None, help="expire after D days"),
+               expires_at: str | None = typer.Option(None, help="expire at (RFC 3339)"),
+               merchant_id: str | None = typer.Option(
                    None, help="merchant keys: the merchant it redeems for (default: name)"),
-               tenant: Optional[str] = typer.Option(
+               tenant: str | None = typer.Option(
                    None, help="app keys: the tenant whose orders it shares")) -> None:
     """Create an API key; it is printed once and stored only as a keyed hash."""
     from engine.keys import expiry
