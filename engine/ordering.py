@@ -97,6 +97,8 @@ class Orders:
         oid = uuid4()
         if external_ref:
             oid = make_order_id(self._vault.order_ref(owner, external_ref))
+            # An order placed before ids were keyed keeps its plain uuid5 id: a retry after
+            # the upgrade finds it there instead of placing a second order (one more read).
             placed = self._placed(oid, owner) or self._placed(
                 legacy_order_id(actor, external_ref), owner)
             if placed:
