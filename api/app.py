@@ -12,7 +12,7 @@ from api import problems
 from api.idempotency import IdempotencyMiddleware
 from api.limits import MissLimiter
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import catalog, codes, feed, health, orders, redemptions
+from api.routes import catalog, codes, feed, health, keys, orders, redemptions
 from api.runtime import Runtime
 
 DESCRIPTION = """Event-sourced engine for card codes (卡密), redemption codes (兑换码) and
@@ -39,7 +39,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.misses = MissLimiter()
     problems.install(app)
-    for module in (catalog, codes, redemptions, orders, feed, health):
+    for module in (catalog, codes, redemptions, orders, feed, health, keys):
         app.include_router(module.router)
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

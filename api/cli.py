@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 import typer
 
-from engine.errors import QuanyiError
+from engine.errors import QuanyiError, ValidationFailed
 from engine.settings import Settings
 
 app = typer.Typer(help="Quanyi: event-sourced card-code transaction engine.",
@@ -43,19 +47,73 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
 @keys.command("create")
 def create_key(role: str = typer.Option(..., help="admin, app, merchant, support, finance"),
-               name: str = typer.Option(..., help="who holds the key")) -> None:
+               name: str = typer.Option(..., help="who holds the key"),
+               expires_in_days: int | None = typer.Option(None, help="expire after D days"),
+               expires_at: str | None = typer.Option(None, help="expire at (RFC 3339)"),
+               merchant_id: str | None = typer.Option(
+                   None, help="merchant keys: the merchant it redeems for (default: name)"),
+               tenant: str | None = typer.Option(
+                   None, help="app keys: the tenant whose orders it shares")) -> None:
     """Create an API key; it is printed once and stored only as a keyed hash."""
+    from engine.keys import expiry
+
+    with _keys_command() as runtime:
+        issued = runtime.engine.keys.issue(
+            role=role, name=name, merchant_id=merchant_id, tenant=tenant,
+            expires_at=expiry(in_days=expires_in_days, at=_instant(expires_at)))
+    typer.echo(issued.secret)
+    typer.echo(f"key id {issued.principal.key_id}, role {role}, name {name}: "
+               "store it now, it is not shown again", err=True)
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """List every key (never a secret): id, name, role, binding, created, expires, revoked."""
+    with _keys_command() as runtime:
+        after: int | None = 0
+        typer.echo("key_id\tname\trole\tmerchant/tenant\tcreated\texpires\trevoked")
+        while after is not None:
+            page, after = runtime.engine.keys.listing(after, 500)
+            for key in page:
+                typer.echo("\t".join(_key_row(key.view())))
+
+
+@keys.command("revoke")
+def revoke_key(key_id: str = typer.Argument(..., help="the key id `keys list` shows")) -> None:
+    """Revoke a key: every server refuses it from the next request."""
+    with _keys_command() as runtime:
+        runtime.engine.keys.revoke(key_id, actor="cli")
+    typer.echo(f"key {key_id} revoked")
+
+
+@contextmanager
+def _keys_command() -> Iterator[Any]:
+    """A runtime for one keys command; an engine error exits 2 with its detail."""
     runtime = _runtime()
     try:
-        issued = runtime.engine.keys.issue(role=role, name=name)
+        yield runtime
     except QuanyiError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from None
     finally:
         runtime.close()
-    typer.echo(issued.secret)
-    typer.echo(f"key id {issued.principal.key_id}, role {role}, name {name}: "
-               "store it now, it is not shown again", err=True)
+
+
+def _instant(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(f"expires_at {text!r} is not an RFC 3339 time") from None
+
+
+def _key_row(view: dict[str, Any]) -> list[str]:
+    binding = (f"merchant:{view['merchant_id']}" if view["merchant_id"]
+               else f"tenant:{view['tenant']}" if view["tenant"] else "-")
+    expires = view["expires_at"].isoformat() if view["expires_at"] else "-"
+    return [view["key_id"], view["name"], view["role"], binding,
+            view["created_at"].isoformat(), expires, "yes" if view["revoked"] else "no"]
 
 
 @replay.command("rebuild")

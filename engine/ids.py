@@ -28,8 +28,15 @@ def api_key_id(key_id: str) -> UUID:
     return uuid5(NAMESPACE, f"api-key:{key_id}")
 
 
-def order_id(scope: str, external_ref: str) -> UUID:
-    return uuid5(NAMESPACE, f"order:{scope}:{external_ref}")
+def order_id(ref_digest: str) -> UUID:
+    """An order's id from the keyed digest of its owner and external_ref (Vault.order_ref):
+    nobody without the secret key can tell an order's id from its external_ref."""
+    return uuid5(NAMESPACE, f"order:{ref_digest}")
+
+
+def legacy_order_id(actor: str, external_ref: str) -> UUID:
+    """How order ids were derived before they were keyed; kept to find those orders."""
+    return uuid5(NAMESPACE, f"order:{actor}:{external_ref}")
 
 
 def payment_id(payment_ref: str) -> UUID:

@@ -20,8 +20,8 @@ from engine.catalog import Catalog, Product
 from engine.codes import Code
 from engine.errors import (ConcurrentUpdate, InvalidState, NotFound, SoldOut,
                            ValidationFailed)
+from engine.ids import legacy_order_id, payment_id, quota_id
 from engine.ids import order_id as make_order_id
-from engine.ids import payment_id, quota_id
 from engine.orders import CANCELLED, DELIVERED, EXPIRED, RESERVED, BuyerQuota, Order, Payment
 from engine.reservations import Reservations, utc_now
 from engine.store import EventStore
@@ -54,11 +54,16 @@ class Orders:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def get(self, order_id: UUID) -> Order:
+    def get(self, order_id: UUID, owner: str | None = None) -> Order:
+        """The order; with ``owner``, only if it belongs to that owner (another owner's
+        order is answered as missing, so its existence does not leak)."""
         try:
-            return self._store.repository.get(order_id)
+            order: Order = self._store.repository.get(order_id)
         except AggregateNotFoundError as exc:
             raise NotFound(f"no order {order_id}") from exc
+        if not order.belongs_to(owner):
+            raise NotFound(f"no order {order_id}")
+        return order
 
     def codes_of(self, order: Order) -> list[Code]:
         return [self._store.repository.get(i) for i in order.code_ids]
@@ -84,15 +89,20 @@ class Orders:
 
     def place(self, *, buyer_id: str, items: list[dict[str, Any]], channel: str | None = None,
               distributor_id: str | None = None, external_ref: str | None = None,
-              actor: str) -> Order:
-        """Reserve every unit of every item, or nothing."""
+              actor: str, owner: str | None = None) -> Order:
+        """Reserve every unit of every item, or nothing; the order belongs to ``owner``
+        (by default the actor). The same owner's external_ref again answers its order."""
         lines = _merge_lines(buyer_id, items)
-        oid = make_order_id(actor, external_ref) if external_ref else uuid4()
+        owner = owner or actor
+        oid = uuid4()
         if external_ref:
-            try:
-                return self.get(oid)
-            except NotFound:
-                pass
+            oid = make_order_id(self._vault.order_ref(owner, external_ref))
+            # An order placed before ids were keyed keeps its plain uuid5 id: a retry after
+            # the upgrade finds it there instead of placing a second order (one more read).
+            placed = self._placed(oid, owner) or self._placed(
+                legacy_order_id(actor, external_ref), owner)
+            if placed:
+                return placed
         products = {line["sku"]: self._sellable(line["sku"]) for line in lines}
         currencies = {p.currency for p in products.values()}
         if len(currencies) > 1:
@@ -104,13 +114,19 @@ class Orders:
                   "amount": sum(i["unit_price"] * i["quantity"] for i in priced),
                   "currency": currencies.pop(), "channel": channel,
                   "distributor_id": distributor_id, "external_ref": external_ref,
-                  "actor": actor}
+                  "actor": actor, "owner": owner}
         try:
             return _retrying(lambda: self._place_once(oid, products, fields))
         except ConcurrentUpdate:
             if external_ref:
                 return self.get(oid)  # the same external_ref was placed meanwhile
             raise
+
+    def _placed(self, order_id: UUID, owner: str) -> Order | None:
+        try:
+            return self.get(order_id, owner)
+        except NotFound:
+            return None
 
     def _place_once(self, oid: UUID, products: dict[str, Product],
                     fields: dict[str, Any]) -> Order:
@@ -169,19 +185,22 @@ class Orders:
     # -- pay ------------------------------------------------------------------------------
 
     def pay(self, *, order_id: UUID, payment_ref: str, amount: int, currency: str,
-            provider: str | None, actor: str) -> Order:
-        """Capture a payment and deliver in the same step; the same payment_ref acts once."""
+            provider: str | None, actor: str, owner: str | None = None) -> Order:
+        """Capture a payment and deliver in the same step; the same payment_ref acts once.
+        With ``owner``, only that owner's order is found."""
         if not payment_ref or len(payment_ref) > 128:
             raise ValidationFailed("payment_ref must be 1-128 characters")
         return _retrying(lambda: self._pay_once(order_id, payment_ref, amount, currency,
-                                                provider, actor))
+                                                provider, actor, owner))
 
     def _pay_once(self, order_id: UUID, payment_ref: str, amount: int, currency: str,
-                  provider: str | None, actor: str) -> Order:
+                  provider: str | None, actor: str, owner: str | None) -> Order:
         try:
             order: Order = self._writer.load(order_id)
         except AggregateNotFoundError as exc:
             raise NotFound(f"no order {order_id}") from exc
+        if not order.belongs_to(owner):
+            raise NotFound(f"no order {order_id}")
         if order.payment(payment_ref):
             return self.get(order_id)  # a repeated callback: the first answer stands
         order.check_amount(amount, currency)
@@ -234,10 +253,12 @@ class Orders:
 
     # -- cancel, expire -------------------------------------------------------------------
 
-    def cancel(self, *, order_id: UUID, reason: str, actor: str) -> Order:
-        """Cancel an unpaid order and release its reservations."""
+    def cancel(self, *, order_id: UUID, reason: str, actor: str,
+               owner: str | None = None) -> Order:
+        """Cancel an unpaid order and release its reservations (with ``owner``, only
+        that owner's)."""
         def attempt() -> Order:
-            order = self.get(order_id)
+            order = self.get(order_id, owner)
             order.check_open()
             order.cancel(reason=reason or "cancelled", actor=actor)
             return self._released(order, "cancelled", actor)
@@ -274,11 +295,12 @@ class Orders:
 
     # -- reveal ---------------------------------------------------------------------------
 
-    def reveal(self, *, order_id: UUID, actor: str,
-               client_address: str | None) -> list[dict[str, Any]]:
-        """Show the codes of a delivered order; each code's history records who and where."""
+    def reveal(self, *, order_id: UUID, actor: str, client_address: str | None,
+               owner: str | None = None) -> list[dict[str, Any]]:
+        """Show the codes of a delivered order (with ``owner``, only that owner's); each
+        code's history records who and where."""
         def attempt() -> list[dict[str, Any]]:
-            order = self.get(order_id)
+            order = self.get(order_id, owner)
             if order.status not in (DELIVERED, "partially_refunded"):
                 raise InvalidState(f"order {order_id} is {order.status}: nothing to reveal")
             codes = self.codes_of(order)

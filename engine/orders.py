@@ -29,6 +29,7 @@ class Order(Aggregate):
 
     class Created(Aggregate.Created):
         TOPIC = "quanyi:order.placed"
+        class_version = 2
         buyer_id: str
         items: list[dict[str, Any]]
         needs: list[dict[str, Any]]
@@ -40,11 +41,18 @@ class Order(Aggregate):
         expires_at: datetime
         codes: list[dict[str, str]]
         actor: str
+        owner: str  # the tenant (``tenant:<name>``) or key (``key:<id>``) it belongs to
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Orders placed before owners belong to the key that placed them."""
+            state["owner"] = state["actor"]
 
     def __init__(self, *, id: UUID, buyer_id: str, items: list[dict[str, Any]],
                  needs: list[dict[str, Any]], amount: int, currency: str, channel: str | None,
                  distributor_id: str | None, external_ref: str | None, expires_at: datetime,
-                 codes: list[dict[str, str]], actor: str) -> None:
+                 codes: list[dict[str, str]], actor: str, owner: str) -> None:
+        self.owner = owner
         self.buyer_id = buyer_id
         self.items = items
         self.needs = needs  # code units per SKU, bundles expanded
@@ -71,6 +79,10 @@ class Order(Aggregate):
         if amount != self.amount or currency != self.currency:
             raise AmountMismatch(f"order {self.id} is {self.amount} {self.currency}, "
                                  f"not {amount} {currency}")
+
+    def belongs_to(self, scope: str | None) -> bool:
+        """Whether a caller limited to the owner ``scope`` may see it (None: anyone)."""
+        return scope is None or scope == self.owner
 
     def check_open(self) -> None:
         if self.status == EXPIRED:

@@ -38,6 +38,7 @@ class Vault:
         self._lookup_key = _derive(master_key, b"lookup")
         self._api_key_key = _derive(master_key, b"api-key")
         self._idempotency_key = _derive(master_key, b"idempotency")
+        self._order_ref_key = _derive(master_key, b"order-ref")
 
     @staticmethod
     def normalise_code(code: str) -> str:
@@ -55,6 +56,10 @@ class Vault:
         """Keyed hash of a request kept for idempotency: a body may hold a code, so an
         unkeyed hash would let anyone holding the table confirm guesses offline."""
         return hmac.new(self._idempotency_key, request, hashlib.sha256).hexdigest()
+    def order_ref(self, owner: str, external_ref: str) -> str:
+        """Keyed digest of an owner's external_ref, from which the order id derives."""
+        message = f"{len(owner)}:{owner}:{external_ref}".encode()
+        return hmac.new(self._order_ref_key, message, hashlib.sha256).hexdigest()
 
     def seal(self, bound_to: UUID | str, payload: dict[str, str | None]) -> str:
         nonce = os.urandom(12)

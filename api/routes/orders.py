@@ -41,15 +41,16 @@ def place(body: OrderIn, request: Request,
     order = request.app.state.runtime.engine.orders.place(
         buyer_id=body.buyer_id, items=[i.model_dump() for i in body.items],
         channel=body.channel, distributor_id=body.distributor_id,
-        external_ref=body.external_ref, actor=who.actor)
+        external_ref=body.external_ref, actor=who.actor, owner=who.owner)
     return OrjsonResponse(order_view(request, order, just_saved=True), status_code=201)
 
 
 @router.get("/{order_id}", response_model=OrderOut)
 def get_order(order_id: UUID, request: Request,
-              _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
+              who: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
     """The order with its payments, refunds and codes (masked)."""
-    return order_view(request, request.app.state.runtime.engine.orders.get(order_id))
+    return order_view(request, request.app.state.runtime.engine.orders.get(order_id,
+                                                                           who.scope))
 
 
 @router.post("/{order_id}/payments", response_model=OrderOut,
@@ -60,7 +61,7 @@ def pay(order_id: UUID, body: PaymentIn, request: Request,
     again answers the same, and pays once."""
     order = request.app.state.runtime.engine.orders.pay(
         order_id=order_id, payment_ref=body.payment_ref, amount=body.amount,
-        currency=body.currency, provider=body.provider, actor=who.actor)
+        currency=body.currency, provider=body.provider, actor=who.actor, owner=who.scope)
     return OrjsonResponse(order_view(request, order, just_saved=True))
 
 
@@ -69,7 +70,8 @@ def cancel(order_id: UUID, request: Request, body: CancelIn | None = None,
            who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Cancel an unpaid order; its reservations go back to the pool."""
     order = request.app.state.runtime.engine.orders.cancel(
-        order_id=order_id, reason=(body or CancelIn()).reason, actor=who.actor)
+        order_id=order_id, reason=(body or CancelIn()).reason, actor=who.actor,
+        owner=who.scope)
     return order_view(request, order)
 
 
@@ -79,7 +81,8 @@ def reveal(order_id: UUID, request: Request, response: Response,
     """The codes and PINs of a delivered order; each code's history records the reveal,
     a replay of the same Idempotency-Key too."""
     codes = request.app.state.runtime.engine.orders.reveal(
-        order_id=order_id, actor=who.actor, client_address=_client(request))
+        order_id=order_id, actor=who.actor, client_address=_client(request),
+        owner=who.scope)
     carries_secrets(request)
     response.headers["Cache-Control"] = "no-store"
     return {"order_id": str(order_id), "codes": codes}
@@ -91,7 +94,8 @@ def export_codes(order_id: UUID, request: Request,
                  who: Principal = Depends(require("app"))) -> Response:
     """Every code of a (B2B) order as CSV for distribution; audited as a reveal."""
     codes = request.app.state.runtime.engine.orders.reveal(
-        order_id=order_id, actor=who.actor, client_address=_client(request))
+        order_id=order_id, actor=who.actor, client_address=_client(request),
+        owner=who.scope)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["code_id", "sku", "code", "pin"])

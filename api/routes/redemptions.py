@@ -16,12 +16,15 @@ router = APIRouter(prefix="/v1/redemptions", tags=["redemption"])
 
 
 @router.post("", status_code=201, response_model=RedemptionOut,
-             responses={409: {"description": "already_redeemed (with redeemed_at and "
+             responses={403: {"description": "forbidden: a merchant key redeems only as "
+                                             "its own merchant_id"},
+                        409: {"description": "already_redeemed (with redeemed_at and "
                                              "merchant_id) or invalid_state"},
                         410: {"description": "code_expired or code_voided"}})
 def redeem(body: RedeemIn, request: Request,
            who: Principal = Depends(require("merchant"))) -> dict[str, Any]:
     """Redeem a sold code; a second redemption answers who redeemed it first, and when."""
+    who.check_redeems_as(body.merchant_id)
     limiter = request.app.state.misses
     limiter.check(who.key_id)
     try:

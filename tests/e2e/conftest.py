@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from engine.keys import ROLES
 
+MERCHANT = "m-1"  # the merchant the `keys` fixture's merchant key is bound to
+
 
 @pytest.fixture
 def client(runtime) -> Iterator[TestClient]:
@@ -20,10 +22,11 @@ def client(runtime) -> Iterator[TestClient]:
 
 @pytest.fixture
 def keys(runtime) -> dict[str, dict[str, str]]:
-    """Authorization headers for one key of each role."""
+    """Authorization headers for one key of each role (the merchant key redeems as m-1)."""
     headers = {}
     for role in ROLES:
-        issued = runtime.engine.keys.issue(role=role, name=f"test-{role}")
+        bound = {"merchant_id": MERCHANT} if role == "merchant" else {}
+        issued = runtime.engine.keys.issue(role=role, name=f"test-{role}", **bound)
         headers[role] = {"Authorization": f"Bearer {issued.secret}"}
     return headers
 

@@ -70,7 +70,7 @@ def test_void_takes_a_code_out_and_redemption_then_answers_410(client, keys, pro
                          json={"reason": "supplier recall"})
     assert voided.status_code == 200 and voided.json()["status"] == "voided"
     answer = client.post("/v1/redemptions", headers=keys["merchant"],
-                         json={"code": code, "merchant_id": "m"})
+                         json={"code": code, "merchant_id": "m-1"})
     assert answer.status_code == 410 and answer.json()["code"] == "code_voided"
 
 

@@ -13,7 +13,7 @@ def test_second_redemption_reports_first_redeemer(client, keys, product):
     code, _ = sold_code(client, keys, product)
     first = client.post("/v1/redemptions", headers=keys["merchant"],
                         json={"code": code, "merchant_id": "m-1"}).json()
-    second = client.post("/v1/redemptions", headers=keys["merchant"],
+    second = client.post("/v1/redemptions", headers=keys["admin"],
                          json={"code": code, "merchant_id": "m-2"})
     assert second.status_code == 409
     problem = second.json()
@@ -26,10 +26,10 @@ def test_second_redemption_reports_first_redeemer(client, keys, product):
 def test_unsold_code_is_invalid_state_and_unknown_code_is_404(client, keys, product):
     import_codes(client, keys, product, ["UNSOLD-1"])
     unsold = client.post("/v1/redemptions", headers=keys["merchant"],
-                         json={"code": "UNSOLD-1", "merchant_id": "m"})
+                         json={"code": "UNSOLD-1", "merchant_id": "m-1"})
     assert unsold.status_code == 409 and unsold.json()["code"] == "invalid_state"
     unknown = client.post("/v1/redemptions", headers=keys["merchant"],
-                          json={"code": "NEVER", "merchant_id": "m"})
+                          json={"code": "NEVER", "merchant_id": "m-1"})
     assert unknown.status_code == 404
 
 

@@ -1,0 +1,79 @@
+"""API keys: issue, list and revoke (admin only); a secret is shown once, on issue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.auth import require
+from engine.keys import MAX_BINDING, MAX_DAYS, Principal, expiry
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+Role = Literal["admin", "app", "merchant", "support", "finance"]
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    name: str = Field(min_length=1, max_length=100)
+    merchant_id: str | None = Field(default=None, min_length=1, max_length=MAX_BINDING,
+                                    description="merchant keys only; default: the name")
+    tenant: str | None = Field(default=None, min_length=1, max_length=MAX_BINDING,
+                               description="app keys only: keys of one tenant share orders")
+    expires_in_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+    expires_at: AwareDatetime | None = None
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    merchant_id: str | None
+    tenant: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+
+
+class IssuedKeyOut(KeyOut):
+    secret: str = Field(description="the API key itself: shown this once, never again")
+
+
+class KeyListOut(BaseModel):
+    items: list[KeyOut]
+    next_cursor: str | None
+
+
+@router.get("", response_model=KeyListOut)
+def list_keys(request: Request, cursor: str | None = Query(None, pattern=r"^\d{1,18}$"),
+              limit: int = Query(100, ge=1, le=1000),
+              _: Principal = Depends(require("admin"))) -> dict[str, Any]:
+    """Every key in the order issued, without secrets; revoked and expired ones too."""
+    keys, more = request.app.state.runtime.engine.keys.listing(int(cursor or 0), limit)
+    return {"items": [k.view() for k in keys],
+            "next_cursor": str(more) if more is not None else None}
+
+
+@router.post("", status_code=201, response_model=IssuedKeyOut,
+             responses={422: {"description": "validation_error: a binding on the wrong "
+                                             "role, an expiry in the past"}})
+def issue_key(body: KeyIn, request: Request,
+              who: Principal = Depends(require("admin"))) -> dict[str, Any]:
+    """Issue a key; the answer carries its secret, which is stored only as a keyed hash."""
+    issued = request.app.state.runtime.engine.keys.issue(
+        role=body.role, name=body.name, actor=who.actor, merchant_id=body.merchant_id,
+        tenant=body.tenant, expires_at=expiry(in_days=body.expires_in_days,
+                                              at=body.expires_at))
+    return {**issued.key.view(), "secret": issued.secret}
+
+
+@router.post("/{key_id}/revoke", response_model=KeyOut,
+             responses={404: {"description": "not_found"},
+                        409: {"description": "invalid_state: already revoked"}})
+def revoke_key(key_id: str, request: Request,
+               who: Principal = Depends(require("admin"))) -> dict[str, Any]:
+    """Revoke a key: every process refuses it from the next request."""
+    return request.app.state.runtime.engine.keys.revoke(key_id, who.actor).view()
