@@ -7,10 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from api.schemas import HealthOut
+
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthOut,
+            responses={503: {"model": HealthOut, "description": "degraded: a projection "
+                                                                "cannot get past an event"}})
 def healthz(request: Request) -> dict[str, Any]:
     """The store in use and how many events the projections are behind."""
     runtime = request.app.state.runtime
