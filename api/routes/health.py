@@ -12,7 +12,7 @@ from api.schemas import HealthOut
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=HealthOut,
+@router.get("/healthz", response_model=HealthOut, response_model_exclude_none=True,
             responses={503: {"model": HealthOut, "description": "degraded: a projection "
                                                                 "cannot get past an event"}})
 def healthz(request: Request) -> dict[str, Any]:
