@@ -198,6 +198,7 @@ def _contract(operation: dict[str, Any], route: Any, method: str, taken: set[str
         operation["x-roles"] = roles
         operation["description"] = (f"{operation.get('description', '')}\n\n"
                                     f"Roles: {', '.join(roles)} (admin always).").strip()
+    _name_optional_body(operation)
     if method == "POST":
         parameters = operation.setdefault("parameters", [])
         if not any(p["name"].lower() == "idempotency-key" for p in parameters):
@@ -206,6 +207,17 @@ def _contract(operation: dict[str, Any], route: Any, method: str, taken: set[str
     responses.pop("422", None)  # FastAPI's HTTPValidationError, which is never sent
     for status, codes in sorted(_problems(key, route, operation, roles is not None).items()):
         responses[str(status)] = _problem_answer(status, codes)
+
+
+def _name_optional_body(operation: dict[str, Any]) -> None:
+    """An optional body (`CancelIn | None`) is its model's schema in a body not required,
+    rather than an unnamed anyOf with null."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        choices = media.get("schema", {}).get("anyOf", [])
+        refs = [c for c in choices if "$ref" in c]
+        if len(refs) == 1 and len(choices) == 2 and {"type": "null"} in choices:
+            media["schema"] = refs[0]
+            operation["requestBody"]["required"] = False
 
 
 def _roles(route: Any) -> list[str] | None:
