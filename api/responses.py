@@ -14,10 +14,11 @@ OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def rfc3339(moment: datetime) -> str:
-    """`2026-11-23T10:22:23.123456Z`: UTC, fixed width, so text order is time order."""
+    """`2026-11-23T10:22:23.123456Z`: in UTC, microseconds unless zero; the form pydantic
+    gives a UTC datetime, so answers built by a response model read the same."""
     if moment.tzinfo is None:  # the engine keeps aware times; never guess a local zone
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _encode(value: Any) -> Any:
