@@ -154,7 +154,9 @@ def install(app: FastAPI) -> None:
 def document(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document made into the contract described in the module docstring."""
     doc = get_openapi(title=app.title, version=app.version, description=app.description,
-                      routes=app.routes, openapi_version=app.openapi_version)
+                      routes=app.routes, openapi_version=app.openapi_version,
+                      tags=app.openapi_tags, servers=app.servers,
+                      separate_input_output_schemas=app.separate_input_output_schemas)
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for model in (Problem, BatchIn):
@@ -258,7 +260,8 @@ def _problems(key: str, route: Any, operation: dict[str, Any],
 
 
 def _status_of(error: type[errors.QuanyiError]) -> int:
-    return next(problems.STATUS[c] for c in error.__mro__ if c in problems.STATUS)
+    """The status api/problems.py answers the error with (400 for an unmapped one)."""
+    return next((problems.STATUS[c] for c in error.__mro__ if c in problems.STATUS), 400)
 
 
 def _problem_answer(status: int, codes: list[str]) -> dict[str, Any]:

@@ -217,3 +217,10 @@ def test_every_answer_spells_time_in_utc_with_z(client, keys):
     assert {200, 201, 409} <= statuses
     assert len(times) > 20
     assert [t for t in times if not TIMESTAMP.match(t)] == []
+
+
+def test_the_table_of_engine_errors_names_only_real_operations(doc):
+    from api.openapi import RAISES, RATE_LIMITED
+
+    operations = {f"{m.upper()} {p}" for m, p, _ in _operations(doc)}
+    assert set(RAISES) | RATE_LIMITED <= operations
