@@ -135,6 +135,7 @@ def install(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui(request: Request) -> HTMLResponse:
+        """Swagger UI over /openapi.json, its scripts served from here."""
         root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
             openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} API",
@@ -144,6 +145,7 @@ def install(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     def redoc(request: Request) -> HTMLResponse:
+        """ReDoc over /openapi.json, its script served from here."""
         root = request.scope.get("root_path", "")
         return get_redoc_html(
             openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} API",

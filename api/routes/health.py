@@ -24,7 +24,8 @@ def healthz(request: Request) -> dict[str, Any]:
             "position": position}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {
+    "text/plain": {"example": "quanyi_event_log_position 1042\n"}}}})
 def metrics(request: Request) -> PlainTextResponse:
     """Prometheus text format."""
     return PlainTextResponse(request.app.state.metrics.render(request.app.state.runtime),

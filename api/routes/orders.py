@@ -80,7 +80,10 @@ def reveal(order_id: UUID, request: Request,
 
 
 @router.get("/{order_id}/codes.csv", response_class=Response,
-            responses={200: {"content": {"text/csv": {}}}})
+            responses={200: {"content": {"text/csv": {
+                "schema": {"type": "string"},
+                "example": "code_id,sku,code,pin\r\n0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50,"
+                           "VIP-1M,AQZX-7781-KKP0,440921\r\n"}}}})
 def export_codes(order_id: UUID, request: Request,
                  who: Principal = Depends(require("app"))) -> Response:
     """Every code of a (B2B) order as CSV for distribution; audited as a reveal."""

@@ -224,3 +224,16 @@ def test_the_table_of_engine_errors_names_only_real_operations(doc):
 
     operations = {f"{m.upper()} {p}" for m, p, _ in _operations(doc)}
     assert set(RAISES) | RATE_LIMITED <= operations
+
+
+def test_text_answers_and_bodies_carry_examples(doc):
+    texts = 0
+    for method, path, operation in _operations(doc):
+        contents = [operation.get("requestBody", {}).get("content", {})]
+        contents += [a.get("content", {}) for a in operation["responses"].values()]
+        for content in contents:
+            for media_type, media in content.items():
+                if media_type.startswith("text/"):
+                    assert media.get("example"), (method, path, media_type)
+                    texts += 1
+    assert texts == 3  # CSV import, CSV export, Prometheus metrics
