@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from api.responses import OrjsonResponse
 
-from api import problems
+from api import openapi, problems
 from api.idempotency import IdempotencyMiddleware
 from api.limits import MissLimiter
 from api.metrics import Metrics, MetricsMiddleware
@@ -34,11 +34,13 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
                 runtime.close()
 
     app = FastAPI(title="Quanyi", version="1.0", description=DESCRIPTION,
-                  default_response_class=OrjsonResponse, lifespan=lifespan)
+                  default_response_class=OrjsonResponse, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # served offline by api/openapi.py
     app.state.runtime = runtime
     app.state.metrics = Metrics()
     app.state.misses = MissLimiter()
     problems.install(app)
+    openapi.install(app)
     for module in (catalog, codes, redemptions, orders, feed, health, keys):
         app.include_router(module.router)
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)

@@ -215,3 +215,176 @@ class RevealedCodeOut(BaseModel):
 class RevealOut(BaseModel):
     order_id: str
     codes: list[RevealedCodeOut]
+
+
+# -- Answers named in the OpenAPI contract -------------------------------------------------
+# Kept apart from the request bodies above. Timestamps are serialised by `rfc3339`, the same
+# function the orjson answers use, so every answer spells time one way.
+
+from datetime import timezone  # noqa: E402
+
+from pydantic import PlainSerializer, WithJsonSchema, field_validator  # noqa: E402
+
+from api.responses import rfc3339  # noqa: E402
+
+Timestamp = Annotated[
+    datetime, PlainSerializer(rfc3339, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time",
+                    "examples": ["2026-11-23T10:22:23.123456Z"]}, mode="serialization")]
+UUID_EXAMPLE = "6f1c2a9e-3b7d-5e2a-9c41-0d8b7e6f5a31"
+
+
+def _example(**fields: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [fields]})
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457 application/problem+json); `code` is stable."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "type": "https://quanyi.dev/problems/already_redeemed", "title": "Conflict",
+        "status": 409, "detail": f"code {UUID_EXAMPLE} was already redeemed",
+        "code": "already_redeemed", "redeemed_at": "2026-11-23T10:22:23.123456Z",
+        "merchant_id": "m-7", "redemption_id": UUID_EXAMPLE}]})
+
+
+class PurchaseLimitOut(BaseModel):
+    quantity: int
+    window_seconds: int | None = None
+
+
+class ComponentOut(BaseModel):
+    sku: str
+    quantity: int
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: str
+    delivery: Literal["card", "code", "topup"]
+    price: int
+    currency: str
+    purchase_limit: PurchaseLimitOut | None
+    commission_rates_bp: list[int]
+    allow_below_cost: bool
+    channel_prices: dict[str, int]
+    components: list[ComponentOut]
+    created_at: Timestamp
+    version: int
+
+    model_config = _example(
+        sku="VIP-1M", name="Video VIP 1 month", delivery="card", price=1990, currency="CNY",
+        purchase_limit={"quantity": 2, "window_seconds": 86400},
+        commission_rates_bp=[500, 200, 100], allow_below_cost=False,
+        channel_prices={"wechat": 1890}, components=[],
+        created_at="2026-11-23T10:22:23.123456Z", version=2)
+
+
+class BatchSummaryOut(BaseModel):
+    batch_id: str
+    origin: Literal["imported", "generated"]
+    supplier_id: str | None
+    unit_cost: int
+    currency: str
+    expires_at: Timestamp | None
+    opened_at: Timestamp
+    completed_at: Timestamp | None
+    total: int
+    available: int
+    reserved: int
+    sold: int
+    redeemed: int
+    voided: int
+    expired: int
+
+
+class BatchListOut(BaseModel):
+    items: list[BatchSummaryOut]
+    next_cursor: str | None
+
+    model_config = _example(items=[{
+        "batch_id": UUID_EXAMPLE, "origin": "imported", "supplier_id": "sup-1",
+        "unit_cost": 1500, "currency": "CNY", "expires_at": None,
+        "opened_at": "2026-11-23T10:22:23.123456Z", "completed_at": "2026-11-23T10:22:24.5Z",
+        "total": 3, "available": 1, "reserved": 0, "sold": 1, "redeemed": 1, "voided": 0,
+        "expired": 0}], next_cursor=None)
+
+
+class HistoryEventOut(BaseModel):
+    """One fact about a code; the event's own fields (never a secret) follow `actor`."""
+
+    position: int
+    type: str = Field(examples=["code.redeemed"])
+    at: Timestamp
+    actor: str | None
+
+    model_config = ConfigDict(extra="allow")
+
+
+class HistoryOut(BaseModel):
+    code_id: str
+    events: list[HistoryEventOut]
+
+    model_config = _example(code_id=UUID_EXAMPLE, events=[
+        {"position": 12, "type": "code.imported", "at": "2026-11-23T10:22:23.123456Z",
+         "actor": "import", "sku": "VIP-1M", "batch_id": UUID_EXAMPLE, "origin": "imported",
+         "expires_at": None},
+        {"position": 40, "type": "code.redeemed", "at": "2026-11-24T08:01:02.000001Z",
+         "actor": "key:1a2b3c4d5e6f", "redemption_id": UUID_EXAMPLE, "merchant_id": "m-7",
+         "terminal_id": "t-1", "location": "Shanghai"}])
+
+
+def _in_utc(value: Any) -> Any:
+    """The same value with every datetime in it moved to UTC (events keep what they got)."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc) if value.tzinfo else value
+    if isinstance(value, dict):
+        return {key: _in_utc(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_in_utc(item) for item in value]
+    return value
+
+
+class EventOut(BaseModel):
+    position: int
+    type: str = Field(examples=["order.placed"])
+    at: Timestamp
+    stream_id: str
+    version: int
+    data: dict[str, Any] = Field(description="the event's own fields; never a secret")
+
+    @field_validator("data")
+    @classmethod
+    def _utc(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return _in_utc(data)
+
+
+class EventFeedOut(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+    model_config = _example(items=[{
+        "position": 41, "type": "code.redeemed", "at": "2026-11-24T08:01:02.000001Z",
+        "stream_id": UUID_EXAMPLE, "version": 4,
+        "data": {"redemption_id": UUID_EXAMPLE, "merchant_id": "m-7", "terminal_id": None,
+                 "location": None, "actor": "key:1a2b3c4d5e6f"}}], next_cursor="41")
+
+
+class HealthOut(BaseModel):
+    """Liveness; `degraded` (503) names the event a projection cannot get past."""
+
+    status: str = Field(examples=["ok", "degraded"])
+    store: Literal["sqlite", "postgres"]
+    projection_lag: int = Field(description="events written but not yet projected")
+    position: int = Field(description="the last position in the event log")
+    failing_position: int | None = None
+    error_class: str | None = None
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"status": "ok", "store": "postgres", "projection_lag": 0, "position": 1042}]})

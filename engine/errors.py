@@ -74,8 +74,9 @@ class AlreadyRedeemed(Conflict):
 
     def __init__(self, detail: str, *, redeemed_at: datetime, merchant_id: str,
                  redemption_id: str) -> None:
-        super().__init__(detail, redeemed_at=redeemed_at.isoformat(),
-                         merchant_id=merchant_id, redemption_id=redemption_id)
+        # a datetime, not text: the API spells every answer's time in one form
+        super().__init__(detail, redeemed_at=redeemed_at, merchant_id=merchant_id,
+                         redemption_id=redemption_id)
 
 
 class AlreadyRolledBack(Conflict):

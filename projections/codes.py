@@ -143,7 +143,8 @@ class CodeProjection(Projection):
         details = public_fields(event)
         actor = details.pop("actor", None)
         return (code_id, position, event_type(event), iso(event.timestamp), actor,
-                orjson.dumps(details, default=iso).decode())
+                orjson.dumps(details, default=iso,
+                             option=orjson.OPT_PASSTHROUGH_DATETIME).decode())
 
     @staticmethod
     def _apply_batch(cursor: Cursor, event: Any) -> None:

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import require
 from api.problems import ApiProblem
-from api.schemas import (BatchIn, BatchOut, ChannelPriceIn, GeneratedOut, GenerateIn,
-                         InventoryOut, ProductIn)
+from api.schemas import (BatchIn, BatchListOut, BatchOut, ChannelPriceIn, GeneratedOut,
+                         GenerateIn, InventoryOut, ProductIn, ProductOut)
 from engine.generation import CodePattern
 from engine.imports import MAX_BATCH, CodeRow
 from engine.keys import Principal
@@ -25,7 +25,7 @@ BATCH_BODY = {"requestBody": {"required": True, "content": {
                  "example": "code,pin\nAQZX-7781-KKP0,440921\n"}}}}
 
 
-@router.post("", status_code=201, responses={409: {"description": "SKU already defined"}})
+@router.post("", status_code=201, response_model=ProductOut)
 def define_product(body: ProductIn, request: Request,
                    who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Define a product (SKU): delivery kind, price, limits, commissions, bundle parts."""
@@ -34,14 +34,14 @@ def define_product(body: ProductIn, request: Request,
     return product.to_dict()
 
 
-@router.get("/{sku}")
+@router.get("/{sku}", response_model=ProductOut)
 def get_product(sku: str, request: Request,
                 _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
     """A product as defined, with its channel prices."""
     return request.app.state.runtime.engine.catalog.get(sku).to_dict()
 
 
-@router.put("/{sku}/channel-prices/{channel}")
+@router.put("/{sku}/channel-prices/{channel}", response_model=ProductOut)
 def set_channel_price(sku: str, channel: str, body: ChannelPriceIn, request: Request,
                       who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Set the price of a SKU in one sales channel (others keep the list price)."""
@@ -140,7 +140,7 @@ def inventory(sku: str, request: Request,
     return runtime.codes.inventory(sku)
 
 
-@router.get("/{sku}/batches")
+@router.get("/{sku}/batches", response_model=BatchListOut)
 def batches(sku: str, request: Request,
             _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
     """Inventory per batch: supplier, unit cost and codes by status."""

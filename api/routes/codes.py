@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require
 from api.problems import ApiProblem
-from api.schemas import CodeOut, LookupIn, ReasonIn
+from api.schemas import CodeOut, HistoryOut, LookupIn, ReasonIn
 from engine.errors import NotFound
 from engine.keys import Principal
 
@@ -45,7 +45,7 @@ def code_state(code_id: UUID, request: Request,
     return code_state_at(runtime.store, code_id, as_of)
 
 
-@router.get("/{code_id}/history")
+@router.get("/{code_id}/history", response_model=HistoryOut)
 def history(code_id: UUID, request: Request,
             _: Principal = Depends(require("support"))) -> dict[str, Any]:
     """Everything that happened to the code, oldest first: import, reservation, sale,

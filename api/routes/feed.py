@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require
 from api.problems import ApiProblem
+from api.schemas import EventFeedOut
 from engine.keys import Principal
 from engine.serialization import event_type, public_fields
 
@@ -15,7 +16,7 @@ router = APIRouter(tags=["audit"])
 MAX_POSITION = 2**62
 
 
-@router.get("/v1/events")
+@router.get("/v1/events", response_model=EventFeedOut)
 def events(request: Request, after: int | None = Query(None, ge=0, le=MAX_POSITION),
            cursor: str | None = Query(None, max_length=20),
            limit: int = Query(100, ge=1, le=1000),

@@ -48,7 +48,7 @@ def test_second_redemption_reports_first_redeemer_and_time(runtime):
     with pytest.raises(AlreadyRedeemed) as caught:
         redeem(runtime, code, "m-2")
     assert caught.value.extra["merchant_id"] == "m-1"
-    assert caught.value.extra["redeemed_at"] == first.redemption["at"].isoformat()
+    assert caught.value.extra["redeemed_at"] == first.redemption["at"]
 
 
 def test_rollback_lets_the_code_be_redeemed_again_under_a_new_id(runtime):
