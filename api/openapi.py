@@ -26,8 +26,9 @@ from starlette.staticfiles import StaticFiles
 
 from api import auth, problems
 from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut, GeneratedOut,
-                         GenerateIn, InventoryOut, LookupIn, OrderOut, PaymentIn, Problem,
-                         ReasonIn, RedeemIn, RedemptionOut, RevealOut)
+                         GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
+                         LookupIn, OrderOut, PaymentIn, Problem, ReasonIn, RedeemIn,
+                         RedemptionOut, RevealOut)
 from engine import errors
 
 SCHEMAS = "#/components/schemas/"
@@ -58,6 +59,7 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
                              errors.ConcurrentUpdate, errors.CodeExpired, errors.CodeVoided),
     "POST /v1/redemptions/{redemption_id}/rollback": (
         errors.Forbidden, errors.AlreadyRolledBack, errors.ConcurrentUpdate),
+    "POST /v1/keys/{key_id}/revoke": (errors.InvalidState,),
     "POST /v1/orders": (errors.NotFound, errors.SoldOut, errors.PurchaseLimitExceeded,
                         errors.InvalidState),
     "GET /v1/orders/{order_id}": (errors.ConcurrentUpdate,),
@@ -70,6 +72,10 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})
+
+KEY_EXAMPLE = {"key_id": "3f9a1c2b7d4e", "name": "storefront", "role": "app",
+           "merchant_id": None, "tenant": "shop-1", "created_at": "2026-11-23T10:22:23Z",
+           "expires_at": None, "revoked": False}
 
 # Examples for bodies whose models carry none of their own.
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
@@ -111,6 +117,11 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
                "payments": [{"payment_ref": "wx-4200001234", "amount": 1990,
                              "currency": "CNY", "provider": "wechat", "late": False,
                              "at": "2026-11-23T10:23:01.000002Z"}], "refunds": []},
+    KeyIn: {"role": "merchant", "name": "Coffee shop 7", "merchant_id": "m-7",
+            "expires_in_days": 365},
+    KeyOut: KEY_EXAMPLE,
+    IssuedKeyOut: {**KEY_EXAMPLE, "secret": "qy_3f9a1c2b7d4e_<shown once>"},
+    KeyListOut: {"items": [KEY_EXAMPLE], "next_cursor": None},
     RevealOut: {"order_id": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69", "codes": [
         {"code_id": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50", "sku": "VIP-1M",
          "code": "AQZX-7781-KKP0", "pin": "440921"}]},

@@ -388,3 +388,42 @@ class HealthOut(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
         {"status": "ok", "store": "postgres", "projection_lag": 0, "position": 1042}]})
+
+
+# -- API keys (admin) ----------------------------------------------------------------
+
+from engine.keys import MAX_BINDING, MAX_DAYS  # noqa: E402
+
+Role = Literal["admin", "app", "merchant", "support", "finance"]
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    name: str = Field(min_length=1, max_length=100)
+    merchant_id: str | None = Field(default=None, min_length=1, max_length=MAX_BINDING,
+                                    description="merchant keys only; default: the name")
+    tenant: str | None = Field(default=None, min_length=1, max_length=MAX_BINDING,
+                               description="app keys only: keys of one tenant share orders")
+    expires_in_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+    expires_at: AwareDatetime | None = None
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    merchant_id: str | None
+    tenant: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+
+
+class IssuedKeyOut(KeyOut):
+    secret: str = Field(description="the API key itself: shown this once, never again")
+
+
+class KeyListOut(BaseModel):
+    items: list[KeyOut]
+    next_cursor: str | None

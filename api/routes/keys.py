@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth import require
-from engine.keys import MAX_BINDING, MAX_DAYS, Principal, expiry
+from api.schemas import IssuedKeyOut, KeyIn, KeyListOut, KeyOut
+from engine.keys import Principal, expiry
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
-Role = Literal["admin", "app", "merchant", "support", "finance"]
-
-
-class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: Role
-    name: str = Field(min_length=1, max_length=100)
-    merchant_id: str | None = Field(default=None, min_length=1, max_length=MAX_BINDING,
-                                    description="merchant keys only; default: the name")
-    tenant: str | None = Field(default=None, min_length=1, max_length=MAX_BINDING,
-                               description="app keys only: keys of one tenant share orders")
-    expires_in_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
-    expires_at: AwareDatetime | None = None
-
-
-class KeyOut(BaseModel):
-    key_id: str
-    name: str
-    role: str
-    merchant_id: str | None
-    tenant: str | None
-    created_at: datetime
-    expires_at: datetime | None
-    revoked: bool
-
-
-class IssuedKeyOut(KeyOut):
-    secret: str = Field(description="the API key itself: shown this once, never again")
-
-
-class KeyListOut(BaseModel):
-    items: list[KeyOut]
-    next_cursor: str | None
 
 
 @router.get("", response_model=KeyListOut)

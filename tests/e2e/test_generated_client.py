@@ -149,7 +149,7 @@ def test_generated_client_parses_conflict_and_validation_problems(api):
     first = _parsed(api.call("merchant", "redemption.redeem", body=m.RedeemIn(
         code=code, merchant_id="m-1")), 201, m.RedemptionOut)
     again = _problem(api, api.call("merchant", "redemption.redeem", body=m.RedeemIn(
-        code=code, merchant_id="m-2")), 409, "already_redeemed")
+        code=code, merchant_id="m-1")), 409, "already_redeemed")
     assert again["merchant_id"] == "m-1" and again["redeemed_at"].endswith("Z")
     assert again["redemption_id"] == first.redemption_id
     placed = _parsed(api.call("app", "orders.place", body=m.OrderIn(

@@ -199,7 +199,7 @@ def _answers(client, keys) -> Iterator[Any]:
                            json={"code": code, "merchant_id": "m-1"})
     yield redeemed
     yield client.post("/v1/redemptions", headers=keys["merchant"],
-                      json={"code": code, "merchant_id": "m-2"})
+                      json={"code": code, "merchant_id": "m-1"})
     code_id = redeemed.json()["code_id"]
     yield client.get(f"/v1/codes/{code_id}", headers=keys["support"])
     yield client.get(f"/v1/codes/{code_id}/history", headers=keys["support"])
