@@ -29,7 +29,7 @@ def _pydantic(check: Callable[[Any, str], Any]) -> Callable[[Any, ValidationInfo
         try:
             return check(value, info.field_name or "value")
         except ValidationFailed as exc:
-            raise PydanticCustomError("field_rule", exc.detail) from None
+            raise PydanticCustomError("field_rule", "{detail}", {"detail": exc.detail}) from None
 
     return validate
 

@@ -9,7 +9,7 @@ import pytest
 from engine.errors import ValidationFailed
 from engine.imports import CodeRow
 from tests.conftest import caught_up
-from tests.e2e.conftest import sold_code
+from tests.e2e.conftest import import_codes, sold_code
 
 YEAR_9999 = "9999-12-31T23:59:59-01:00"
 
@@ -145,3 +145,15 @@ def test_engine_stores_an_offset_expiry_in_utc(client, keys, runtime, product):
         expires_at=east, actor="key:direct")
     batch = runtime.store.repository.get(result.batch_id)
     assert batch.expires_at.utcoffset() == timedelta(0) and batch.expires_at == east
+
+
+def test_engine_refuses_nul_in_buyer_id_and_the_codes_stay_sellable(client, keys, runtime,
+                                                                   product):
+    import_codes(client, keys, product, ["ONLY-ONE-1"])
+    before = runtime.store.last_position()
+    items = [{"sku": product, "quantity": 1}]
+    with pytest.raises(ValidationFailed, match="buyer_id"):
+        runtime.engine.orders.place(buyer_id="u\x00x", items=items, actor="key:direct")
+    assert runtime.store.last_position() == before
+    order = runtime.engine.orders.place(buyer_id="u-1", items=items, actor="key:direct")
+    assert len(order.codes) == 1  # the refused order held nothing back
