@@ -24,6 +24,8 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
+    """Answers 413 to a body over ``max_bytes``, declared or as it arrives."""
+
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes

@@ -12,7 +12,8 @@ from engine.fields import (EARLIEST, LATEST, check_digits, check_event, check_in
 EAST8 = timezone(timedelta(hours=8))
 
 
-@pytest.mark.parametrize("text", ["u-1001", "Video VIP 1 month", "北京朝阳门店", "café ☕", ""])
+@pytest.mark.parametrize("text", ["u-1001", "Video VIP 1 month", "北京朝阳门店", "café ☕",
+                                  ""])
 def test_printable_text_passes_unchanged(text):
     assert check_text(text, "name") is text
 
