@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from api.responses import OrjsonResponse
 
 from api import openapi, problems
+from api.auth import AuthMiddleware
+from api.body_limit import BodyLimitMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.limits import MissLimiter
 from api.metrics import Metrics, MetricsMiddleware
@@ -43,6 +45,10 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
     openapi.install(app)
     for module in (catalog, codes, redemptions, orders, feed, health, keys):
         app.include_router(module.router)
+    # the last added runs first: metrics see every answer; the body ceiling holds before
+    # anything reads a body; the caller is known before idempotency or a route runs
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)
+    app.add_middleware(AuthMiddleware, runtime=runtime)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

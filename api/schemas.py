@@ -1,17 +1,59 @@
-"""Request and response bodies of the HTTP API (money: integer minor units)."""
+"""Request and response bodies of the HTTP API (money: integer minor units).
+
+Every text field is a `Text` and every instant an `Instant`: both apply engine/fields.py's
+rules, so a 422 names the field and the API refuses exactly what the engine would. Every
+money, quantity and count is a strict integer: JSON `true`, `"1990"` and `1990.0` are refused
+rather than read as numbers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict,
+                      Field, Strict, ValidationInfo, WithJsonSchema)
+from pydantic_core import PydanticCustomError
+
+from engine.catalog import MAX_MONEY
+from engine.errors import ValidationFailed
+from engine.fields import check_digits, check_instant, check_text
+
+MAX_POSITION = 2**62
+
+
+def _pydantic(check: Callable[[Any, str], Any]) -> Callable[[Any, ValidationInfo], Any]:
+    """An engine rule as a pydantic validator: its refusal becomes an error of the field."""
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        try:
+            return check(value, info.field_name or "value")
+        except ValidationFailed as exc:
+            raise PydanticCustomError("field_rule", "{detail}", {"detail": exc.detail}) from None
+
+    return validate
+
+
+def _digits(maximum: int) -> BeforeValidator:
+    """A query-string number read as plain ASCII digits up to ``maximum``, before pydantic's
+    own int parsing (which admits '+5', ' 5' and '5_0')."""
+    return BeforeValidator(_pydantic(lambda value, field: check_digits(value, field, maximum)))
+
+
+Text = Annotated[str, AfterValidator(_pydantic(check_text))]
+Instant = Annotated[AwareDatetime, AfterValidator(_pydantic(check_instant))]
+Int = Annotated[int, Strict()]
+# Positions in the event log and the cursors that carry them; every route reads them so.
+Position = Annotated[int, _digits(MAX_POSITION)]
+Cursor = Annotated[int, _digits(MAX_POSITION),
+                   WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,19}$"})]
+QueryMoney = Annotated[int, _digits(MAX_MONEY)]
 
 Sku = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", examples=["VIP-1M"])
-Money = Field(ge=0, le=10**12, description="integer minor units (1990 = ¥19.90)")
+Money = Field(ge=0, le=MAX_MONEY, description="integer minor units (1990 = ¥19.90)")
 Currency = Field(default="CNY", pattern=r"^[A-Z]{3}$")
-ChannelPrice = Annotated[int, Field(ge=0, le=10**12)]
-ChannelName = Annotated[str, Field(min_length=1, max_length=64)]
+ChannelPrice = Annotated[Int, Field(ge=0, le=MAX_MONEY)]
+ChannelName = Annotated[Text, Field(min_length=1, max_length=64)]
 
 
 class Body(BaseModel):
@@ -19,23 +61,23 @@ class Body(BaseModel):
 
 
 class PurchaseLimitIn(Body):
-    quantity: int = Field(ge=1, le=100_000)
-    window_seconds: int | None = Field(default=None, ge=1, le=10 * 365 * 86400)
+    quantity: Int = Field(ge=1, le=100_000)
+    window_seconds: Int | None = Field(default=None, ge=1, le=10 * 365 * 86400)
 
 
 class ComponentIn(Body):
     sku: str = Sku
-    quantity: int = Field(default=1, ge=1, le=100)
+    quantity: Int = Field(default=1, ge=1, le=100)
 
 
 class ProductIn(Body):
     sku: str = Sku
-    name: str = Field(min_length=1, max_length=200, examples=["Video VIP 1 month"])
+    name: Text = Field(min_length=1, max_length=200, examples=["Video VIP 1 month"])
     delivery: Literal["card", "code", "topup"]
-    price: int = Money
+    price: Int = Money
     currency: str = Currency
     purchase_limit: PurchaseLimitIn | None = None
-    commission_rates_bp: list[Annotated[int, Field(ge=0, le=10_000)]] = Field(
+    commission_rates_bp: list[Annotated[Int, Field(ge=0, le=10_000)]] = Field(
         default_factory=list, max_length=3)
     allow_below_cost: bool = False
     channel_prices: dict[ChannelName, ChannelPrice] = Field(default_factory=dict, max_length=50,
@@ -50,7 +92,7 @@ class ProductIn(Body):
 
 
 class ChannelPriceIn(Body):
-    price: int = Money
+    price: Int = Money
 
 
 class CodeIn(Body):
@@ -59,9 +101,9 @@ class CodeIn(Body):
 
 
 class BatchIn(Body):
-    supplier_id: str = Field(min_length=1, max_length=64)
-    unit_cost: int = Money
-    expires_at: AwareDatetime | None = None
+    supplier_id: Text = Field(min_length=1, max_length=64)
+    unit_cost: Int = Money
+    expires_at: Instant | None = None
     codes: list[CodeIn] = Field(max_length=100_000)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
@@ -82,14 +124,14 @@ class BatchOut(BaseModel):
 
 
 class GenerateIn(Body):
-    count: int = Field(ge=1, le=100_000)
-    length: int | None = Field(default=None, ge=1, le=128)
-    charset: str | None = Field(default=None, min_length=2, max_length=128)
+    count: Int = Field(ge=1, le=100_000)
+    length: Int | None = Field(default=None, ge=1, le=128)
+    charset: Text | None = Field(default=None, min_length=2, max_length=128)
     prefix: str = Field(default="", max_length=32, pattern=r"^[!-~]*$")
     postfix: str = Field(default="", max_length=32, pattern=r"^[!-~]*$")
     pattern: str | None = Field(default=None, min_length=1, max_length=128,
                                 pattern=r"^[!-~]+$", examples=["####-####-####"])
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
 
 class GeneratedOut(BaseModel):
@@ -110,7 +152,7 @@ class InventoryOut(BaseModel):
 
 
 class LookupIn(Body):
-    code: str = Field(min_length=1, max_length=256)
+    code: Text = Field(min_length=1, max_length=256)
 
 
 class CodeOut(BaseModel):
@@ -132,14 +174,14 @@ class CodeOut(BaseModel):
 
 
 class ReasonIn(Body):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class RedeemIn(Body):
-    code: str = Field(min_length=1, max_length=256)
-    merchant_id: str = Field(min_length=1, max_length=64)
-    terminal_id: str | None = Field(default=None, max_length=64)
-    location: str | None = Field(default=None, max_length=200)
+    code: Text = Field(min_length=1, max_length=256)
+    merchant_id: Text = Field(min_length=1, max_length=64)
+    terminal_id: Text | None = Field(default=None, max_length=64)
+    location: Text | None = Field(default=None, max_length=200)
 
 
 class RedemptionOut(BaseModel):
@@ -154,15 +196,15 @@ class RedemptionOut(BaseModel):
 
 class ItemIn(Body):
     sku: str = Sku
-    quantity: int = Field(ge=1, le=10_000)
+    quantity: Int = Field(ge=1, le=10_000)
 
 
 class OrderIn(Body):
-    buyer_id: str = Field(min_length=1, max_length=128)
+    buyer_id: Text = Field(min_length=1, max_length=128)
     items: list[ItemIn] = Field(min_length=1, max_length=50)
-    channel: str | None = Field(default=None, min_length=1, max_length=64)
-    distributor_id: str | None = Field(default=None, min_length=1, max_length=64)
-    external_ref: str | None = Field(default=None, min_length=1, max_length=128)
+    channel: Text | None = Field(default=None, min_length=1, max_length=64)
+    distributor_id: Text | None = Field(default=None, min_length=1, max_length=64)
+    external_ref: Text | None = Field(default=None, min_length=1, max_length=128)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "buyer_id": "u-1001", "items": [{"sku": "VIP-1M", "quantity": 1}],
@@ -170,14 +212,14 @@ class OrderIn(Body):
 
 
 class PaymentIn(Body):
-    payment_ref: str = Field(min_length=1, max_length=128)
-    amount: int = Money
+    payment_ref: Text = Field(min_length=1, max_length=128)
+    amount: Int = Money
     currency: str = Currency
-    provider: str | None = Field(default=None, max_length=64)
+    provider: Text | None = Field(default=None, max_length=64)
 
 
 class CancelIn(Body):
-    reason: str = Field(default="cancelled", max_length=500)
+    reason: Text = Field(default="cancelled", max_length=500)
 
 
 class OrderCodeOut(BaseModel):

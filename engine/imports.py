@@ -19,6 +19,7 @@ from eventsourcing.application import AggregateNotFoundError
 from engine.catalog import MAX_MONEY, Catalog, Product
 from engine.codes import Batch, Code
 from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
+from engine.fields import check_instant
 from engine.generation import MAX_CODE_LENGTH, CodePattern
 from engine.ids import batch_id as make_batch_id
 from engine.ids import code_id as make_code_id
@@ -124,8 +125,8 @@ class Imports:
     def _open(self, product: Product, origin: str, supplier_id: str | None, unit_cost: int,
               expires_at: datetime | None, actor: str,
               batch_key: str | None) -> tuple[Batch, bool]:
-        if expires_at is not None and expires_at.tzinfo is None:
-            raise ValidationFailed("expires_at must carry a timezone")
+        if expires_at is not None:
+            expires_at = check_instant(expires_at, "expires_at")
         if expires_at is not None and expires_at <= utc_now():
             raise ValidationFailed("expires_at is already past")
         batch_id = make_batch_id(actor, batch_key) if batch_key else uuid4()

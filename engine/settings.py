@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from engine.errors import ValidationFailed
 
 SECRET_KEY_FILE = "secret.key"
+MAX_BODY_BYTES = 32 * 2**20  # a 100,000-code JSON import of long codes and PINs fits
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Settings:
     reservation_ttl_seconds: int = 900
     expiry_sweep_seconds: float = 5.0
     write_batch_size: int = 200
+    max_body_bytes: int = MAX_BODY_BYTES
 
     @property
     def store(self) -> str:
@@ -43,6 +45,7 @@ class Settings:
             reservation_ttl_seconds=int(env.get("QUANYI_RESERVATION_TTL_SECONDS", "900")),
             expiry_sweep_seconds=float(env.get("QUANYI_EXPIRY_SWEEP_SECONDS", "5")),
             write_batch_size=int(env.get("QUANYI_WRITE_BATCH_SIZE", "200")),
+            max_body_bytes=int(env.get("QUANYI_MAX_BODY_BYTES", str(MAX_BODY_BYTES))),
         )
 
     def postgres_params(self) -> dict[str, str]:

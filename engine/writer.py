@@ -1,7 +1,11 @@
 """The group-commit writer: concurrent commands' events are saved together in one
 transaction, because the event store writes serially (FACTS.md: ~1k events/s one save per
 command, ~12k/s batched). Each caller still gets its own answer: when a group fails on a
-version clash, its commands are saved one by one so only the clashing one fails."""
+version clash, its commands are saved one by one so only the clashing one fails.
+
+Every event is checked against engine/fields.py's rules in the caller's thread, before it
+is queued: a value no projection could ever apply fails its own command (ValidationFailed)
+and never reaches, or poisons, a group commit."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from engine.errors import ConcurrentUpdate
+from engine.fields import check_event
 from engine.recent import RecentAggregates
 from engine.store import EventStore
 
@@ -45,6 +50,8 @@ class Writer:
         events = [e for a in present for e in a.collect_events()]
         if not events:
             return
+        for pending in events:
+            check_event(pending)
         request = _Request(events)
         self._queue.put(request)
         request.done.wait()

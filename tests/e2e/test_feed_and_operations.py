@@ -38,8 +38,8 @@ def test_metrics_count_requests_by_route(client, keys, product):
     assert "quanyi_projection_lag_events" in text
 
 
-def test_unknown_route_and_method_are_problem_json(client):
-    missing = client.get("/v1/nothing-here")
+def test_unknown_route_and_method_are_problem_json(client, keys):
+    missing = client.get("/v1/nothing-here", headers=keys["app"])  # without a key: 401
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
     wrong = client.delete("/healthz")
