@@ -148,7 +148,8 @@ class IdempotencyMiddleware:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         key = headers.get("idempotency-key")
-        principal = self._principal(scope, headers) if key is not None else None
+        # AuthMiddleware, which runs first, has refused every /v1/ request without a key.
+        principal = scope.get("state", {}).get("principal") if key is not None else None
         if principal is None:
             return await self.app(scope, receive, send)
         if not 1 <= len(key) <= 255 or not key.isprintable():
@@ -167,16 +168,6 @@ class IdempotencyMiddleware:
         if state == "done":
             return await _replay(stored, send)
         await _refusal(state)(scope, receive, send)
-
-    def _principal(self, scope: Scope, headers: dict[str, str]) -> Any:
-        """The caller: as an auth middleware before this one found it, else from the key."""
-        found = scope.get("state", {}).get("principal")
-        if found is not None:
-            return found
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        return self.runtime.engine.keys.authenticate(token.strip())
 
     async def _run(self, scope: Scope, body: bytes, receive: Receive) -> HeldAnswer:
         answer = HeldAnswer()

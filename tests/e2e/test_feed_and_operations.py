@@ -1,4 +1,4 @@
-from tests.e2e.conftest import import_codes, sold_code
+from tests.e2e.conftest import sold_code
 
 
 def test_event_feed_is_ordered_paginated_and_never_carries_a_secret(client, keys, product):

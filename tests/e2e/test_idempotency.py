@@ -9,7 +9,6 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.e2e.conftest import import_codes
@@ -232,26 +231,3 @@ def test_a_reveal_answer_is_never_cached(client, keys, product):
     assert plain.headers["cache-control"] == "no-store"
     export = client.get(f"/v1/orders/{order['order_id']}/codes.csv", headers=keys["app"])
     assert export.headers["cache-control"] == "no-store"
-
-
-# -- who the caller is -----------------------------------------------------------------------
-
-def test_a_principal_found_by_an_earlier_middleware_scopes_the_key(runtime, keys):
-    app = create_app(runtime)
-    issued = runtime.engine.keys.issue(role="app", name="seen-by-auth")
-    seen = runtime.engine.keys.authenticate(issued.secret)
-
-    async def authenticated(scope, receive, send):
-        if scope["type"] == "http":
-            scope.setdefault("state", {})["principal"] = seen
-        await app(scope, receive, send)
-
-    body = {"sku": f"AUTH-{uuid.uuid4().hex[:8]}", "name": "Auth", "delivery": "card",
-            "price": 100}
-    with TestClient(authenticated) as via_auth, TestClient(app) as direct:
-        first = via_auth.post("/v1/products", json=body,
-                              headers={**keys["app"], "Idempotency-Key": "auth-1"})
-        again = direct.post("/v1/products", json=body, headers={
-            "Authorization": f"Bearer {issued.secret}", "Idempotency-Key": "auth-1"})
-    assert first.status_code == again.status_code == 201
-    assert again.headers.get("idempotent-replayed") == "true"

@@ -24,8 +24,8 @@ LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
-    """The document as the app builds it (it depends on no store)."""
-    return create_app(SimpleNamespace()).openapi()
+    """The document as the app builds it (it depends on no store, only on settings)."""
+    return create_app(SimpleNamespace(settings=SimpleNamespace(max_body_bytes=1))).openapi()
 
 
 def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
