@@ -23,6 +23,7 @@ class Settings:
     reservation_ttl_seconds: int = 900
     expiry_sweep_seconds: float = 5.0
     write_batch_size: int = 200
+    health_max_lag: int = 10_000  # events the projections may trail before /healthz degrades
 
     @property
     def store(self) -> str:
@@ -43,6 +44,7 @@ class Settings:
             reservation_ttl_seconds=int(env.get("QUANYI_RESERVATION_TTL_SECONDS", "900")),
             expiry_sweep_seconds=float(env.get("QUANYI_EXPIRY_SWEEP_SECONDS", "5")),
             write_batch_size=int(env.get("QUANYI_WRITE_BATCH_SIZE", "200")),
+            health_max_lag=int(env.get("QUANYI_HEALTH_MAX_LAG", "10000")),
         )
 
     def postgres_params(self) -> dict[str, str]:

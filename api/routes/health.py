@@ -1,23 +1,36 @@
-"""Liveness, projection lag, and Prometheus metrics (no key needed)."""
+"""Liveness, projection health, and Prometheus metrics (no key needed)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
-def healthz(request: Request) -> dict[str, Any]:
-    """The store in use and how many events the projections are behind."""
+@router.get("/healthz", responses={503: {"description": "the projections are failing or "
+                                                        "lag beyond QUANYI_HEALTH_MAX_LAG"}})
+def healthz(request: Request) -> JSONResponse:
+    """The store in use, how far the projections trail the log, and whether they fail."""
     runtime = request.app.state.runtime
     position = runtime.store.last_position()
-    return {"status": "ok", "store": runtime.store.kind,
-            "projection_lag": max(0, position - runtime.runner.position()),
-            "position": position}
+    lag = max(0, position - runtime.runner.position())
+    health = runtime.runner.health
+    body: dict[str, Any] = {"status": "ok", "store": runtime.store.kind,
+                            "projection_lag": lag, "position": position}
+    if health.failing:
+        body["projection_failure"] = {
+            "position": health.failing_position, "error": health.error,
+            "consecutive_failures": health.consecutive_failures,
+            "last_success": health.last_success.isoformat() if health.last_success else None}
+    if lag > runtime.settings.health_max_lag:
+        body["max_lag"] = runtime.settings.health_max_lag
+    degraded = health.failing or "max_lag" in body
+    if degraded:
+        body["status"] = "degraded"
+    return JSONResponse(body, status_code=503 if degraded else 200)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
