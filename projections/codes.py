@@ -154,7 +154,8 @@ class CodeProjection(Projection):
                 + ", ".join(STATUSES) + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, 0, "
                 + ", ".join(["0"] * len(STATUSES)) + ")",
                 (str(event.originator_id), key(event.sku), event.origin, event.supplier_id,
-                 bigint(event.unit_cost), event.currency, iso(event.expires_at), iso(event.timestamp)))
+                 bigint(event.unit_cost), event.currency, iso(event.expires_at),
+                 iso(event.timestamp)))
         elif isinstance(event, Batch.Completed):
             cursor.execute("UPDATE inventory SET completed_at = %s WHERE batch_id = %s",
                            (iso(event.timestamp), str(event.originator_id)))

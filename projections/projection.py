@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-import hashlib
 from datetime import datetime, timezone
 from typing import Any
 

@@ -10,7 +10,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from replay.rebuild import rebuild
-from replay.verify import MAX_LINES, verify
+from replay.verify import MAX_LINES, Outcome
+from replay.verify import verify as verdict_of
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
 
@@ -66,14 +67,14 @@ def test_rebuild_reproduces_identical_tables(runtime):
     busy_store(runtime)
     before = snapshot(runtime)
     runtime.runner.stop()
-    rebuild(runtime)
+    rebuild(runtime.settings)
     assert snapshot(runtime) == before
 
 
 def test_rebuild_reports_every_event_of_the_log(runtime):
     busy_store(runtime)
     runtime.runner.stop()
-    applied = rebuild(runtime)
+    applied = rebuild(runtime.settings)
     assert applied == len(runtime.store.notifications(0, 10_000)) > 40
 
 
@@ -84,12 +85,20 @@ def test_rebuild_over_a_log_with_gaps_applies_it_all(runtime):
     caught_up(runtime)
     before = snapshot(runtime)
     runtime.runner.stop()
-    rebuild(runtime)
+    rebuild(runtime.settings)
     assert snapshot(runtime) == before
     assert runtime.runner.position() == runtime.store.last_position()
 
 
 # -- verify ----------------------------------------------------------------------------------
+
+def verify(settings) -> list[str]:
+    """The differences verify lists; empty when it says the projections agree."""
+    verdict = verdict_of(settings)
+    assert verdict.outcome is not Outcome.COULD_NOT_REBUILD, verdict.error
+    assert (verdict.outcome is Outcome.AGREE) == (verdict.differences == [])
+    return verdict.differences
+
 
 def test_verify_agrees_on_an_untouched_store(runtime, settings):
     busy_store(runtime)
