@@ -228,4 +228,6 @@ def test_rebuild_command_rebuilds_from_the_log(runtime, quanyi_env):
     done = quanyi("replay", "rebuild", env=quanyi_env)
     assert done.returncode == 0, done.stderr
     assert "rebuilt projections" in done.stdout
+    last = runtime.store.last_position()
+    assert f"rebuild: {last:,} of {last:,} events" in done.stderr  # progress, not a terminal
     assert snapshot(runtime) == before
