@@ -50,7 +50,7 @@ class RunnerHealth:
     consecutive_failures: int = 0
     failing_position: int | None = None  # the first event not applied, when known
     error: str | None = None  # the exception's class name
-    message: str | None = None  # its first line, cut short (no event values are put in it)
+    message: str | None = None  # its first line, cut short (logs and the CLI; not /healthz)
     last_success: datetime | None = None
 
     @property

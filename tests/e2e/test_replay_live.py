@@ -4,6 +4,7 @@ see a half-built read model; a rebuild that fails leaves the live tables as they
 import threading
 import uuid
 
+import psycopg
 from typer.testing import CliRunner
 
 import api.runtime
@@ -84,6 +85,7 @@ def test_the_live_runner_follows_the_rebuilt_tables(client, keys, product, runti
     inventory = client.get(f"/v1/products/{product}/inventory", headers=keys["app"]).json()
     assert inventory["total"] == CODES + 2
     assert verify(settings).outcome is Outcome.AGREE
+    assert nothing_left_aside(settings)
 
 
 def test_a_failed_rebuild_leaves_the_live_tables_intact(client, keys, product, runtime,
@@ -97,7 +99,16 @@ def test_a_failed_rebuild_leaves_the_live_tables_intact(client, keys, product, r
     else:
         raise AssertionError("the rebuild should have failed")
     assert snapshot(runtime) == before
-    assert not list(settings.data_dir.glob("rebuild-*"))
+    assert nothing_left_aside(settings)
+
+
+def nothing_left_aside(settings) -> bool:
+    if settings.database_url:
+        with psycopg.connect(settings.database_url) as conn:
+            if conn.execute("SELECT schema_name FROM information_schema.schemata "
+                            "WHERE schema_name LIKE 'rebuild%'").fetchall():
+                return False
+    return not list(settings.data_dir.glob("rebuild-*"))
 
 
 def test_verify_says_it_could_not_rebuild(client, keys, product, runtime, settings):

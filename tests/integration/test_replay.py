@@ -90,6 +90,11 @@ def test_rebuild_over_a_log_with_gaps_applies_it_all(runtime):
     assert runtime.runner.position() == runtime.store.last_position()
 
 
+def test_rebuild_of_a_store_never_served_makes_empty_tables(settings):
+    assert rebuild(settings) == 0
+    assert verify(settings) == []
+
+
 # -- verify ----------------------------------------------------------------------------------
 
 def verify(settings) -> list[str]:
