@@ -1,8 +1,8 @@
 """A throw-away read-side database beside the live one, for building projections aside.
 
 Aside is a temporary SQLite file in the data directory, or a temporary PostgreSQL schema
-``<purpose>_<random>`` in the store's database; either is removed on leaving ``aside()``.
-``verify`` copies the live tables into it to compare; ``rebuild`` swaps its tables in:
+``<purpose>_<live schema>_<random>`` in the store's database; either is removed on leaving
+``aside()``. ``verify`` copies the live tables into it to compare; ``rebuild`` swaps its tables in:
 
     PostgreSQL: one transaction: lock the tracking row, DROP each live table, ALTER TABLE
                 aside.t SET SCHEMA live (its indexes move with it), set the tracking row.
@@ -67,11 +67,16 @@ class Aside:
         raise NotImplementedError
 
 
+def aside_schema(purpose: str, live: str) -> str:
+    """``<purpose>_<live schema>_<random>``: whose it is shows, within PostgreSQL's 63."""
+    return f"{purpose}_{live[:40]}_{uuid.uuid4().hex[:12]}"
+
+
 class _PostgresAside(Aside):
     def __init__(self, settings: Settings, purpose: str) -> None:
         self.url = settings.database_url or ""
         self.live = settings.database_schema
-        self.schema = f"{purpose}_{uuid.uuid4().hex[:12]}"
+        self.schema = aside_schema(purpose, self.live)
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{self.schema}"')
         self.db = ReadDatabase.open(settings, schema=self.schema)

@@ -6,13 +6,14 @@ compare it with the live tables.
                                                  aside: compare copy and rebuild (EXCEPT)
 
 Aside (replay/aside.py) is a temporary SQLite file in the data directory, or a temporary
-PostgreSQL schema ``verify_<random>`` in the store's database; either is removed afterwards.
-The result says which of three things happened: the projections agree, they differ (and
-where), or the rebuild aside could not be completed (then nothing was compared). The live tables
-are only read, all in one snapshot with their tracking position, so verify is safe while
-``quanyi serve`` runs and writes: whatever the live runner applies after that snapshot is
-outside the comparison. The comparison runs in the database, so memory stays flat however
-large the tables grow; only the differing rows (at most MAX_LINES of them) reach Python.
+PostgreSQL schema ``verify_<live schema>_<random>`` in the store's database; either is removed
+afterwards. The result says which of three things happened: the projections agree, they
+differ (and where), or the rebuild aside could not be completed (then nothing is compared).
+The live tables are only read, all in one snapshot with their tracking position, so verify
+is safe while ``quanyi serve`` runs and writes: whatever the live runner applies after that
+snapshot is outside the comparison. The comparison runs in the database, so memory stays
+flat however large the tables grow; only the differing rows (at most MAX_LINES of them)
+reach Python.
 """
 
 from __future__ import annotations

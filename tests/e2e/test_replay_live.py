@@ -106,7 +106,8 @@ def nothing_left_aside(settings) -> bool:
     if settings.database_url:
         with psycopg.connect(settings.database_url) as conn:
             if conn.execute("SELECT schema_name FROM information_schema.schemata "
-                            "WHERE schema_name LIKE 'rebuild%'").fetchall():
+                            "WHERE schema_name LIKE %s",
+                            (f"rebuild_{settings.database_schema}_%",)).fetchall():
                 return False
     return not list(settings.data_dir.glob("rebuild-*"))
 

@@ -202,7 +202,8 @@ def test_verify_leaves_nothing_behind(runtime, settings):
     if settings.database_url:
         with psycopg.connect(settings.database_url) as conn:
             left = conn.execute("SELECT schema_name FROM information_schema.schemata "
-                                "WHERE schema_name LIKE 'verify%'").fetchall()
+                                "WHERE schema_name LIKE %s",
+                                (f"verify_{settings.database_schema}_%",)).fetchall()
         assert left == []
 
 
