@@ -118,25 +118,35 @@ def _key_row(view: dict[str, Any]) -> list[str]:
 
 @replay.command("rebuild")
 def rebuild() -> None:
-    """Drop every projection and rebuild it from the event log."""
+    """Rebuild every projection aside from the event log and swap it in at once."""
+    from replay.progress import progress_reporter
+    from replay.rebuild import RebuildFailed
     from replay.rebuild import rebuild as run_rebuild
 
-    runtime = _runtime()
     try:
-        applied = run_rebuild(runtime)
-    finally:
-        runtime.close()
+        with progress_reporter("rebuild") as progress:
+            applied = run_rebuild(Settings.from_env(), progress=progress)
+    except RebuildFailed as exc:
+        typer.echo(f"rebuild failed, the live projections are untouched: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"rebuilt projections from {applied} events")
 
 
 @replay.command("verify")
 def verify() -> None:
-    """Rebuild every projection aside and compare it with the live one."""
+    """Rebuild every projection aside and compare it with the live one: exit 0 when they
+    agree, 1 when they differ, 2 when the rebuild could not be completed."""
+    from replay.progress import progress_reporter
+    from replay.verify import Outcome
     from replay.verify import verify as run_verify
 
-    differences = run_verify(Settings.from_env())
-    if differences:
-        for line in differences:
+    with progress_reporter("verify") as progress:
+        verdict = run_verify(Settings.from_env(), progress=progress)
+    if verdict.outcome is Outcome.COULD_NOT_REBUILD:
+        typer.echo(f"verify could not rebuild the projections: {verdict.error}", err=True)
+        raise typer.Exit(2)
+    if verdict.outcome is Outcome.DIFFER:
+        for line in verdict.differences:
             typer.echo(line)
         raise typer.Exit(1)
     typer.echo("projections agree")

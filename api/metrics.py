@@ -1,5 +1,5 @@
 """Prometheus metrics: request counts and latencies per route template, and the engine's
-log position and projection lag."""
+log position, projection lag, projection errors and whether the projections are failing."""
 
 from __future__ import annotations
 
@@ -48,12 +48,17 @@ class Metrics:
                              f"{self.sums[(method, route)]:.6f}")
                 lines.append(f"quanyi_http_request_seconds_count{{{labels}}} {total}")
         position = runtime.store.last_position()
+        health = runtime.runner.health
         lines += ["# TYPE quanyi_event_log_position gauge",
                   f"quanyi_event_log_position {position}",
                   "# TYPE quanyi_projection_lag_events gauge",
                   f"quanyi_projection_lag_events {max(0, position - runtime.runner.position())}",
                   "# TYPE quanyi_projection_errors_total counter",
-                  f"quanyi_projection_errors_total {runtime.runner.errors}"]
+                  f"quanyi_projection_errors_total {health.errors}",
+                  "# TYPE quanyi_projection_failing gauge",
+                  f"quanyi_projection_failing {int(health.failing)}",
+                  "# TYPE quanyi_projection_consecutive_failures gauge",
+                  f"quanyi_projection_consecutive_failures {health.consecutive_failures}"]
         return "\n".join(lines) + "\n"
 
 

@@ -418,6 +418,15 @@ class EventFeedOut(BaseModel):
                  "location": None, "actor": "key:1a2b3c4d5e6f"}}], next_cursor="41")
 
 
+class ProjectionFailureOut(BaseModel):
+    """The event the projection runner cannot get past."""
+
+    position: int | None
+    error: str = Field(description="the error's class")
+    consecutive_failures: int
+    last_success: datetime | None
+
+
 class HealthOut(BaseModel):
     """Liveness; `degraded` (503) names the event a projection cannot get past."""
 
@@ -425,11 +434,16 @@ class HealthOut(BaseModel):
     store: Literal["sqlite", "postgres"]
     projection_lag: int = Field(description="events written but not yet projected")
     position: int = Field(description="the last position in the event log")
-    failing_position: int | None = None
-    error_class: str | None = None
+    projection_failure: ProjectionFailureOut | None = None
+    max_lag: int | None = Field(default=None, description="present when the lag exceeds it "
+                                                          "(QUANYI_HEALTH_MAX_LAG)")
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
-        {"status": "ok", "store": "postgres", "projection_lag": 0, "position": 1042}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "ok", "store": "postgres", "projection_lag": 0, "position": 1042},
+        {"status": "degraded", "store": "postgres", "projection_lag": 17, "position": 1059,
+         "projection_failure": {"position": 1043, "error": "DataError",
+                                "consecutive_failures": 12,
+                                "last_success": "2026-11-23T10:22:23.123456Z"}}]})
 
 
 # -- API keys (admin) ----------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Rebuild every projection from an event log of at least 200,000 events, on each store,
 and report events/s. The baseline printed beside it is the same log only read and decoded
-(no projection work), so the share the projections cost is visible. Then `replay.verify`
+(no projection work), so the share the projections cost is visible. The rebuild builds aside
+and swaps in, as `quanyi replay rebuild` does. Then `replay.verify`
 is timed on the same log (it rebuilds aside and compares).
 
     .venv/bin/python bench/replay.py --store both --events 200000
@@ -101,7 +102,7 @@ def run(store: str, events: int) -> None:
         print(f"{store}: events by type: " + ", ".join(
             f"{topic.removeprefix('quanyi:')} {n:,}" for topic, n in kinds.most_common()))
         started = time.perf_counter()
-        applied = rebuild(rt)
+        applied = rebuild(settings)
         elapsed = time.perf_counter() - started
         rate = applied / elapsed
         print(f"{store}: rebuilt projections from {applied:,} events in {elapsed:.1f} s = "
@@ -110,9 +111,10 @@ def run(store: str, events: int) -> None:
               f"(projections take {100 * (1 - rate / baseline):.0f} % of the rebuild time)")
         rss = peak_rss_mib(os.getpid())
         started = time.perf_counter()
-        differences = verify(settings)
+        verdict = verify(settings)
         print(f"{store}: verify (rebuild aside + compare) in {time.perf_counter() - started:.1f}"
-              f" s, {len(differences)} differences; peak RSS before {rss:,.0f} MiB, after "
+              f" s, {verdict.outcome.value}, {len(verdict.differences)} differences; "
+              f"peak RSS before {rss:,.0f} MiB, after "
               f"{peak_rss_mib(os.getpid()):,.0f} MiB")
     finally:
         rt.close()

@@ -25,6 +25,7 @@ class Settings:
     expiry_sweep_seconds: float = 5.0
     write_batch_size: int = 200
     max_body_bytes: int = MAX_BODY_BYTES
+    health_max_lag: int = 10_000  # events the projections may trail before /healthz degrades
 
     @property
     def store(self) -> str:
@@ -46,6 +47,7 @@ class Settings:
             expiry_sweep_seconds=float(env.get("QUANYI_EXPIRY_SWEEP_SECONDS", "5")),
             write_batch_size=int(env.get("QUANYI_WRITE_BATCH_SIZE", "200")),
             max_body_bytes=int(env.get("QUANYI_MAX_BODY_BYTES", str(MAX_BODY_BYTES))),
+            health_max_lag=int(env.get("QUANYI_HEALTH_MAX_LAG", "10000")),
         )
 
     def postgres_params(self) -> dict[str, str]:

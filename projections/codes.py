@@ -17,7 +17,7 @@ import orjson
 from engine.codes import STATUSES, Batch, Code
 from engine.serialization import event_type, public_fields
 from projections.database import Cursor
-from projections.projection import Projection, Table, iso
+from projections.projection import Projection, Table, bigint, iso, key
 
 SLOTS = 1024
 LOAD_CHUNK = 500
@@ -108,7 +108,7 @@ class CodeProjection(Projection):
                     deltas: dict[str, dict[str, int]]) -> dict[str, Any]:
         at = iso(event.timestamp)
         if isinstance(event, Code.Created):
-            row = {"code_id": str(event.originator_id), "sku": event.sku,
+            row = {"code_id": str(event.originator_id), "sku": key(event.sku),
                    "batch_id": event.batch_id, "origin": event.origin, "status": "available",
                    "order_id": None, "holder": None, "expires_at": iso(event.expires_at),
                    "redemption_id": None, "redeemed_at": None, "redeemed_by": None,
@@ -124,11 +124,11 @@ class CodeProjection(Projection):
             deltas[row["batch_id"]][new_status] += 1
             row["status"] = new_status
             if isinstance(event, Code.Reserved):
-                row["order_id"], row["holder"] = event.order_id, event.holder
+                row["order_id"], row["holder"] = key(event.order_id), event.holder
             elif isinstance(event, Code.Released):
                 row["order_id"] = row["holder"] = None
             elif isinstance(event, Code.Redeemed):
-                row.update(redemption_id=event.redemption_id, redeemed_at=at,
+                row.update(redemption_id=key(event.redemption_id), redeemed_at=at,
                            redeemed_by=event.merchant_id, terminal_id=event.terminal_id,
                            location=event.location)
             elif isinstance(event, Code.RedemptionRolledBack):
@@ -154,8 +154,9 @@ class CodeProjection(Projection):
                 "expires_at, opened_at, completed_at, total, "
                 + ", ".join(STATUSES) + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, 0, "
                 + ", ".join(["0"] * len(STATUSES)) + ")",
-                (str(event.originator_id), event.sku, event.origin, event.supplier_id,
-                 event.unit_cost, event.currency, iso(event.expires_at), iso(event.timestamp)))
+                (str(event.originator_id), key(event.sku), event.origin, event.supplier_id,
+                 bigint(event.unit_cost), event.currency, iso(event.expires_at),
+                 iso(event.timestamp)))
         elif isinstance(event, Batch.Completed):
             cursor.execute("UPDATE inventory SET completed_at = %s WHERE batch_id = %s",
                            (iso(event.timestamp), str(event.originator_id)))

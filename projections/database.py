@@ -3,6 +3,9 @@
 SQLite (a file beside the event store, so projection writes never wait on event writes) or
 the PostgreSQL database of the event store, in its schema. SQL is written once with ``%s``
 placeholders; SQLite's ``?`` is substituted here.
+
+PostgreSQL text cannot hold NUL, which event text may carry; every text parameter sent to
+it passes through ``storable`` (reads and writes alike, so a look-up finds what was stored).
 """
 
 from __future__ import annotations
@@ -118,6 +121,29 @@ class SqliteReadDatabase(ReadDatabase):
         self._local = threading.local()
 
 
+NUL = "\x00"
+REPLACEMENT = "\ufffd"
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL can store: NUL becomes U+FFFD (the only character it refuses)."""
+    return text.replace(NUL, REPLACEMENT) if NUL in text else text
+
+
+def _storable_text_dumpers() -> tuple[type, type]:
+    from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
+
+    class Text(StrDumperUnknown):
+        def dump(self, obj: str) -> Any:
+            return super().dump(storable(obj))
+
+    class BinaryText(StrBinaryDumper):
+        def dump(self, obj: str) -> Any:
+            return super().dump(storable(obj))
+
+    return Text, BinaryText
+
+
 class PostgresReadDatabase(ReadDatabase):
     kind = "postgres"
 
@@ -127,7 +153,14 @@ class PostgresReadDatabase(ReadDatabase):
         self.url = url
         self.schema = schema
         self.pool = ConnectionPool(url, min_size=1, max_size=10, open=True,
+                                   configure=self._configure,
                                    kwargs={"options": f"-c search_path={schema}"})
+
+    @staticmethod
+    def _configure(conn: Any) -> None:
+        text, binary_text = _storable_text_dumpers()
+        conn.adapters.register_dumper(str, binary_text)
+        conn.adapters.register_dumper(str, text)  # last: the default, as psycopg's own is
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Cursor]:

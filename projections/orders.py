@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.orders import Order
 from projections.database import Cursor
-from projections.projection import Projection, Table, iso
+from projections.projection import Projection, Table, bigint, iso, key
 
 COLUMNS = ("order_id", "buyer_id", "status", "amount", "currency", "channel",
            "distributor_id", "external_ref", "units", "expires_at", "placed_at", "paid_at",
@@ -54,6 +54,6 @@ class OrderProjection(Projection):
     def _placed_row(event: Any) -> tuple[Any, ...]:
         at = iso(event.timestamp)
         units = sum(item["quantity"] for item in event.items)
-        return (str(event.originator_id), event.buyer_id, "reserved", event.amount,
+        return (str(event.originator_id), key(event.buyer_id), "reserved", bigint(event.amount),
                 event.currency, event.channel, event.distributor_id, event.external_ref,
-                units, iso(event.expires_at), at, None, at)
+                bigint(units), iso(event.expires_at), at, None, at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,11 +24,49 @@ class Table:
         return tuple(column.strip() for column in self.order_by.split(","))
 
 
+# -- values: every value an event field can hold must become a storable column value ------
+#
+# The store accepts whatever its transcoder can encode; a projection that refused one of
+# those values would stop every read model for good. So each conversion here is total.
+# (Text that PostgreSQL cannot hold, NUL, is mapped once in projections/database.py.)
+
+EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+LATEST = datetime.max.replace(tzinfo=timezone.utc)
+BIGINT_MIN, BIGINT_MAX = -(2 ** 63), 2 ** 63 - 1
+KEY_CHARS = 200  # indexed text beyond this is shortened (a PostgreSQL B-tree entry is < 2.7 kB)
+
+
 def iso(moment: datetime | None) -> str | None:
-    """A fixed-width UTC text form, so that text comparison orders instants."""
+    """A fixed-width UTC text form, so that text comparison orders instants.
+
+    An instant whose UTC form falls outside years 1-9999 (9999-12-31T23:59:59-01:00) is
+    clamped to the nearest representable one, which keeps the order; a naive one is UTC.
+    """
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:
+        utc = LATEST if moment.year > 1 else EARLIEST
+    # isoformat pads the year to four digits (strftime's %Y does not below year 1000).
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def bigint(number: int) -> int:
+    """An event's integer within a BIGINT column (the store holds up to 2**64 - 1)."""
+    return min(max(number, BIGINT_MIN), BIGINT_MAX)
+
+
+def key(text: str | None) -> str | None:
+    """Text for an indexed column, short enough for any index: a longer value keeps its
+    first KEY_CHARS characters and a digest of the whole, so distinct values stay distinct.
+    Queries pass their look-up values through the same function."""
+    if text is None or len(text) <= KEY_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{text[:KEY_CHARS]}…{digest}"
 
 
 class Projection(ABC):

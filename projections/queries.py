@@ -10,7 +10,7 @@ import orjson
 from engine.codes import STATUSES
 from projections.codes import INDEX_COLUMNS
 from projections.database import ReadDatabase
-from projections.projection import iso
+from projections.projection import iso, key
 from projections.runner import ProjectionRunner
 
 COUNTERS = ("total",) + STATUSES
@@ -26,7 +26,7 @@ class CodeQueries:
     def inventory(self, sku: str) -> dict[str, Any]:
         sums = ", ".join(f"COALESCE(SUM({c}), 0)" for c in COUNTERS)
         with self._db.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT {sums} FROM inventory WHERE sku = %s", (sku,))
+            cursor.execute(f"SELECT {sums} FROM inventory WHERE sku = %s", (key(sku),))
             row = cursor.fetchone() or (0,) * len(COUNTERS)
         return {"sku": sku, **{c: int(v) for c, v in zip(COUNTERS, row)}}
 
@@ -35,7 +35,7 @@ class CodeQueries:
                    "opened_at", "completed_at") + COUNTERS
         with self._db.transaction(write=False) as cursor:
             cursor.execute(f"SELECT {', '.join(columns)} FROM inventory WHERE sku = %s "
-                           "ORDER BY opened_at, batch_id", (sku,))
+                           "ORDER BY opened_at, batch_id", (key(sku),))
             return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
     def code(self, code_id: UUID) -> dict[str, Any] | None:
@@ -56,7 +56,7 @@ class CodeQueries:
     def codes_of_order(self, order_id: str) -> list[dict[str, Any]]:
         with self._db.transaction(write=False) as cursor:
             cursor.execute(f"SELECT {', '.join(INDEX_COLUMNS)} FROM code_index "
-                           "WHERE order_id = %s ORDER BY code_id", (order_id,))
+                           "WHERE order_id = %s ORDER BY code_id", (key(order_id),))
             return [dict(zip(INDEX_COLUMNS, row)) for row in cursor.fetchall()]
 
     def due_for_expiry(self, now_iso: str, limit: int = 1000) -> list[UUID]:
@@ -86,7 +86,7 @@ class CodeQueries:
                "ORDER BY slot LIMIT %s")
         with self._db.transaction(write=False) as cursor:
             for op in (">=", "<"):
-                cursor.execute(sql.format(op), (sku, now, start_slot, wanted))
+                cursor.execute(sql.format(op), (key(sku), now, start_slot, wanted))
                 for (code_id,) in cursor.fetchall():
                     uid = UUID(code_id)
                     if uid not in exclude:

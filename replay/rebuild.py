@@ -1,25 +1,51 @@
-"""Rebuild every projection in place from the event log, with the live projection code.
+"""Rebuild every projection from the event log, aside, and swap the result in at once.
 
-An operator command, run with every ``quanyi serve`` of the store stopped. It drops the read
-models and re-applies the whole log through the same ``ProjectionRunner`` and projection
-classes the server uses, so until it finishes the tables are empty or partial. A server left
-running would not corrupt them (the tracking row's compare-and-set keeps every event applied
-once, whoever applies it) but would answer from them meanwhile: inventory short, orders
-refused as sold out, reads behind their writes. Rebuilding aside and swapping the tables in
-was weighed and left out: on SQLite every server holds the read-side file open, so a swap
-means copying the tables back under a write lock anyway. To check live tables while the
-servers run, use ``quanyi replay verify``, which only reads them.
+    event log ──the live projection classes, run_until(log end)──▶ aside (fresh tables)
+    aside ──one transaction: tables and tracking position──▶ live read side
+
+The aside database (see replay/aside.py) is filled by the same ``ProjectionRunner`` and
+projection classes as the live path. Only when every event up to the log's end is applied
+are the live tables replaced, with the tracking row set to the position they were built to;
+until then servers keep answering from the live tables, and a failed rebuild leaves them
+untouched. A running server's runner finds its compare-and-set refused after the swap, takes
+the rebuilt position and applies whatever the log gained meanwhile.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-if TYPE_CHECKING:
-    from api.runtime import Runtime
+from engine.settings import Settings
+from engine.store import open_event_store
+from projections.projection import Projection
+from projections.runner import MAIN, Progress, ProjectionRunner
+from replay.aside import aside
 
 
-def rebuild(runtime: "Runtime") -> int:
-    """Drop every projection and re-apply the whole log; the number of events applied."""
-    runtime.runner.reset()
-    return runtime.runner.run_until(runtime.store.last_position())
+class RebuildFailed(Exception):
+    """The rebuild stopped before its swap; the live read models are as they were."""
+
+
+def rebuild(settings: Settings, *, projections: Sequence[Projection] | None = None,
+            progress: Progress | None = None) -> int:
+    """Rebuild every projection aside and swap it in; the number of events applied."""
+    from api.runtime import all_projections
+
+    projections = list(projections or all_projections())
+    store = open_event_store(settings)
+    try:
+        with aside(settings, "rebuild") as target:
+            runner = ProjectionRunner(store, target.db, projections, name=MAIN)
+            try:
+                applied = runner.run_until(store.last_position(), progress)
+                applied += runner.run_until()  # what the log gained meanwhile: less to redo
+            except Exception as exc:
+                raise RebuildFailed(f"rebuild stopped at position {runner.health.failing_position}"
+                                    f": {runner.health.error}: {runner.health.message}") from exc
+            try:
+                target.swap_in([t for p in projections for t in p.tables], runner.position())
+            except Exception as exc:
+                raise RebuildFailed(f"could not swap the rebuilt tables in: {exc}") from exc
+            return applied
+    finally:
+        store.close()

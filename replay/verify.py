@@ -5,150 +5,83 @@ compare it with the live tables.
     event log ──────the live projection classes, run_until(P)────────────▶ aside
                                                  aside: compare copy and rebuild (EXCEPT)
 
-Aside is a temporary SQLite file in the data directory, or a temporary PostgreSQL schema
-``verify_<random>`` in the store's database; either is removed afterwards. The live tables
-are only read, all in one snapshot with their tracking position, so verify is safe while
-``quanyi serve`` runs and writes: whatever the live runner applies after that snapshot is
-outside the comparison. The comparison runs in the database, so memory stays flat however
-large the tables grow; only the differing rows (at most MAX_LINES of them) reach Python.
+Aside (replay/aside.py) is a temporary SQLite file in the data directory, or a temporary
+PostgreSQL schema ``verify_<live schema>_<random>`` in the store's database; either is removed
+afterwards. The result says which of three things happened: the projections agree, they
+differ (and where), or the rebuild aside could not be completed (then nothing is compared).
+The live tables are only read, all in one snapshot with their tracking position, so verify
+is safe while ``quanyi serve`` runs and writes: whatever the live runner applies after that
+snapshot is outside the comparison. The comparison runs in the database, so memory stays
+flat however large the tables grow; only the differing rows (at most MAX_LINES of them)
+reach Python.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import shutil
-import sqlite3
-import tempfile
-import uuid
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
-
-import psycopg
 
 from engine.settings import Settings
 from engine.store import open_event_store
-from projections.database import Cursor, ReadDatabase
-from projections.projection import Table
-from projections.runner import MAIN, ProjectionRunner
+from projections.database import Cursor
+from projections.projection import Projection, Table
+from projections.runner import Progress, ProjectionRunner
+from replay.aside import COPY, Aside, aside
 
 MAX_LINES = 50
-COPY = "live_"  # the prefix of the live tables' copies, beside the rebuilt tables
 
 
-def verify(settings: Settings) -> list[str]:
-    """The differences between live and rebuilt projections; empty when they agree."""
+class Outcome(enum.Enum):
+    AGREE = "agree"
+    DIFFER = "differ"
+    COULD_NOT_REBUILD = "could not rebuild"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    differences: list[str] = field(default_factory=list)  # when they differ
+    error: str | None = None  # why the rebuild could not be completed
+
+
+def verify(settings: Settings, *, projections: Sequence[Projection] | None = None,
+           progress: Progress | None = None) -> Verdict:
+    """Rebuild aside and compare with the live projections: agree, differ, or could not."""
     from api.runtime import all_projections
 
-    projections = all_projections()
-    tables = [table for projection in projections for table in projection.tables]
+    projections = list(projections or all_projections())
     store = open_event_store(settings)
     try:
-        with _aside(settings) as aside:
-            position, present = aside.copy_live(tables)
-            runner = ProjectionRunner(store, aside.db, projections, name="verify")
-            runner.run_until(position)
-            # Before the live runner's first chunk its tables need not exist.
-            lines = [f"{table.name}: missing from the live database" for table in tables
-                     if table.name not in present and position]
-            with aside.db.transaction(write=False) as cursor:
-                compared = [table for table in tables if table.name in present]
-                return lines + _differences(cursor, compared, MAX_LINES - len(lines))
+        with aside(settings, "verify") as target:
+            tables = [table for projection in projections for table in projection.tables]
+            position, present = target.copy_live(tables)
+            runner = ProjectionRunner(store, target.db, projections, name="verify")
+            try:
+                runner.run_until(position, progress)
+            except Exception:  # noqa: BLE001 - reported as the verdict, with its cause
+                health = runner.health
+                return Verdict(Outcome.COULD_NOT_REBUILD, error=(
+                    f"rebuild stopped at position {health.failing_position}: "
+                    f"{health.error}: {health.message}"))
+            if runner.position() < position:
+                return Verdict(Outcome.COULD_NOT_REBUILD, error=(
+                    f"rebuild reached position {runner.position()} of {position}"))
+            lines = _compare(target, tables, present, position)
+            return Verdict(Outcome.DIFFER if lines else Outcome.AGREE, lines)
     finally:
         store.close()
 
 
-# -- aside ----------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _aside(settings: Settings) -> Iterator["_Aside"]:
-    aside: _Aside = _PostgresAside(settings) if settings.database_url else _SqliteAside(settings)
-    try:
-        yield aside
-    finally:
-        aside.remove()
-
-
-class _Aside:
-    """A throw-away read-side database of the live one's kind."""
-
-    db: ReadDatabase
-
-    def copy_live(self, tables: Sequence[Table]) -> tuple[int, set[str]]:
-        """Copy every live table as ``live_<name>`` in one snapshot with the live tracking
-        position; (that position, the names of the tables the live side has)."""
-        raise NotImplementedError
-
-    def remove(self) -> None:
-        raise NotImplementedError
-
-
-class _PostgresAside(_Aside):
-    def __init__(self, settings: Settings) -> None:
-        self.url = settings.database_url or ""
-        self.live = settings.database_schema
-        self.schema = f"verify_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{self.schema}"')
-        self.db = ReadDatabase.open(settings, schema=self.schema)
-
-    def copy_live(self, tables: Sequence[Table]) -> tuple[int, set[str]]:
-        with psycopg.connect(self.url) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
-            with conn.transaction():
-                present = {row[0] for row in conn.execute(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = %s", (self.live,))}
-                position = 0
-                if "projection_tracking" in present:
-                    row = conn.execute(f'SELECT position FROM "{self.live}".projection_tracking'
-                                       " WHERE name = %s", (MAIN,)).fetchone()
-                    position = int(row[0]) if row else 0
-                for table in tables:
-                    if table.name in present:
-                        conn.execute(f'CREATE TABLE "{self.schema}"."{COPY}{table.name}" AS '
-                                     f'SELECT * FROM "{self.live}"."{table.name}"')
-        return position, present
-
-    def remove(self) -> None:
-        self.db.close()
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
-
-
-class _SqliteAside(_Aside):
-    def __init__(self, settings: Settings) -> None:
-        live = ReadDatabase.open(settings)
-        self.live_path: Path = live.path  # type: ignore[attr-defined]
-        self.dir = Path(tempfile.mkdtemp(prefix="verify-", dir=settings.data_dir))
-        self.db = ReadDatabase.open(dataclasses.replace(settings, data_dir=self.dir))
-        self.path: Path = self.db.path  # type: ignore[attr-defined]
-
-    def copy_live(self, tables: Sequence[Table]) -> tuple[int, set[str]]:
-        if not self.live_path.exists():
-            return 0, set()
-        with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
-            conn.execute("ATTACH DATABASE ? AS live", (str(self.live_path),))
-            conn.execute("BEGIN")  # WAL: the first read of `live` fixes its snapshot
-            present = {row[0] for row in conn.execute(
-                "SELECT name FROM live.sqlite_master WHERE type = 'table'")}
-            position = 0
-            if "projection_tracking" in present:
-                row = conn.execute("SELECT position FROM live.projection_tracking "
-                                   "WHERE name = ?", (MAIN,)).fetchone()
-                position = int(row[0]) if row else 0
-            for table in tables:
-                if table.name in present:
-                    conn.execute(f'CREATE TABLE main."{COPY}{table.name}" AS '
-                                 f'SELECT * FROM live."{table.name}"')
-            conn.execute("COMMIT")
-            conn.execute("DETACH DATABASE live")
-        return position, present
-
-    def remove(self) -> None:
-        self.db.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def _compare(target: Aside, tables: Sequence[Table], present: set[str],
+             position: int) -> list[str]:
+    # Before the live runner's first chunk its tables need not exist.
+    lines = [f"{table.name}: missing from the live database" for table in tables
+             if table.name not in present and position]
+    with target.db.transaction(write=False) as cursor:
+        compared = [table for table in tables if table.name in present]
+        return lines + _differences(cursor, compared, MAX_LINES - len(lines))
 
 
 # -- comparison -----------------------------------------------------------------------------

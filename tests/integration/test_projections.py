@@ -1,12 +1,15 @@
 """The code read models: exactly-once application, and invariants under random operations."""
 
+import contextlib
 from collections import Counter
 
 from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from api.runtime import Runtime
+from api.runtime import Runtime, all_projections
 from engine.errors import QuanyiError
+from projections.projection import Projection
+from projections.runner import ProjectionRunner
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
 
@@ -134,3 +137,45 @@ def test_inventory_always_sums_to_total_and_matches_the_index(runtime):
     CodeLifecycle.steps = 0
     machine().runTest()
     assert CodeLifecycle.steps >= 40  # the machine really ran its random programs
+
+
+class FailsAt(Projection):
+    """A projection with a bug that one event sets off."""
+
+    name = "fails_at"
+    tables = ()
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+    def apply(self, cursor, events) -> None:
+        if any(position == self.position for position, _ in events):
+            raise RuntimeError("cannot apply this one")
+
+
+def test_a_failing_runner_comes_to_rest_on_the_first_event_it_cannot_apply(runtime):
+    runtime.runner.stop()
+    import_codes(runtime, define_product(runtime), codes_for(300))
+    following = runtime.store.notifications(runtime.runner.position(), 500)
+    bad = following[123].id
+    runner = ProjectionRunner(runtime.store, runtime.read_db, [*all_projections(), FailsAt(bad)])
+    for _ in range(60):
+        with contextlib.suppress(RuntimeError):
+            runner.run_until()
+    health = runner.health
+    assert health.failing and health.failing_position == bad
+    assert health.error == "RuntimeError" and health.message == "cannot apply this one"
+    assert runner.position() == following[122].id  # everything before it is applied
+    assert health.consecutive_failures >= 1 and health.errors >= health.consecutive_failures
+
+
+def test_a_runner_takes_a_tracked_position_lowered_under_it(runtime):
+    """What a rebuild's swap does to a running server: the runner follows it down."""
+    import_codes(runtime, define_product(runtime), codes_for(10))
+    caught_up(runtime)
+    top = runtime.runner.position()
+    with runtime.read_db.transaction() as cursor:
+        cursor.execute("UPDATE projection_tracking SET position = %s WHERE name = 'main'",
+                       (top - 5,))
+    runtime.runner.refresh()
+    assert runtime.runner.position() == top - 5

@@ -10,7 +10,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from replay.rebuild import rebuild
-from replay.verify import MAX_LINES, verify
+from replay.verify import MAX_LINES, Outcome
+from replay.verify import verify as verdict_of
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
 
@@ -66,14 +67,14 @@ def test_rebuild_reproduces_identical_tables(runtime):
     busy_store(runtime)
     before = snapshot(runtime)
     runtime.runner.stop()
-    rebuild(runtime)
+    rebuild(runtime.settings)
     assert snapshot(runtime) == before
 
 
 def test_rebuild_reports_every_event_of_the_log(runtime):
     busy_store(runtime)
     runtime.runner.stop()
-    applied = rebuild(runtime)
+    applied = rebuild(runtime.settings)
     assert applied == len(runtime.store.notifications(0, 10_000)) > 40
 
 
@@ -84,12 +85,25 @@ def test_rebuild_over_a_log_with_gaps_applies_it_all(runtime):
     caught_up(runtime)
     before = snapshot(runtime)
     runtime.runner.stop()
-    rebuild(runtime)
+    rebuild(runtime.settings)
     assert snapshot(runtime) == before
     assert runtime.runner.position() == runtime.store.last_position()
 
 
+def test_rebuild_of_a_store_never_served_makes_empty_tables(settings):
+    assert rebuild(settings) == 0
+    assert verify(settings) == []
+
+
 # -- verify ----------------------------------------------------------------------------------
+
+def verify(settings) -> list[str]:
+    """The differences verify lists; empty when it says the projections agree."""
+    verdict = verdict_of(settings)
+    assert verdict.outcome is not Outcome.COULD_NOT_REBUILD, verdict.error
+    assert (verdict.outcome is Outcome.AGREE) == (verdict.differences == [])
+    return verdict.differences
+
 
 def test_verify_agrees_on_an_untouched_store(runtime, settings):
     busy_store(runtime)
@@ -188,7 +202,8 @@ def test_verify_leaves_nothing_behind(runtime, settings):
     if settings.database_url:
         with psycopg.connect(settings.database_url) as conn:
             left = conn.execute("SELECT schema_name FROM information_schema.schemata "
-                                "WHERE schema_name LIKE 'verify%'").fetchall()
+                                "WHERE schema_name LIKE %s",
+                                (f"verify_{settings.database_schema}_%",)).fetchall()
         assert left == []
 
 
@@ -219,4 +234,6 @@ def test_rebuild_command_rebuilds_from_the_log(runtime, quanyi_env):
     done = quanyi("replay", "rebuild", env=quanyi_env)
     assert done.returncode == 0, done.stderr
     assert "rebuilt projections" in done.stdout
+    last = runtime.store.last_position()
+    assert f"rebuild: {last:,} of {last:,} events" in done.stderr  # progress, not a terminal
     assert snapshot(runtime) == before
