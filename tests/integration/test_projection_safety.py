@@ -39,7 +39,7 @@ def hostile_code_story(rt) -> tuple[Batch, Code, Order]:
                                                            {"sku": "x", "quantity": 2 ** 63}],
                   needs=[], amount=2 ** 64 - 1, currency="C\x00", channel="\x00",
                   distributor_id=None, external_ref=LONG, expires_at=FIRST_INSTANT, codes=[],
-                  actor=HOSTILE)
+                  actor=HOSTILE, owner=HOSTILE)
     code.reserve(order_id=LONG, holder=HOSTILE, now=datetime.now(timezone.utc), actor="\x00")
     code.sell(order_id=LONG, actor="\x00")
     code.redeem(redemption_id=LONG, merchant_id=HOSTILE, terminal_id=None, location=LONG,
@@ -157,7 +157,7 @@ def test_a_code_created_with_no_expiry_and_an_order_at_the_edges_project(runtime
     order = Order(id=uuid.uuid4(), buyer_id="", items=[], needs=[], amount=0, currency="",
                   channel=None, distributor_id=None, external_ref=None,
                   expires_at=datetime.min.replace(tzinfo=timezone(timedelta(hours=1))),
-                  codes=[], actor="")
+                  codes=[], actor="", owner="")
     save(runtime, code, order)
     caught_up(runtime)
     assert runtime.codes.code(code.id)["expires_at"] is None
