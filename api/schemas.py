@@ -184,7 +184,7 @@ class OrderCodeOut(BaseModel):
     code_id: str
     sku: str
     status: str
-    masked: str = Field(examples=["AQ********P0"])
+    masked: str = Field(examples=["AQ********0"])
 
 
 class OrderOut(BaseModel):
