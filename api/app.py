@@ -37,7 +37,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
                   default_response_class=OrjsonResponse, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.metrics = Metrics()
-    app.state.misses = MissLimiter()
+    app.state.misses = MissLimiter.for_runtime(runtime)
     problems.install(app)
     for module in (catalog, codes, redemptions, orders, feed, health):
         app.include_router(module.router)

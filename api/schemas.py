@@ -131,6 +131,16 @@ class CodeOut(BaseModel):
     updated_at: datetime
 
 
+class MerchantCodeOut(BaseModel):
+    """A code as a merchant's counter sees it: enough to redeem, nothing of the buyer."""
+
+    code_id: str
+    sku: str
+    status: str
+    redeemed_at: datetime | None
+    redeemed_by: str | None
+
+
 class ReasonIn(Body):
     reason: str = Field(min_length=1, max_length=500)
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from engine.codes import Code
+from engine.codes import RESERVED, Code
 from engine.errors import ConcurrentUpdate, NotFound, QuanyiError, ValidationFailed
 from engine.ids import code_id as make_code_id
 from engine.reservations import utc_now
@@ -42,6 +42,14 @@ class CodeDesk:
         except AggregateNotFoundError as exc:
             raise NotFound("no such code") from exc
 
+    def look_up_for_merchant(self, code: str) -> dict[str, object]:
+        """What a merchant needs to redeem a code, nothing of its buyer, order or batch; a
+        code never sold is as unknown to a merchant as one that does not exist."""
+        found = self.look_up(code)
+        if found.order_id is None or found.status == RESERVED:
+            raise NotFound("no such code")
+        return merchant_view(found)
+
     def reveal(self, code: Code) -> dict[str, str | None]:
         """The code's secret, for a caller that has already recorded the reveal."""
         return self._vault.open(code.id, code.sealed)
@@ -73,3 +81,10 @@ class CodeDesk:
                 continue  # not due, already expired or changed meanwhile: nothing to do
             expired += 1
         return expired
+
+
+def merchant_view(code: Code) -> dict[str, object]:
+    """The part of a code's state a merchant's counter may see."""
+    redemption = code.redemption or {}
+    return {"code_id": str(code.id), "sku": code.sku, "status": code.status,
+            "redeemed_at": redemption.get("at"), "redeemed_by": redemption.get("merchant_id")}

@@ -23,6 +23,8 @@ class Settings:
     reservation_ttl_seconds: int = 900
     expiry_sweep_seconds: float = 5.0
     write_batch_size: int = 200
+    miss_limit: int = 20
+    miss_window_seconds: float = 60.0
 
     @property
     def store(self) -> str:
@@ -43,6 +45,8 @@ class Settings:
             reservation_ttl_seconds=int(env.get("QUANYI_RESERVATION_TTL_SECONDS", "900")),
             expiry_sweep_seconds=float(env.get("QUANYI_EXPIRY_SWEEP_SECONDS", "5")),
             write_batch_size=int(env.get("QUANYI_WRITE_BATCH_SIZE", "200")),
+            miss_limit=int(env.get("QUANYI_MISS_LIMIT", "20")),
+            miss_window_seconds=float(env.get("QUANYI_MISS_WINDOW_SECONDS", "60")),
         )
 
     def postgres_params(self) -> dict[str, str]:
