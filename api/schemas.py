@@ -42,6 +42,9 @@ class ProductIn(Body):
                                            examples=[{"wechat": 1890}])
     components: list[ComponentIn] = Field(default_factory=list, max_length=20,
                                           description="a bundle (全家桶): its component SKUs")
+    case_sensitive: bool | None = Field(
+        default=None, description="whether `abc` and `ABC` are two codes: default true for "
+        "card products, false for code products; generated codes always ignore case")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "sku": "VIP-1M", "name": "Video VIP 1 month", "delivery": "card", "price": 1990,

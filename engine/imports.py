@@ -3,6 +3,11 @@
 Rows stream through in chunks: each chunk is fingerprinted, checked against the store in one
 query, sealed and saved in one transaction. The store's unique key is what guarantees a code
 exists once; the query only lets the answer name duplicates instead of failing the chunk.
+
+A code is read in its NFKC form; one whose letters mix scripts is invalid. The code of a
+case-insensitive product (and every generated code) is fingerprinted case-folded, so `abc`
+and `ABC` are one code; a case-sensitive code is fingerprinted as typed, and is a duplicate
+when a case-insensitive code answers to its folded form.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from engine.catalog import MAX_MONEY, Catalog, Product
+from engine.code_desk import CodeLocator
+from engine.code_strings import fold, mixes_scripts
 from engine.codes import Batch, Code
 from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
 from engine.generation import MAX_CODE_LENGTH, CodePattern
@@ -54,10 +61,15 @@ class _Candidate:
     code: str
     pin: str | None
     code_id: UUID
+    folded_id: UUID | None = None  # a case-sensitive code's folded form, when it differs
 
 
 def _is_clean(text: str, limit: int) -> bool:
     return 0 < len(text) <= limit and text.isprintable() and not any(c.isspace() for c in text)
+
+
+def _is_valid_code(code: str) -> bool:
+    return _is_clean(code, MAX_CODE_LENGTH) and not mixes_scripts(code)
 
 
 class Imports:
@@ -68,6 +80,7 @@ class Imports:
         self._writer = writer
         self._vault = vault
         self._catalog = catalog
+        self._locator = CodeLocator(store, vault, catalog)
 
     def import_batch(self, *, sku: str, rows: Iterable[CodeRow], supplier_id: str,
                      unit_cost: int, expires_at: datetime | None, actor: str,
@@ -88,7 +101,7 @@ class Imports:
         if batch.completed:
             return BatchResult(batch.id, sku, batch.imported, batch.rejected)
         result = BatchResult(batch.id, sku, resumed=resumed)
-        for chunk in _chunks(self._candidates(rows, result), CHUNK):
+        for chunk in _chunks(self._candidates(rows, result, product.case_sensitive), CHUNK):
             self._store_chunk(batch, chunk, result)
         return self._complete(batch, result)
 
@@ -108,7 +121,7 @@ class Imports:
         while result.imported < count:
             want = min(CHUNK, count - result.imported)
             codes = pattern.draw_distinct(want, drawn)
-            chunk = [_Candidate(i, c, None, make_code_id(self._vault.fingerprint(c)))
+            chunk = [_Candidate(i, c, None, make_code_id(self._vault.fingerprint(c, folded=True)))
                      for i, c in enumerate(codes)]
             self._store_chunk(batch, chunk, result, report=False)
         return self._complete(batch, result)
@@ -143,30 +156,50 @@ class Imports:
             return self._store.repository.get(batch_id), True
         return batch, False
 
-    def _candidates(self, rows: Iterable[CodeRow], result: BatchResult) -> Iterator[_Candidate]:
+    def _candidates(self, rows: Iterable[CodeRow], result: BatchResult,
+                    case_sensitive: bool) -> Iterator[_Candidate]:
         seen: set[UUID] = set()
         for index, row in enumerate(rows):
             if index >= MAX_BATCH:
                 raise ValidationFailed(f"a batch holds at most {MAX_BATCH} codes")
             code = self._vault.normalise_code(row.code) if isinstance(row.code, str) else ""
             pin = row.pin if row.pin not in ("", None) else None
-            if not _is_clean(code, MAX_CODE_LENGTH) or (
+            if not _is_valid_code(code) or (
                     pin is not None and not (isinstance(pin, str) and _is_clean(pin, MAX_PIN_LENGTH))):
                 result.rejected.append({"index": index, "reason": INVALID})
                 continue
-            cid = make_code_id(self._vault.fingerprint(code))
+            cid = make_code_id(self._vault.fingerprint(code, folded=not case_sensitive))
             if cid in seen:
                 result.rejected.append({"index": index, "reason": DUPLICATE})
                 continue
             seen.add(cid)
-            yield _Candidate(index, code, pin, cid)
+            yield _Candidate(index, code, pin, cid, self._folded_id(code, case_sensitive))
+
+    def _folded_id(self, code: str, case_sensitive: bool) -> UUID | None:
+        if not case_sensitive or fold(code) == code:
+            return None
+        return make_code_id(self._vault.fingerprint(code, folded=True))
+
+    def _answered_when_folded(self, chunk: list[_Candidate]) -> set[UUID]:
+        """Case-sensitive candidates whose folded form a case-insensitive code answers to:
+        a look-up of such a string would find that code, so they are duplicates."""
+        folded: dict[UUID, list[UUID]] = {}
+        for candidate in chunk:
+            if candidate.folded_id is not None:
+                folded.setdefault(candidate.folded_id, []).append(candidate.code_id)
+        taken: set[UUID] = set()
+        for folded_id in self._store.existing_ids(folded):
+            if self._locator.ignores_case(self._store.repository.get(folded_id)):
+                taken.update(folded[folded_id])
+        return taken
 
     def _store_chunk(self, batch: Batch, chunk: list[_Candidate], result: BatchResult,
                      report: bool = True) -> None:
         for _attempt in range(3):
-            known = self._store.existing_ids(c.code_id for c in chunk)
+            stored = self._store.existing_ids(c.code_id for c in chunk)
+            known = stored | self._answered_when_folded(chunk)
             fresh = [c for c in chunk if c.code_id not in known]
-            mine = self._already_in_batch(batch, [c.code_id for c in chunk if c.code_id in known]) \
+            mine = self._already_in_batch(batch, [c.code_id for c in chunk if c.code_id in stored]) \
                 if result.resumed else set()
             codes = [Code(id=c.code_id, sku=batch.sku, batch_id=str(batch.id),
                           sealed=self._vault.seal_code(c.code_id, c.code, c.pin),
