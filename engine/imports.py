@@ -6,8 +6,8 @@ exists once; the query only lets the answer name duplicates instead of failing t
 
 A code is read in its NFKC form; one whose letters mix scripts is invalid. The code of a
 case-insensitive product (and every generated code) is fingerprinted case-folded, so `abc`
-and `ABC` are one code; a case-sensitive code is fingerprinted as typed, and is a duplicate
-when a case-insensitive code answers to its folded form.
+and `ABC` are one code; a case-sensitive code is fingerprinted as typed. A code that a code
+of the other kind answers to is a duplicate (engine/case_forms.py).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from engine.catalog import MAX_MONEY, Catalog, Product
+from engine.case_forms import CaseForms, CodeForms
 from engine.code_desk import CodeLocator
-from engine.code_strings import fold, mixes_scripts
+from engine.code_strings import mixes_scripts
 from engine.codes import Batch, Code
 from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
 from engine.generation import MAX_CODE_LENGTH, CodePattern
 from engine.ids import batch_id as make_batch_id
-from engine.ids import code_id as make_code_id
 from engine.reservations import utc_now
 from engine.store import EventStore
 from engine.vault import Vault
@@ -60,8 +60,11 @@ class _Candidate:
     index: int
     code: str
     pin: str | None
-    code_id: UUID
-    folded_id: UUID | None = None  # a case-sensitive code's folded form, when it differs
+    forms: CodeForms
+
+    @property
+    def code_id(self) -> UUID:
+        return self.forms.code_id
 
 
 def _is_clean(text: str, limit: int) -> bool:
@@ -80,7 +83,7 @@ class Imports:
         self._writer = writer
         self._vault = vault
         self._catalog = catalog
-        self._locator = CodeLocator(store, vault, catalog)
+        self._case_forms = CaseForms(store, vault, CodeLocator(store, vault, catalog))
 
     def import_batch(self, *, sku: str, rows: Iterable[CodeRow], supplier_id: str,
                      unit_cost: int, expires_at: datetime | None, actor: str,
@@ -121,7 +124,7 @@ class Imports:
         while result.imported < count:
             want = min(CHUNK, count - result.imported)
             codes = pattern.draw_distinct(want, drawn)
-            chunk = [_Candidate(i, c, None, make_code_id(self._vault.fingerprint(c, folded=True)))
+            chunk = [_Candidate(i, c, None, self._case_forms.of(c, ignores_case=True))
                      for i, c in enumerate(codes)]
             self._store_chunk(batch, chunk, result, report=False)
         return self._complete(batch, result)
@@ -168,36 +171,19 @@ class Imports:
                     pin is not None and not (isinstance(pin, str) and _is_clean(pin, MAX_PIN_LENGTH))):
                 result.rejected.append({"index": index, "reason": INVALID})
                 continue
-            cid = make_code_id(self._vault.fingerprint(code, folded=not case_sensitive))
-            if cid in seen:
+            forms = self._case_forms.of(code, ignores_case=not case_sensitive)
+            if forms.code_id in seen:
                 result.rejected.append({"index": index, "reason": DUPLICATE})
                 continue
-            seen.add(cid)
-            yield _Candidate(index, code, pin, cid, self._folded_id(code, case_sensitive))
-
-    def _folded_id(self, code: str, case_sensitive: bool) -> UUID | None:
-        if not case_sensitive or fold(code) == code:
-            return None
-        return make_code_id(self._vault.fingerprint(code, folded=True))
-
-    def _answered_when_folded(self, chunk: list[_Candidate]) -> set[UUID]:
-        """Case-sensitive candidates whose folded form a case-insensitive code answers to:
-        a look-up of such a string would find that code, so they are duplicates."""
-        folded: dict[UUID, list[UUID]] = {}
-        for candidate in chunk:
-            if candidate.folded_id is not None:
-                folded.setdefault(candidate.folded_id, []).append(candidate.code_id)
-        taken: set[UUID] = set()
-        for folded_id in self._store.existing_ids(folded):
-            if self._locator.ignores_case(self._store.repository.get(folded_id)):
-                taken.update(folded[folded_id])
-        return taken
+            seen.add(forms.code_id)
+            yield _Candidate(index, code, pin, forms)
 
     def _store_chunk(self, batch: Batch, chunk: list[_Candidate], result: BatchResult,
                      report: bool = True) -> None:
         for _attempt in range(3):
-            stored = self._store.existing_ids(c.code_id for c in chunk)
-            known = stored | self._answered_when_folded(chunk)
+            present = self._store.existing_ids(i for c in chunk for i in c.forms.ids)
+            stored = {c.code_id for c in chunk if c.code_id in present}
+            known = stored | self._case_forms.clashing((c.forms for c in chunk), present)
             fresh = [c for c in chunk if c.code_id not in known]
             mine = self._already_in_batch(batch, [c.code_id for c in chunk if c.code_id in stored]) \
                 if result.resumed else set()
@@ -205,8 +191,9 @@ class Imports:
                           sealed=self._vault.seal_code(c.code_id, c.code, c.pin),
                           origin=batch.origin, expires_at=batch.expires_at, actor="import")
                      for c in fresh]
+            claims = self._case_forms.claims((c.forms for c in fresh), present, "import")
             try:
-                self._writer.save(*codes)
+                self._writer.save(*codes, *claims)
             except ConcurrentUpdate:
                 continue  # a concurrent import took one of these codes: check again
             result.imported += len(fresh) + len(mine)

@@ -111,3 +111,24 @@ def test_a_product_defined_before_case_sensitivity_reads_as_case_sensitive(runti
     old = dataclasses.replace(stored, state=orjson.dumps(state))
     product = store.mapper.to_domain_event(old).mutate(None)
     assert product.case_sensitive is True and product.sku == sku
+
+
+def test_case_insensitive_import_folding_onto_a_case_sensitive_code_is_duplicate(runtime):
+    strict, loose = define_product(runtime), define_product(runtime, case_sensitive=False)
+    code = fresh("lower").lower()
+    import_codes(runtime, strict, [CodeRow(code)])
+    result = import_codes(runtime, loose, [CodeRow(code.upper()), CodeRow(code.title())])
+    assert result.imported == 0
+    assert [r["reason"] for r in result.rejected] == ["duplicate", "duplicate"]
+    assert runtime.engine.codes.look_up(code).sku == strict
+
+
+def test_case_variants_of_a_case_sensitive_code_are_all_distinct(runtime):
+    sku = define_product(runtime, case_sensitive=True)
+    code = fresh("Variant")
+    first = import_codes(runtime, sku, [CodeRow(code), CodeRow(code.lower())])
+    later = import_codes(runtime, sku, [CodeRow(code.upper()), CodeRow(code.swapcase())])
+    assert first.imported == later.imported == 2
+    ids = {runtime.engine.codes.look_up(v).id
+           for v in (code, code.lower(), code.upper(), code.swapcase())}
+    assert len(ids) == 4
