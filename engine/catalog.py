@@ -89,7 +89,8 @@ class Product(Aggregate):
             "commission_rates_bp": self.commission_rates_bp,
             "allow_below_cost": self.allow_below_cost,
             "channel_prices": self.channel_prices, "components": self.components,
-            "case_sensitive": self.case_sensitive, "created_at": self.created_on, "version": self.version,
+            "case_sensitive": self.case_sensitive,
+            "created_at": self.created_on, "version": self.version,
         }
 
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from engine.catalog import Catalog
+from engine.code_strings import normalise
 from engine.codes import RESERVED, Code
 from engine.errors import ConcurrentUpdate, NotFound, QuanyiError, ValidationFailed
 from engine.ids import code_id as make_code_id
@@ -33,7 +34,7 @@ class CodeLocator:
         self._catalog = catalog
 
     def find(self, code: str) -> Code:
-        if not isinstance(code, str) or not code.strip():
+        if not isinstance(code, str) or not normalise(code):
             raise ValidationFailed("code must be a non-empty string")
         exact = make_code_id(self._vault.fingerprint(code))
         found = self._load(exact)

@@ -21,8 +21,8 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
-from engine.catalog import MAX_MONEY, Catalog, Product
 from engine.case_forms import CaseForms, CodeForms
+from engine.catalog import MAX_MONEY, Catalog, Product
 from engine.code_desk import CodeLocator
 from engine.code_strings import mixes_scripts
 from engine.codes import Batch, Code
@@ -185,7 +185,8 @@ class Imports:
             stored = {c.code_id for c in chunk if c.code_id in present}
             known = stored | self._case_forms.clashing((c.forms for c in chunk), present)
             fresh = [c for c in chunk if c.code_id not in known]
-            mine = self._already_in_batch(batch, [c.code_id for c in chunk if c.code_id in stored]) \
+            mine = self._already_in_batch(batch, [c.code_id for c in chunk
+                                                  if c.code_id in stored]) \
                 if result.resumed else set()
             codes = [Code(id=c.code_id, sku=batch.sku, batch_id=str(batch.id),
                           sealed=self._vault.seal_code(c.code_id, c.code, c.pin),

@@ -9,8 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require
-from api.problems import ApiProblem
 from api.limits import subjects
+from api.problems import ApiProblem
 from api.schemas import CodeOut, LookupIn, MerchantCodeOut, ReasonIn
 from engine.errors import NotFound
 from engine.keys import Principal
