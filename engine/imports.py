@@ -124,7 +124,7 @@ class Imports:
         while result.imported < count:
             want = min(CHUNK, count - result.imported)
             codes = pattern.draw_distinct(want, drawn)
-            chunk = [_Candidate(i, c, None, self._case_forms.of(c, ignores_case=True))
+            chunk = [_Candidate(i, c, None, self._case_forms.of_generated(c))
                      for i, c in enumerate(codes)]
             self._store_chunk(batch, chunk, result, report=False)
         return self._complete(batch, result)
@@ -192,9 +192,8 @@ class Imports:
                           sealed=self._vault.seal_code(c.code_id, c.code, c.pin),
                           origin=batch.origin, expires_at=batch.expires_at, actor="import")
                      for c in fresh]
-            claims = self._case_forms.claims((c.forms for c in fresh), present, "import")
             try:
-                self._writer.save(*codes, *claims)
+                self._writer.save(*codes)
             except ConcurrentUpdate:
                 continue  # a concurrent import took one of these codes: check again
             result.imported += len(fresh) + len(mine)

@@ -113,11 +113,11 @@ def test_a_product_defined_before_case_sensitivity_reads_as_case_sensitive(runti
     assert product.case_sensitive is True and product.sku == sku
 
 
-def test_case_insensitive_import_folding_onto_a_case_sensitive_code_is_duplicate(runtime):
+def test_case_insensitive_import_of_a_case_sensitive_code_as_typed_is_duplicate(runtime):
     strict, loose = define_product(runtime), define_product(runtime, case_sensitive=False)
     code = fresh("lower").lower()
     import_codes(runtime, strict, [CodeRow(code)])
-    result = import_codes(runtime, loose, [CodeRow(code.upper()), CodeRow(code.title())])
+    result = import_codes(runtime, loose, [CodeRow(code), CodeRow(full_width(code))])
     assert result.imported == 0
     assert [r["reason"] for r in result.rejected] == ["duplicate", "duplicate"]
     assert runtime.engine.codes.look_up(code).sku == strict
