@@ -40,7 +40,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
                   docs_url=None, redoc_url=None)  # served offline by api/openapi.py
     app.state.runtime = runtime
     app.state.metrics = Metrics()
-    app.state.misses = MissLimiter()
+    app.state.misses = MissLimiter.for_runtime(runtime)
     problems.install(app)
     openapi.install(app)
     for module in (catalog, codes, redemptions, orders, feed, health, keys):

@@ -84,6 +84,9 @@ class ProductIn(Body):
                                            examples=[{"wechat": 1890}])
     components: list[ComponentIn] = Field(default_factory=list, max_length=20,
                                           description="a bundle (全家桶): its component SKUs")
+    case_sensitive: bool | None = Field(
+        default=None, description="whether `abc` and `ABC` are two codes: default true for "
+        "card products, false for code products; generated codes always ignore case")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "sku": "VIP-1M", "name": "Video VIP 1 month", "delivery": "card", "price": 1990,
@@ -173,6 +176,16 @@ class CodeOut(BaseModel):
     updated_at: datetime
 
 
+class MerchantCodeOut(BaseModel):
+    """A code as a merchant's counter sees it: enough to redeem, nothing of the buyer."""
+
+    code_id: str
+    sku: str
+    status: str
+    redeemed_at: datetime | None
+    redeemed_by: str | None
+
+
 class ReasonIn(Body):
     reason: Text = Field(min_length=1, max_length=500)
 
@@ -226,7 +239,7 @@ class OrderCodeOut(BaseModel):
     code_id: str
     sku: str
     status: str
-    masked: str = Field(examples=["AQ********P0"])
+    masked: str = Field(examples=["AQ********0"])
 
 
 class OrderOut(BaseModel):

@@ -30,8 +30,8 @@ class Engine:
         self.imports = Imports(store, self.writer, self.vault, self.catalog)
         self.reservations = Reservations(store, self.writer, CodeAllocator(candidates, store.get_many),
                                          candidates)
-        self.redemptions = Redemptions(store, self.writer, self.vault)
-        self.codes = CodeDesk(store, self.writer, self.vault)
+        self.redemptions = Redemptions(store, self.writer, self.vault, self.catalog)
+        self.codes = CodeDesk(store, self.writer, self.vault, self.catalog)
         self.keys = Keys(store, self.writer, self.vault)
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
                              settings.reservation_ttl_seconds)

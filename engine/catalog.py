@@ -42,12 +42,13 @@ class Product(Aggregate):
         channel_prices: dict[str, int]
         components: list[dict[str, Any]]
         actor: str
+        case_sensitive: bool = True  # products defined before the field stay as they were
 
     def __init__(self, *, id: UUID, sku: str, name: str, delivery: str, price: int,
                  currency: str, purchase_limit: dict[str, Any] | None,
                  commission_rates_bp: list[int], allow_below_cost: bool,
                  channel_prices: dict[str, int], components: list[dict[str, Any]],
-                 actor: str) -> None:
+                 actor: str, case_sensitive: bool = True) -> None:
         self.sku = sku
         self.name = name
         self.delivery = delivery
@@ -58,6 +59,8 @@ class Product(Aggregate):
         self.allow_below_cost = allow_below_cost
         self.channel_prices = dict(channel_prices)
         self.components = list(components)
+        # whether `abc` and `ABC` are two codes; generated codes always ignore case
+        self.case_sensitive = case_sensitive
 
     @event("ChannelPriceSet", topic="quanyi:product.channel_price_set")
     def set_channel_price(self, channel: str, price: int, actor: str) -> None:
@@ -86,6 +89,7 @@ class Product(Aggregate):
             "commission_rates_bp": self.commission_rates_bp,
             "allow_below_cost": self.allow_below_cost,
             "channel_prices": self.channel_prices, "components": self.components,
+            "case_sensitive": self.case_sensitive,
             "created_at": self.created_on, "version": self.version,
         }
 
@@ -119,8 +123,9 @@ class Catalog:
                        allow_below_cost: bool = False,
                        channel_prices: dict[str, int] | None = None,
                        components: list[dict[str, Any]] | None = None,
-                       actor: str) -> Product:
-        """Define a new product; a SKU is defined once."""
+                       case_sensitive: bool | None = None, actor: str) -> Product:
+        """Define a new product; a SKU is defined once. Card codes are case-sensitive unless
+        told otherwise; redemption-code products ignore case unless told otherwise."""
         rates = list(commission_rates_bp or [])
         prices = dict(channel_prices or {})
         parts = [dict(c) for c in components or []]
@@ -128,10 +133,15 @@ class Catalog:
         for channel, channel_price in prices.items():
             _check_channel_price(channel, channel_price)
         self._check_components(parts, currency)
+        if case_sensitive is None:
+            case_sensitive = delivery != "code"
+        if not isinstance(case_sensitive, bool):
+            raise ValidationFailed("case_sensitive must be true or false")
         product = Product(id=product_id(sku), sku=sku, name=name, delivery=delivery,
                           price=price, currency=currency, purchase_limit=purchase_limit,
                           commission_rates_bp=rates, allow_below_cost=allow_below_cost,
-                          channel_prices=prices, components=parts, actor=actor)
+                          channel_prices=prices, components=parts, actor=actor,
+                          case_sensitive=case_sensitive)
         try:
             self._writer.save(product)
         except ConcurrentUpdate as exc:

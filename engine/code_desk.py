@@ -1,4 +1,8 @@
-"""Single-code operations outside sales: look-up by string, void, and expiry."""
+"""Single-code operations outside sales: look-up by string, void, and expiry.
+
+A code string is found through its keyed fingerprint: first that of the string as typed
+(NFKC-normalised), then that of its case-folded form, which only a code that ignores case
+(of a case-insensitive product, or generated) may answer to."""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from engine.codes import Code
+from engine.catalog import Catalog
+from engine.code_strings import normalise
+from engine.codes import RESERVED, Code
 from engine.errors import ConcurrentUpdate, NotFound, QuanyiError, ValidationFailed
 from engine.ids import code_id as make_code_id
 from engine.reservations import utc_now
@@ -19,13 +25,46 @@ RETRIES = 5
 SYSTEM_ACTOR = "system:expiry"
 
 
+class CodeLocator:
+    """Finds codes by their strings."""
+
+    def __init__(self, store: EventStore, vault: Vault, catalog: Catalog) -> None:
+        self._store = store
+        self._vault = vault
+        self._catalog = catalog
+
+    def find(self, code: str) -> Code:
+        if not isinstance(code, str) or not normalise(code):
+            raise ValidationFailed("code must be a non-empty string")
+        exact = make_code_id(self._vault.fingerprint(code))
+        found = self._load(exact)
+        if found is not None:
+            return found
+        folded = make_code_id(self._vault.fingerprint(code, folded=True))
+        found = self._load(folded) if folded != exact else None
+        if found is not None and self.ignores_case(found):
+            return found
+        raise NotFound("no such code")
+
+    def ignores_case(self, code: Code) -> bool:
+        """Whether the code answers to any case of its string."""
+        return code.origin == "generated" or not self._catalog.get_recent(code.sku).case_sensitive
+
+    def _load(self, code_id: UUID) -> Code | None:
+        try:
+            return self._store.repository.get(code_id)
+        except AggregateNotFoundError:
+            return None
+
+
 class CodeDesk:
     """Use cases on one code at a time."""
 
-    def __init__(self, store: EventStore, writer: Writer, vault: Vault) -> None:
+    def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
+        self._locator = CodeLocator(store, vault, catalog)
 
     def get(self, code_id: UUID) -> Code:
         try:
@@ -34,13 +73,16 @@ class CodeDesk:
             raise NotFound(f"no code {code_id}") from exc
 
     def look_up(self, code: str) -> Code:
-        """Find a code by its string, through its keyed fingerprint only."""
-        if not isinstance(code, str) or not code.strip():
-            raise ValidationFailed("code must be a non-empty string")
-        try:
-            return self._store.repository.get(make_code_id(self._vault.fingerprint(code)))
-        except AggregateNotFoundError as exc:
-            raise NotFound("no such code") from exc
+        """Find a code by its string, through its keyed fingerprints only."""
+        return self._locator.find(code)
+
+    def look_up_for_merchant(self, code: str) -> dict[str, object]:
+        """What a merchant needs to redeem a code, nothing of its buyer, order or batch; a
+        code never sold is as unknown to a merchant as one that does not exist."""
+        found = self.look_up(code)
+        if found.order_id is None or found.status == RESERVED:
+            raise NotFound("no such code")
+        return merchant_view(found)
 
     def reveal(self, code: Code) -> dict[str, str | None]:
         """The code's secret, for a caller that has already recorded the reveal."""
@@ -73,3 +115,10 @@ class CodeDesk:
                 continue  # not due, already expired or changed meanwhile: nothing to do
             expired += 1
         return expired
+
+
+def merchant_view(code: Code) -> dict[str, object]:
+    """The part of a code's state a merchant's counter may see."""
+    redemption = code.redemption or {}
+    return {"code_id": str(code.id), "sku": code.sku, "status": code.status,
+            "redeemed_at": redemption.get("at"), "redeemed_by": redemption.get("merchant_id")}

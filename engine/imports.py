@@ -3,6 +3,11 @@
 Rows stream through in chunks: each chunk is fingerprinted, checked against the store in one
 query, sealed and saved in one transaction. The store's unique key is what guarantees a code
 exists once; the query only lets the answer name duplicates instead of failing the chunk.
+
+A code is read in its NFKC form; one whose letters mix scripts is invalid. The code of a
+case-insensitive product (and every generated code) is fingerprinted case-folded, so `abc`
+and `ABC` are one code; a case-sensitive code is fingerprinted as typed. A code that a code
+of the other kind answers to is a duplicate (engine/case_forms.py).
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
+from engine.case_forms import CaseForms, CodeForms
 from engine.catalog import MAX_MONEY, Catalog, Product
+from engine.code_desk import CodeLocator
+from engine.code_strings import mixes_scripts
 from engine.codes import Batch, Code
 from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
 from engine.fields import check_instant
 from engine.generation import MAX_CODE_LENGTH, CodePattern
 from engine.ids import batch_id as make_batch_id
-from engine.ids import code_id as make_code_id
 from engine.reservations import utc_now
 from engine.store import EventStore
 from engine.vault import Vault
@@ -54,11 +61,19 @@ class _Candidate:
     index: int
     code: str
     pin: str | None
-    code_id: UUID
+    forms: CodeForms
+
+    @property
+    def code_id(self) -> UUID:
+        return self.forms.code_id
 
 
 def _is_clean(text: str, limit: int) -> bool:
     return 0 < len(text) <= limit and text.isprintable() and not any(c.isspace() for c in text)
+
+
+def _is_valid_code(code: str) -> bool:
+    return _is_clean(code, MAX_CODE_LENGTH) and not mixes_scripts(code)
 
 
 class Imports:
@@ -69,6 +84,7 @@ class Imports:
         self._writer = writer
         self._vault = vault
         self._catalog = catalog
+        self._case_forms = CaseForms(store, vault, CodeLocator(store, vault, catalog))
 
     def import_batch(self, *, sku: str, rows: Iterable[CodeRow], supplier_id: str,
                      unit_cost: int, expires_at: datetime | None, actor: str,
@@ -89,7 +105,7 @@ class Imports:
         if batch.completed:
             return BatchResult(batch.id, sku, batch.imported, batch.rejected)
         result = BatchResult(batch.id, sku, resumed=resumed)
-        for chunk in _chunks(self._candidates(rows, result), CHUNK):
+        for chunk in _chunks(self._candidates(rows, result, product.case_sensitive), CHUNK):
             self._store_chunk(batch, chunk, result)
         return self._complete(batch, result)
 
@@ -109,7 +125,7 @@ class Imports:
         while result.imported < count:
             want = min(CHUNK, count - result.imported)
             codes = pattern.draw_distinct(want, drawn)
-            chunk = [_Candidate(i, c, None, make_code_id(self._vault.fingerprint(c)))
+            chunk = [_Candidate(i, c, None, self._case_forms.of_generated(c))
                      for i, c in enumerate(codes)]
             self._store_chunk(batch, chunk, result, report=False)
         return self._complete(batch, result)
@@ -144,30 +160,34 @@ class Imports:
             return self._store.repository.get(batch_id), True
         return batch, False
 
-    def _candidates(self, rows: Iterable[CodeRow], result: BatchResult) -> Iterator[_Candidate]:
+    def _candidates(self, rows: Iterable[CodeRow], result: BatchResult,
+                    case_sensitive: bool) -> Iterator[_Candidate]:
         seen: set[UUID] = set()
         for index, row in enumerate(rows):
             if index >= MAX_BATCH:
                 raise ValidationFailed(f"a batch holds at most {MAX_BATCH} codes")
             code = self._vault.normalise_code(row.code) if isinstance(row.code, str) else ""
             pin = row.pin if row.pin not in ("", None) else None
-            if not _is_clean(code, MAX_CODE_LENGTH) or (
+            if not _is_valid_code(code) or (
                     pin is not None and not (isinstance(pin, str) and _is_clean(pin, MAX_PIN_LENGTH))):
                 result.rejected.append({"index": index, "reason": INVALID})
                 continue
-            cid = make_code_id(self._vault.fingerprint(code))
-            if cid in seen:
+            forms = self._case_forms.of(code, ignores_case=not case_sensitive)
+            if forms.code_id in seen:
                 result.rejected.append({"index": index, "reason": DUPLICATE})
                 continue
-            seen.add(cid)
-            yield _Candidate(index, code, pin, cid)
+            seen.add(forms.code_id)
+            yield _Candidate(index, code, pin, forms)
 
     def _store_chunk(self, batch: Batch, chunk: list[_Candidate], result: BatchResult,
                      report: bool = True) -> None:
         for _attempt in range(3):
-            known = self._store.existing_ids(c.code_id for c in chunk)
+            present = self._store.existing_ids(i for c in chunk for i in c.forms.ids)
+            stored = {c.code_id for c in chunk if c.code_id in present}
+            known = stored | self._case_forms.clashing((c.forms for c in chunk), present)
             fresh = [c for c in chunk if c.code_id not in known]
-            mine = self._already_in_batch(batch, [c.code_id for c in chunk if c.code_id in known]) \
+            mine = self._already_in_batch(batch, [c.code_id for c in chunk
+                                                  if c.code_id in stored]) \
                 if result.resumed else set()
             codes = [Code(id=c.code_id, sku=batch.sku, batch_id=str(batch.id),
                           sealed=self._vault.seal_code(c.code_id, c.code, c.pin),

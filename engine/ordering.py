@@ -34,10 +34,19 @@ MAX_LINES = 50
 T = TypeVar("T")
 
 
+MASK_STARS = "*" * 8
+MASK_MIN_LENGTH = 8
+
+
 def mask(code: str) -> str:
-    """Enough of a code to recognise it, never enough to use it."""
-    shown = 2 if len(code) >= 8 else 1 if len(code) >= 4 else 0
-    return code[:shown] + "*" * max(4, len(code) - 2 * shown) + (code[-shown:] if shown else "")
+    """Enough of a code to recognise it, never enough to use it: at most a quarter of its
+    characters (half at each end), none of a code shorter than 8, and always the same run of
+    stars in the middle so the mask does not tell the code's exact length."""
+    if len(code) < MASK_MIN_LENGTH:
+        return MASK_STARS
+    shown = len(code) // 4
+    tail = shown // 2
+    return code[:shown - tail] + MASK_STARS + code[len(code) - tail:]
 
 
 class Orders:

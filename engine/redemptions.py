@@ -10,9 +10,10 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
+from engine.catalog import Catalog
+from engine.code_desk import CodeLocator
 from engine.codes import Code
 from engine.errors import ConcurrentUpdate, Forbidden, NotFound, ValidationFailed
-from engine.ids import code_id as make_code_id
 from engine.ids import redemption_id as make_redemption_id
 from engine.reservations import utc_now
 from engine.store import EventStore
@@ -42,19 +43,22 @@ class Redemption(Aggregate):
 class Redemptions:
     """Use cases of merchants at the counter."""
 
-    def __init__(self, store: EventStore, writer: Writer, vault: Vault) -> None:
+    def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
+        self._locator = CodeLocator(store, vault, catalog)
 
     def redeem(self, *, code: str, merchant_id: str, terminal_id: str | None,
                location: str | None, actor: str) -> tuple[Code, Redemption]:
         """Redeem a code by its string; a second redemption names the first."""
         if not merchant_id:
             raise ValidationFailed("merchant_id is required")
-        code_id = make_code_id(self._vault.fingerprint(code))
-        for _ in range(RETRIES):
-            target = self._load(code_id)
+        target = self._locator.find(code)
+        code_id = target.id
+        for attempt in range(RETRIES):
+            if attempt:
+                target = self._load(code_id)
             redemption = Redemption(id=make_redemption_id(code_id, target.redemptions + 1),
                                     code_id=str(code_id), merchant_id=merchant_id, actor=actor)
             target.redeem(redemption_id=str(redemption.id), merchant_id=merchant_id,

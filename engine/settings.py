@@ -26,6 +26,8 @@ class Settings:
     write_batch_size: int = 200
     max_body_bytes: int = MAX_BODY_BYTES
     health_max_lag: int = 10_000  # events the projections may trail before /healthz degrades
+    miss_limit: int = 20
+    miss_window_seconds: float = 60.0
 
     @property
     def store(self) -> str:
@@ -48,6 +50,8 @@ class Settings:
             write_batch_size=int(env.get("QUANYI_WRITE_BATCH_SIZE", "200")),
             max_body_bytes=int(env.get("QUANYI_MAX_BODY_BYTES", str(MAX_BODY_BYTES))),
             health_max_lag=int(env.get("QUANYI_HEALTH_MAX_LAG", "10000")),
+            miss_limit=int(env.get("QUANYI_MISS_LIMIT", "20")),
+            miss_window_seconds=float(env.get("QUANYI_MISS_WINDOW_SECONDS", "60")),
         )
 
     def postgres_params(self) -> dict[str, str]:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from engine.code_strings import fold, normalise
 from engine.errors import QuanyiError
 
 
@@ -42,12 +43,14 @@ class Vault:
 
     @staticmethod
     def normalise_code(code: str) -> str:
-        return code.strip()
+        """NFKC, without surrounding space (engine/code_strings.py)."""
+        return normalise(code)
 
-    def fingerprint(self, code: str) -> str:
-        """Keyed hash of a code string: the only form in which a code is ever looked up."""
-        digest = hmac.new(self._lookup_key, self.normalise_code(code).encode(), hashlib.sha256)
-        return digest.hexdigest()
+    def fingerprint(self, code: str, *, folded: bool = False) -> str:
+        """Keyed hash of a code string: the only form in which a code is ever looked up.
+        ``folded`` hashes the case-insensitive form, that of codes that ignore case."""
+        text = fold(code) if folded else normalise(code)
+        return hmac.new(self._lookup_key, text.encode(), hashlib.sha256).hexdigest()
 
     def hash_api_secret(self, secret: str) -> str:
         return hmac.new(self._api_key_key, secret.encode(), hashlib.sha256).hexdigest()

@@ -9,24 +9,32 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require
+from api.limits import subjects
 from api.problems import ApiProblem
-from api.schemas import CodeOut, HistoryOut, LookupIn, ReasonIn
+from api.schemas import CodeOut, HistoryOut, LookupIn, MerchantCodeOut, ReasonIn
 from engine.errors import NotFound
 from engine.keys import Principal
 
 router = APIRouter(prefix="/v1/codes", tags=["codes"])
 
 
-@router.post("/lookup", response_model=CodeOut)
+@router.post("/lookup", response_model=CodeOut | MerchantCodeOut,
+             responses={404: {"description": "unknown code (for a merchant key, also a code "
+                                             "not yet sold)"},
+                        429: {"description": "rate_limited: too many misses lately"}})
 def look_up(body: LookupIn, request: Request,
-            who: Principal = Depends(require("merchant", "support"))) -> dict[str, Any]:
-    """Find a code by its string (sent in the body, never the URL); no secret comes back."""
-    limiter = request.app.state.misses
-    limiter.check(who.key_id)
+            who: Principal = Depends(require("merchant", "support"))) -> CodeOut | MerchantCodeOut:
+    """Find a code by its string (sent in the body, never the URL); no secret comes back,
+    and a merchant key sees only what redemption needs, of codes already sold."""
+    limiter, codes = request.app.state.misses, request.app.state.runtime.engine.codes
+    counted = subjects(who.key_id)
+    limiter.check(*counted)
     try:
-        return request.app.state.runtime.engine.codes.look_up(body.code).state()
+        if who.role == "merchant":
+            return MerchantCodeOut(**codes.look_up_for_merchant(body.code))
+        return CodeOut(**codes.look_up(body.code).state())
     except NotFound:
-        limiter.missed(who.key_id)
+        limiter.missed(*counted)
         raise
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
+from api.limits import subjects
 from api.schemas import CodeOut, ReasonIn, RedeemIn, RedemptionOut
 from engine.errors import NotFound
 from engine.keys import Principal
@@ -21,13 +22,14 @@ def redeem(body: RedeemIn, request: Request,
     """Redeem a sold code; a second redemption answers who redeemed it first, and when."""
     who.check_redeems_as(body.merchant_id)
     limiter = request.app.state.misses
-    limiter.check(who.key_id)
+    counted = subjects(who.key_id, body.merchant_id)
+    limiter.check(*counted)
     try:
         code, redemption = request.app.state.runtime.engine.redemptions.redeem(
             code=body.code, merchant_id=body.merchant_id, terminal_id=body.terminal_id,
             location=body.location, actor=who.actor)
     except NotFound:
-        limiter.missed(who.key_id)
+        limiter.missed(*counted)
         raise
     return {"redemption_id": str(redemption.id), "code_id": str(code.id), "sku": code.sku,
             "redeemed_at": code.redemption["at"], "merchant_id": body.merchant_id,

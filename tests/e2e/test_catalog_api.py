@@ -77,7 +77,7 @@ def test_unit_cost_above_price_is_refused_as_below_cost(client, keys, product):
 
 def test_generate_follows_pattern_and_counts_in_inventory(client, keys, product):
     answer = client.post(f"/v1/products/{product}/batches/generate", headers=keys["app"],
-                         json={"count": 300, "pattern": "####-####", "prefix": "QY",
+                         json={"count": 300, "pattern": "####-####-####-####", "prefix": "QY",
                                "charset": "0123456789"})
     assert answer.status_code == 201 and answer.json()["generated"] == 300
     stock = client.get(f"/v1/products/{product}/inventory", headers=keys["support"]).json()
@@ -87,6 +87,21 @@ def test_generate_follows_pattern_and_counts_in_inventory(client, keys, product)
 def test_generate_refuses_a_pattern_too_small_for_the_count(client, keys, product):
     answer = client.post(f"/v1/products/{product}/batches/generate", headers=keys["app"],
                          json={"count": 60, "pattern": "##", "charset": "0123456789"})
+    assert answer.status_code == 422 and answer.json()["code"] == "pattern_too_small"
+
+
+def test_generate_needs_2_to_the_40_candidates_per_code(client, keys, product):
+    url = f"/v1/products/{product}/batches/generate"
+    body = {"length": 10, "charset": "0123456789ABCDEF"}  # 16^10 = 2^40 codes
+    assert client.post(url, headers=keys["app"], json={**body, "count": 1}).status_code == 201
+    refused = client.post(url, headers=keys["app"], json={**body, "count": 2})
+    assert refused.status_code == 422 and refused.json()["code"] == "pattern_too_small"
+    assert "2^40" in refused.json()["detail"]
+
+
+def test_three_character_codes_are_refused_even_for_a_few(client, keys, product):
+    answer = client.post(f"/v1/products/{product}/batches/generate", headers=keys["app"],
+                         json={"count": 9, "length": 3})
     assert answer.status_code == 422 and answer.json()["code"] == "pattern_too_small"
 
 

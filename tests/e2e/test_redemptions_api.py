@@ -1,3 +1,5 @@
+import uuid
+
 from tests.e2e.conftest import import_codes, sold_code
 
 
@@ -52,3 +54,32 @@ def test_another_merchant_key_cannot_roll_back(client, keys, runtime, product):
     answer = client.post(f"/v1/redemptions/{redemption['redemption_id']}/rollback",
                          headers={"Authorization": f"Bearer {other}"}, json={"reason": "x"})
     assert answer.status_code == 403
+
+
+def loose_product(client, keys) -> str:
+    sku = f"LOOSE-{uuid.uuid4().hex[:8]}"
+    answer = client.post("/v1/products", headers=keys["app"], json={
+        "sku": sku, "name": "Voucher", "delivery": "card", "price": 1990,
+        "case_sensitive": False})
+    assert answer.status_code == 201 and answer.json()["case_sensitive"] is False
+    return sku
+
+
+def test_case_insensitive_code_redeems_and_looks_up_in_any_case_or_width(client, keys):
+    sku = loose_product(client, keys)
+    code, order = sold_code(client, keys, sku)
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in code.lower())
+    found = client.post("/v1/codes/lookup", headers=keys["merchant"], json={"code": wide})
+    assert found.status_code == 200
+    assert found.json()["code_id"] == order["codes"][0]["code_id"]
+    redeemed = client.post("/v1/redemptions", headers=keys["merchant"],
+                           json={"code": code.lower(), "merchant_id": "m-1"})
+    assert redeemed.status_code == 201
+    assert redeemed.json()["code_id"] == order["codes"][0]["code_id"]
+
+
+def test_case_sensitive_code_does_not_redeem_in_another_case(client, keys, product):
+    code, _ = sold_code(client, keys, product)
+    answer = client.post("/v1/redemptions", headers=keys["merchant"],
+                         json={"code": code.lower(), "merchant_id": "m-1"})
+    assert answer.status_code == 404

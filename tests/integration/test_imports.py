@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -82,7 +84,7 @@ def test_already_past_expiry_is_refused(runtime):
 
 def test_generated_codes_are_distinct_and_follow_the_pattern(runtime):
     sku = define_product(runtime, delivery="code")
-    pattern = CodePattern.build(pattern="####-####", charset="0123456789", prefix="QY")
+    pattern = CodePattern.build(pattern="####-####-####-####", charset="0123456789", prefix="QY")
     result = runtime.engine.imports.generate_batch(sku=sku, count=500, pattern=pattern,
                                                    expires_at=None, actor="test")
     assert result.imported == 500
@@ -90,12 +92,27 @@ def test_generated_codes_are_distinct_and_follow_the_pattern(runtime):
     assert runtime.codes.inventory(sku)["available"] == 500
 
 
+@dataclass(frozen=True)
+class ScriptedPattern(CodePattern):
+    """A pattern large enough to pass the rule whose draws follow a script, so that a draw
+    can be made to hit a code the platform already holds."""
+
+    script: Iterator[str] = field(default_factory=lambda: iter(()))
+
+    def draw(self) -> str:
+        return next(self.script)
+
+
 def test_generated_codes_avoid_codes_already_on_the_platform(runtime):
     sku = define_product(runtime, delivery="code")
-    every = [CodeRow(f"{n:02d}") for n in range(100)]
-    import_codes(runtime, sku, every[:40])
-    pattern = CodePattern.build(pattern="##", charset="0123456789")
-    runtime.engine.imports.generate_batch(sku=sku, count=50, pattern=pattern,
-                                          expires_at=None, actor="test")
-    result = import_codes(runtime, sku, every)
-    assert result.imported == 10  # 40 imported + 50 generated: exactly 10 of 100 remain free
+    known = [f"KNOWN{n:07d}" for n in range(5)]
+    fresh = [f"FRESH{n:07d}" for n in range(5)]
+    import_codes(runtime, sku, [CodeRow(c) for c in known])
+    pattern = ScriptedPattern(pattern="#" * 12, script=iter(known + fresh))
+    result = runtime.engine.imports.generate_batch(sku=sku, count=5, pattern=pattern,
+                                                   expires_at=None, actor="test")
+    assert result.imported == 5
+    again = import_codes(runtime, sku, [CodeRow(c) for c in known + fresh])
+    assert again.imported == 0 and len(again.rejected) == 10
+    caught_up(runtime)
+    assert runtime.codes.inventory(sku)["total"] == 10

@@ -44,3 +44,15 @@ def test_fingerprint_is_keyed_and_ignores_surrounding_space():
     assert one.fingerprint("CODE-1") == one.fingerprint(" CODE-1\n")
     assert one.fingerprint("CODE-1") != other.fingerprint("CODE-1")
     assert one.fingerprint("CODE-1") != one.fingerprint("CODE-2")
+
+
+def test_fingerprint_reads_full_width_as_ascii():
+    vault = make_vault()
+    assert vault.fingerprint("\uff21\uff22\uff23\uff0d\uff11") == vault.fingerprint("ABC-1")
+
+
+def test_folded_fingerprint_ignores_case_and_exact_one_does_not():
+    vault = make_vault()
+    assert vault.fingerprint("abc-1", folded=True) == vault.fingerprint("ABC-1", folded=True)
+    assert vault.fingerprint("abc-1") != vault.fingerprint("ABC-1")
+    assert vault.fingerprint("ABC-1", folded=True) == vault.fingerprint("ABC-1")
