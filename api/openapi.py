@@ -27,8 +27,8 @@ from starlette.staticfiles import StaticFiles
 from api import auth, problems
 from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut, GeneratedOut,
                          GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
-                         LookupIn, OrderOut, PaymentIn, Problem, ReasonIn, RedeemIn,
-                         RedemptionOut, RevealOut)
+                         LookupIn, MerchantCodeOut, OrderOut, PaymentIn, Problem, ReasonIn,
+                         RedeemIn, RedemptionOut, RevealOut)
 from engine import errors
 
 SCHEMAS = "#/components/schemas/"
@@ -102,6 +102,9 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
               "redeemed_at": "2026-11-24T08:01:02.000001Z", "redeemed_by": "m-7",
               "terminal_id": "t-1", "location": "Shanghai", "version": 4,
               "updated_at": "2026-11-24T08:01:02.000001Z"},
+    MerchantCodeOut: {"code_id": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50", "sku": "VIP-1M",
+                      "status": "redeemed", "redeemed_at": "2026-11-24T08:01:02.000001Z",
+                      "redeemed_by": "m-7"},
     RedemptionOut: {"redemption_id": "5a4b3c2d-1e0f-5a9b-8c7d-6e5f4a3b2c1d",
                     "code_id": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50", "sku": "VIP-1M",
                     "redeemed_at": "2026-11-24T08:01:02.000001Z", "merchant_id": "m-7",

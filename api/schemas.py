@@ -330,6 +330,7 @@ class ProductOut(BaseModel):
     allow_below_cost: bool
     channel_prices: dict[str, int]
     components: list[ComponentOut]
+    case_sensitive: bool = Field(description="whether codes are told apart by letter case")
     created_at: Timestamp
     version: int
 
@@ -337,7 +338,7 @@ class ProductOut(BaseModel):
         sku="VIP-1M", name="Video VIP 1 month", delivery="card", price=1990, currency="CNY",
         purchase_limit={"quantity": 2, "window_seconds": 86400},
         commission_rates_bp=[500, 200, 100], allow_below_cost=False,
-        channel_prices={"wechat": 1890}, components=[],
+        channel_prices={"wechat": 1890}, components=[], case_sensitive=True,
         created_at="2026-11-23T10:22:23.123456Z", version=2)
 
 

@@ -29,8 +29,9 @@ def look_up(client, headers, code: str | None = None):
                        json={"code": code or f"GUESS-{uuid.uuid4().hex[:10]}"})
 
 
-def merchant_key(runtime) -> dict[str, str]:
-    secret = runtime.engine.keys.issue(role="merchant", name=f"shop-{uuid.uuid4().hex[:4]}").secret
+def merchant_key(runtime, merchant_id: str) -> dict[str, str]:
+    secret = runtime.engine.keys.issue(role="merchant", name=f"shop-{uuid.uuid4().hex[:4]}",
+                                       merchant_id=merchant_id).secret
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -75,10 +76,10 @@ def test_miss_count_survives_a_restart(runtime):
 def test_a_second_key_of_the_same_merchant_is_still_limited(client, keys, runtime):
     for _ in range(LIMIT):
         assert guess(client, keys["merchant"], "m-1").status_code == 404
-    second = merchant_key(runtime)
+    second = merchant_key(runtime, "m-1")
     refused = guess(client, second, "m-1")
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
-    assert guess(client, second, "m-2").status_code == 404
+    assert guess(client, merchant_key(runtime, "m-2"), "m-2").status_code == 404
 
 
 def test_hits_in_between_do_not_reset_the_count(client, keys, product):
