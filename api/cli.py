@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from engine.errors import QuanyiError, StoreMissing
@@ -26,10 +25,17 @@ app.add_typer(keys, name="keys")
 app.add_typer(replay, name="replay")
 
 
+class _Asked:
+    """What the top-level options asked for; the callback runs before any command."""
+
+    init = False
+
+
 @app.callback()
 def options(init: bool = typer.Option(
         False, "--init", help="create the store and secret key if they are missing")) -> None:
     """Quanyi: event-sourced card-code transaction engine."""
+    _Asked.init = init
 
 
 def _settings() -> Settings:
@@ -37,7 +43,7 @@ def _settings() -> Settings:
     names the store on standard error."""
     from engine.store import store_exists
 
-    create = _init_requested()
+    create = _Asked.init
     settings = Settings.from_env(create_key=create)
     if not store_exists(settings) and not create:
         raise StoreMissing(f"no store in the {settings.where()}: run `quanyi init` to create "
@@ -45,11 +51,6 @@ def _settings() -> Settings:
                            "existing store")
     typer.echo(f"quanyi: using the {settings.where()}", err=True)
     return settings
-
-
-def _init_requested() -> bool:
-    context = click.get_current_context(silent=True)
-    return bool(context and context.find_root().params.get("init"))
 
 
 def _runtime():
