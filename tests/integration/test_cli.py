@@ -14,6 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 from api.runtime import Runtime
 from bench.common import free_port, wait_until_up
 from engine.settings import Settings
+from tests.conftest import TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,10 +136,10 @@ BAD = [("QUANYI_SECRET_KEY", "not base64!"), ("QUANYI_DATABASE_URL", "mysql://db
 
 
 @pytest.mark.parametrize(("name", "value"), BAD, ids=[f"{n}={v}" for n, v in BAD])
-@pytest.mark.parametrize("args", [("serve",), ("--init", "keys", "create", "--role", "admin",
+@pytest.mark.parametrize("args", [("serve",), ("keys", "create", "--role", "admin",
                                                "--name", "ops")], ids=["serve", "keys"])
 def test_a_bad_setting_is_one_line_and_exit_status_2(tmp_path, name, value, args):
-    env = {"QUANYI_DATA_DIR": str(tmp_path / "data"), name: value}
+    env = {"QUANYI_DATA_DIR": str(tmp_path / "data"), "QUANYI_SECRET_KEY": TEST_KEY, name: value}
     if args == ("serve",):
         args = ("serve", "--port", str(free_port()))
     done = quanyi(*args, env=env)
