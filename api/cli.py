@@ -73,12 +73,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     """Run the API with its projection runner and expiry sweeper."""
     import uvicorn
 
+    from engine.data_dir import private_dir
     from engine.store import store_exists
 
     # The workers build the app; settings and database are checked here first, so that a
     # bad one is one line from this process rather than a traceback from every worker.
     settings = Settings.from_env()
     store_exists(settings)
+    if settings.store == "sqlite":
+        private_dir(settings.data_dir)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"quanyi: serving http://{shown}:{port} ({workers} worker"
                f"{'s' if workers > 1 else ''}) with the {settings.where()}", err=True)
