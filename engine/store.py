@@ -154,8 +154,12 @@ def store_exists(settings: Settings) -> bool:
         "connect_timeout": PROBE_TIMEOUT_SECONDS}
     try:
         with psycopg.connect(settings.database_url, **timeout) as conn:
-            row = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+            schema, events = conn.execute("SELECT to_regnamespace(%s), to_regclass(%s)", (
+                f'"{settings.database_schema}"', table)).fetchone()
     except psycopg.Error as exc:
         reason = without_password(str(exc), settings.database_url)
         raise SettingsError(f"cannot reach the {settings.where()}: {reason}") from None
-    return row is not None and row[0] is not None
+    if schema is None:
+        raise SettingsError(f"QUANYI_DATABASE_SCHEMA {settings.database_schema} does not exist "
+                            f"in the {settings.where()}: create it first")
+    return events is not None

@@ -14,7 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 from api.runtime import Runtime
 from bench.common import free_port, wait_until_up
 from engine.settings import Settings
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,3 +147,15 @@ def test_a_bad_setting_is_one_line_and_exit_status_2(tmp_path, name, value, args
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert (name in done.stderr or "cannot reach the PostgreSQL database" in done.stderr)
     assert "Hunter2" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [("serve",), ("init",)])
+def test_a_missing_postgres_schema_is_one_line(tmp_path, args):
+    env = {"QUANYI_DATA_DIR": str(tmp_path), "QUANYI_SECRET_KEY": TEST_KEY,
+           "QUANYI_DATABASE_URL": postgres_url(), "QUANYI_DATABASE_SCHEMA": "no_such_schema"}
+    if args == ("serve",):
+        args = ("serve", "--port", str(free_port()))
+    done = quanyi(*args, env=env)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert "QUANYI_DATABASE_SCHEMA no_such_schema does not exist" in done.stderr
