@@ -11,9 +11,10 @@ import math
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from engine.data_dir import FILE_MODE, private_dir, private_file
@@ -78,7 +79,7 @@ class Settings:
         }
 
 
-def _positive(env: Mapping[str, str], name: str, default: int | float) -> Any:
+def _positive(env: Mapping[str, str], name: str, default: float) -> Any:
     """A positive number of the default's type, or SettingsError naming the variable."""
     text = env.get(name)
     if text is None or text == "":

@@ -23,7 +23,7 @@ def quanyi(*args: str, env: dict[str, str], cwd: Path | None = None,
            ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "api.cli", *args],
                           env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def store_names(quanyi_env: dict[str, str]) -> list[str]:
@@ -35,8 +35,8 @@ def store_names(quanyi_env: dict[str, str]) -> list[str]:
     return ["SQLite", quanyi_env["QUANYI_DATA_DIR"]]
 
 
-def tables_in(quanyi_env: dict[str, str]) -> list[str]:
-    """The tables of the store: files in the data dir, or tables in the schema."""
+def stored_in(quanyi_env: dict[str, str]) -> list[str]:
+    """What the store holds: files in the data dir, and tables in the schema."""
     found = sorted(p.name for p in Path(quanyi_env["QUANYI_DATA_DIR"]).glob("*")) \
         if Path(quanyi_env["QUANYI_DATA_DIR"]).exists() else []
     if "QUANYI_DATABASE_URL" in quanyi_env:
@@ -97,7 +97,7 @@ def test_commands_refuse_to_create_a_store(quanyi_env, args, configured_key):
     postgres_store_missing = configured_key and "QUANYI_DATABASE_URL" in env
     named = env["QUANYI_DATABASE_SCHEMA"] if postgres_store_missing else env["QUANYI_DATA_DIR"]
     assert named in done.stderr
-    assert tables_in(quanyi_env) == []
+    assert stored_in(quanyi_env) == []
 
 
 def test_keys_create_from_another_folder_refuses_instead_of_making_a_store(tmp_path):
@@ -124,7 +124,7 @@ def test_serve_says_where_its_data_lives_and_creates_the_store(quanyi_env):
         assert all(name in line for name in store_names(quanyi_env)), line
         assert "quanyi:quanyi@" not in line and "postgresql://" not in line
         wait_until_up(f"http://127.0.0.1:{port}")
-        assert tables_in(quanyi_env)
+        assert stored_in(quanyi_env)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
