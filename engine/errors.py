@@ -20,8 +20,8 @@
     ├── AmountMismatch
     ├── PatternTooSmall
     ├── Forbidden
-    └── SettingsError          (a bad QUANYI_* setting: the process does not start)
-        └── StoreMissing       (no store or secret key where the settings point)
+    └── SettingsError              (a bad QUANYI_* setting: the process does not start)
+        └── StoreMissing           (no store or secret key where the settings point)
 
 The API maps each class to one problem+json answer in one place (api/problems.py);
 SettingsError never reaches it: the command line turns it into one line and exit status 2.
