@@ -1,4 +1,11 @@
-"""The `quanyi` command line: serve, keys, replay."""
+"""The `quanyi` command line: serve, init, keys, replay.
+
+Every command names the store it works on (one line on standard error). Only `serve`,
+`init` and commands run with `quanyi --init ...` create a store or a secret key: anything
+else run against an empty data directory or schema (say, from another folder) stops with one
+line instead of making a new store whose keys the server would reject. A bad setting is one
+line and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from typing import Any
 
 import typer
 
-from engine.errors import QuanyiError, ValidationFailed
+from engine.errors import QuanyiError, StoreMissing, ValidationFailed
 from engine.settings import Settings
 
 app = typer.Typer(help="Quanyi: event-sourced card-code transaction engine.",
@@ -22,17 +29,46 @@ app.add_typer(keys, name="keys")
 app.add_typer(replay, name="replay")
 
 
+class _Asked:
+    """What the top-level options asked for; the callback runs before any command."""
+
+    init = False
+
+
+@app.callback()
+def options(init: bool = typer.Option(
+        False, "--init", help="create the store and secret key if they are missing")) -> None:
+    """Quanyi: event-sourced card-code transaction engine."""
+    _Asked.init = init
+
+
+def _settings() -> Settings:
+    """The settings of a CLI command, once its store is known to exist (or --init was given);
+    names the store on standard error."""
+    from engine.store import store_exists
+
+    create = _Asked.init
+    settings = Settings.from_env(create_key=create)
+    if not store_exists(settings) and not create:
+        raise StoreMissing(f"no store in the {settings.where()}: run `quanyi init` to create "
+                           "one there, or point QUANYI_DATA_DIR / QUANYI_DATABASE_URL at the "
+                           "existing store")
+    typer.echo(f"quanyi: using the {settings.where()}", err=True)
+    return settings
+
+
 def _runtime():
     from api.runtime import Runtime
 
-    return Runtime.open(Settings.from_env())
+    return Runtime.open(_settings())
 
 
 def build_app():
     """The app over a runtime of its own: the factory each server process calls."""
     from api.app import create_app
+    from api.runtime import Runtime
 
-    return create_app(_runtime(), manage_runtime=True)
+    return create_app(Runtime.open(Settings.from_env()), manage_runtime=True)
 
 
 @app.command()
@@ -41,8 +77,33 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     """Run the API with its projection runner and expiry sweeper."""
     import uvicorn
 
+    from engine.data_dir import private_dir
+    from engine.store import store_exists
+
+    # The workers build the app; settings and database are checked here first, so that a
+    # bad one is one line from this process rather than a traceback from every worker.
+    settings = Settings.from_env()
+    store_exists(settings)
+    if settings.store == "sqlite":
+        private_dir(settings.data_dir)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"quanyi: serving http://{shown}:{port} ({workers} worker"
+               f"{'s' if workers > 1 else ''}) with the {settings.where()}", err=True)
     uvicorn.run("api.cli:build_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
+
+
+@app.command()
+def init() -> None:
+    """Create the store and its secret key where the settings point (kept if present)."""
+    from api.runtime import Runtime
+    from engine.store import store_exists
+
+    settings = Settings.from_env()
+    existed = store_exists(settings)
+    Runtime.open(settings).close()
+    done = "already holds a store" if existed else "holds a new store"
+    typer.echo(f"quanyi: the {settings.where()} {done}", err=True)
 
 
 @keys.command("create")
@@ -125,7 +186,7 @@ def rebuild() -> None:
 
     try:
         with progress_reporter("rebuild") as progress:
-            applied = run_rebuild(Settings.from_env(), progress=progress)
+            applied = run_rebuild(_settings(), progress=progress)
     except RebuildFailed as exc:
         typer.echo(f"rebuild failed, the live projections are untouched: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -141,7 +202,7 @@ def verify() -> None:
     from replay.verify import verify as run_verify
 
     with progress_reporter("verify") as progress:
-        verdict = run_verify(Settings.from_env(), progress=progress)
+        verdict = run_verify(_settings(), progress=progress)
     if verdict.outcome is Outcome.COULD_NOT_REBUILD:
         typer.echo(f"verify could not rebuild the projections: {verdict.error}", err=True)
         raise typer.Exit(2)
@@ -153,7 +214,11 @@ def verify() -> None:
 
 
 def main() -> None:
-    app(prog_name="quanyi")
+    try:
+        app(prog_name="quanyi")
+    except QuanyiError as exc:
+        typer.echo(f"quanyi: error: {exc.detail}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ def quanyi(*args: str, env: dict[str, str]) -> str:
 def serve_subprocess(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, str]]:
     """`quanyi serve` on a free loopback port; yields (base URL, admin API key) and the
     process is stopped afterwards."""
-    key = quanyi("keys", "create", "--role", "admin", "--name", "bench", env=env).split()[0]
+    key = quanyi("--init", "keys", "create", "--role", "admin", "--name", "bench",
+                 env=env).split()[0]
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", str(workers)], cwd=ROOT,

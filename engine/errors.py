@@ -19,9 +19,12 @@
     ├── PriceBelowCost
     ├── AmountMismatch
     ├── PatternTooSmall
-    └── Forbidden
+    ├── Forbidden
+    └── SettingsError              (a bad QUANYI_* setting: the process does not start)
+        └── StoreMissing           (no store or secret key where the settings point)
 
-The API maps each class to one problem+json answer in one place (api/problems.py).
+The API maps each class to one problem+json answer in one place (api/problems.py);
+SettingsError never reaches it: the command line turns it into one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -121,3 +124,15 @@ class PriceBelowCost(QuanyiError):
 
 class PatternTooSmall(ValidationFailed):
     code = "pattern_too_small"
+
+
+class SettingsError(QuanyiError):
+    """A QUANYI_* setting is missing or invalid, or its database cannot be reached."""
+
+    code = "settings_error"
+
+
+class StoreMissing(SettingsError):
+    """No store (or no secret key) where the settings point, and none may be created."""
+
+    code = "store_missing"

@@ -1,18 +1,28 @@
-"""Configuration, read once from ``QUANYI_*`` environment variables."""
+"""Configuration, read once from ``QUANYI_*`` environment variables.
+
+Every bad value is one ``SettingsError`` naming its variable, so the command line can say it
+in one line instead of a traceback.
+"""
 
 from __future__ import annotations
 
 import base64
+import math
 import os
+import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from engine.errors import ValidationFailed
+from engine.data_dir import FILE_MODE, private_dir, private_file
+from engine.errors import SettingsError, StoreMissing
 
 SECRET_KEY_FILE = "secret.key"
 MAX_BODY_BYTES = 32 * 2**20  # a 100,000-code JSON import of long codes and PINs fits
+SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -34,29 +44,39 @@ class Settings:
         return "postgres" if self.database_url else "sqlite"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, *,
+                 create_key: bool = True) -> "Settings":
+        """The settings; ``create_key=False`` refuses to make a new secret key file."""
         env = os.environ if environ is None else environ
         data_dir = Path(env.get("QUANYI_DATA_DIR") or "data").resolve()
-        url = env.get("QUANYI_DATABASE_URL") or None
-        if url and not url.startswith(("postgresql://", "postgres://")):
-            raise ValidationFailed("QUANYI_DATABASE_URL must be a postgresql:// URL")
         return cls(
             data_dir=data_dir,
-            database_url=url,
-            secret_key=_secret_key(env.get("QUANYI_SECRET_KEY"), data_dir),
-            database_schema=env.get("QUANYI_DATABASE_SCHEMA") or "public",
-            reservation_ttl_seconds=int(env.get("QUANYI_RESERVATION_TTL_SECONDS", "900")),
-            expiry_sweep_seconds=float(env.get("QUANYI_EXPIRY_SWEEP_SECONDS", "5")),
-            write_batch_size=int(env.get("QUANYI_WRITE_BATCH_SIZE", "200")),
-            max_body_bytes=int(env.get("QUANYI_MAX_BODY_BYTES", str(MAX_BODY_BYTES))),
-            health_max_lag=int(env.get("QUANYI_HEALTH_MAX_LAG", "10000")),
-            miss_limit=int(env.get("QUANYI_MISS_LIMIT", "20")),
-            miss_window_seconds=float(env.get("QUANYI_MISS_WINDOW_SECONDS", "60")),
+            database_url=_database_url(env.get("QUANYI_DATABASE_URL") or None),
+            secret_key=_secret_key(env.get("QUANYI_SECRET_KEY"), data_dir, create_key),
+            database_schema=_schema(env.get("QUANYI_DATABASE_SCHEMA") or "public"),
+            reservation_ttl_seconds=_positive(env, "QUANYI_RESERVATION_TTL_SECONDS", 900),
+            expiry_sweep_seconds=_positive(env, "QUANYI_EXPIRY_SWEEP_SECONDS", 5.0),
+            write_batch_size=_positive(env, "QUANYI_WRITE_BATCH_SIZE", 200),
+            max_body_bytes=_positive(env, "QUANYI_MAX_BODY_BYTES", MAX_BODY_BYTES),
+            health_max_lag=_positive(env, "QUANYI_HEALTH_MAX_LAG", 10_000),
+            miss_limit=_positive(env, "QUANYI_MISS_LIMIT", 20),
+            miss_window_seconds=_positive(env, "QUANYI_MISS_WINDOW_SECONDS", 60.0),
         )
 
+    def where(self) -> str:
+        """Where the data lives, for operators: never the password."""
+        if not self.database_url:
+            return f"SQLite data directory {self.data_dir}"
+        params = _conninfo(self.database_url)
+        host = params.get("host") or "local socket"
+        return (f"PostgreSQL database {params.get('dbname') or '(default)'} on "
+                f"{host}:{params.get('port') or 5432}, schema {self.database_schema}")
+
     def postgres_params(self) -> dict[str, str]:
-        """The eventsourcing library's POSTGRES_* settings for the URL."""
-        assert self.database_url is not None
+        """The eventsourcing library's POSTGRES_* settings for the URL (the event store
+        connects with the whole URL; these satisfy the library and name the schema)."""
+        if self.database_url is None:
+            raise SettingsError("QUANYI_DATABASE_URL is not set")
         parts = urlsplit(self.database_url)
         return {
             "POSTGRES_DBNAME": parts.path.lstrip("/") or "quanyi",
@@ -68,23 +88,81 @@ class Settings:
         }
 
 
-def _secret_key(configured: str | None, data_dir: Path) -> bytes:
+def _positive(env: Mapping[str, str], name: str, default: float) -> Any:
+    """A positive number of the default's type, or SettingsError naming the variable."""
+    text = env.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = type(default)(text)
+    except ValueError:
+        value = 0
+    if not (value > 0 and math.isfinite(value)):
+        kind = "a positive whole number" if isinstance(default, int) else "a positive number"
+        raise SettingsError(f"{name} must be {kind}, not {text!r}")
+    return value
+
+
+def _schema(name: str) -> str:
+    if not SCHEMA_NAME.fullmatch(name):
+        raise SettingsError("QUANYI_DATABASE_SCHEMA must be a plain identifier "
+                            "(letters, digits, underscores)")
+    return name
+
+
+def _database_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise SettingsError("QUANYI_DATABASE_URL must be a postgresql:// URL")
+    _conninfo(url)
+    return url
+
+
+def _conninfo(url: str) -> dict[str, Any]:
+    """The URL's libpq parameters; libpq itself judges the query parameters."""
+    from psycopg import Error
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        return conninfo_to_dict(url)
+    except Error as exc:
+        reason = without_password(str(exc), url)
+        raise SettingsError(f"QUANYI_DATABASE_URL is not a valid PostgreSQL URL: {reason}") \
+            from None
+
+
+def without_password(message: str, url: str) -> str:
+    """A driver's message on one line, with the URL's password (as written or decoded) cut."""
+    password = urlsplit(url).password
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        message = message.replace(str(secret), "***")
+    return " ".join(message.split())
+
+
+def _secret_key(configured: str | None, data_dir: Path, create: bool) -> bytes:
     if configured:
-        return _decode_key(configured)
+        return _decode_key(configured, "QUANYI_SECRET_KEY")
     path = data_dir / SECRET_KEY_FILE
-    if not path.exists():
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if path.exists():
+        private_file(path)
+    elif create:
+        private_dir(data_dir)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         with os.fdopen(fd, "w") as handle:
             handle.write(base64.b64encode(secrets.token_bytes(32)).decode())
-    return _decode_key(path.read_text().strip())
+    else:
+        raise StoreMissing(f"no secret key in {data_dir} ({SECRET_KEY_FILE}) and "
+                           "QUANYI_SECRET_KEY is not set: run `quanyi init` to create a "
+                           "new store there, or set QUANYI_DATA_DIR to the existing one")
+    return _decode_key(path.read_text().strip(), str(path))
 
 
-def _decode_key(text: str) -> bytes:
+def _decode_key(text: str, source: str) -> bytes:
     try:
         key = base64.b64decode(text, validate=True)
-    except ValueError as exc:
-        raise ValidationFailed("QUANYI_SECRET_KEY must be base64") from exc
+    except ValueError:
+        raise SettingsError(f"{source} must be base64") from None
     if len(key) < 32:
-        raise ValidationFailed("QUANYI_SECRET_KEY must hold at least 32 bytes")
+        raise SettingsError(f"{source} must hold at least 32 bytes")
     return key

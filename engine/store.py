@@ -9,11 +9,18 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, StoredEvent, Transcoder
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import Environment
+from psycopg.rows import dict_row
 
+from engine.data_dir import private_database
+from engine.errors import SettingsError
 from engine.serialization import OrjsonTranscoder
-from engine.settings import Settings
+from engine.settings import Settings, without_password
 
 EXISTENCE_CHUNK = 1000
+EVENTS_FILE = "events.sqlite"
+PROBE_TIMEOUT_SECONDS = 10
 
 
 class EventStore(Application):
@@ -96,10 +103,28 @@ class EventStore(Application):
         return self.recorder.max_notification_id() or 0
 
 
+class UrlPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL persistence, connecting with the whole QUANYI_DATABASE_URL.
+
+    The library builds its connections from host, port, user, password and database name
+    only, which drops the URL's query parameters (sslmode, sslrootcert, application_name,
+    connect_timeout, ...) that managed PostgreSQL needs. Its pool is not open yet when the
+    factory is built, so the pool is given the URL before the first connection."""
+
+    POSTGRES_URL = "POSTGRES_URL"
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool
+        pool.conninfo = self.env.get(self.POSTGRES_URL) or ""
+        pool.kwargs = {"row_factory": dict_row}
+
+
 def open_event_store(settings: Settings) -> EventStore:
     if settings.database_url:
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": f"{__name__}:{UrlPostgresFactory.__name__}",
+            "POSTGRES_URL": settings.database_url,
             "POSTGRES_POOL_SIZE": "16",
             "POSTGRES_MAX_OVERFLOW": "48",
             "POSTGRES_LOCK_TIMEOUT": "10",
@@ -107,10 +132,34 @@ def open_event_store(settings: Settings) -> EventStore:
             **settings.postgres_params(),
         }
     else:
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite"),
+            "SQLITE_DBNAME": str(private_database(settings.data_dir / EVENTS_FILE)),
             "SQLITE_LOCK_TIMEOUT": "10",
         }
     return EventStore(env=env)
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether the event store is already there (SQLite: its file; PostgreSQL: its event
+    table in the schema). Raises SettingsError when the database cannot be reached."""
+    if not settings.database_url:
+        return (settings.data_dir / EVENTS_FILE).exists()
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    table = f'"{settings.database_schema}".{EventStore.name}_events'
+    # Without connect_timeout in the URL a black-holed host would hang the probe.
+    timeout = {} if "connect_timeout" in conninfo_to_dict(settings.database_url) else {
+        "connect_timeout": PROBE_TIMEOUT_SECONDS}
+    try:
+        with psycopg.connect(settings.database_url, **timeout) as conn:
+            schema, events = conn.execute("SELECT to_regnamespace(%s), to_regclass(%s)", (
+                f'"{settings.database_schema}"', table)).fetchone()
+    except psycopg.Error as exc:
+        reason = without_password(str(exc), settings.database_url)
+        raise SettingsError(f"cannot reach the {settings.where()}: {reason}") from None
+    if schema is None:
+        raise SettingsError(f"QUANYI_DATABASE_SCHEMA {settings.database_schema} does not exist "
+                            f"in the {settings.where()}: create it first")
+    return events is not None

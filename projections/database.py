@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.data_dir import private_database
 from engine.settings import Settings
 
 
@@ -77,8 +78,7 @@ class ReadDatabase:
         if settings.database_url:
             return PostgresReadDatabase(settings.database_url,
                                         schema or settings.database_schema)
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return SqliteReadDatabase(settings.data_dir / f"{name}.sqlite")
+        return SqliteReadDatabase(private_database(settings.data_dir / f"{name}.sqlite"))
 
 
 class SqliteReadDatabase(ReadDatabase):
@@ -154,7 +154,7 @@ class PostgresReadDatabase(ReadDatabase):
         self.schema = schema
         self.pool = ConnectionPool(url, min_size=1, max_size=10, open=True,
                                    configure=self._configure,
-                                   kwargs={"options": f"-c search_path={schema}"})
+                                   kwargs={"options": _with_search_path(url, schema)})
 
     @staticmethod
     def _configure(conn: Any) -> None:
@@ -169,3 +169,11 @@ class PostgresReadDatabase(ReadDatabase):
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    """The URL's own ``options`` (kept: a keyword argument replaces them) plus the schema."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    own = conninfo_to_dict(url).get("options") or ""
+    return f"{own} -c search_path={schema}".strip()
