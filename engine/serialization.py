@@ -1,8 +1,9 @@
 """The event store's transcoder: orjson, with typed envelopes for values JSON lacks.
 
 Datetimes travel as ``{"_type_": "datetime", "_data_": "<ISO 8601>"}`` so that they decode
-back to timezone-aware ``datetime`` objects; other fields are JSON-native by design (ids are
-strings, money is an int of minor units).
+back to timezone-aware ``datetime`` objects, and ``Money`` values as ``{"_type_": "money",
+"_data_": {"amount": <minor units>, "currency": "CNY"}}``; other fields are JSON-native by
+design (ids are strings).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Transcoder
 
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
+from engine.money import Money
+
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _encode_default(value: Any) -> Any:
@@ -21,6 +24,8 @@ def _encode_default(value: Any) -> Any:
         if value.tzinfo is None:
             raise TypeError("naive datetime in an event; time must be timezone-aware UTC")
         return {"_type_": "datetime", "_data_": value.isoformat()}
+    if isinstance(value, Money):
+        return {"_type_": "money", "_data_": value.to_json()}
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"cannot store a {type(value).__name__} in an event")
@@ -30,6 +35,8 @@ def _revive(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get("_type_") == "datetime":
             return datetime.fromisoformat(value["_data_"])
+        if value.get("_type_") == "money":
+            return Money.from_json(value["_data_"])
         return {key: _revive(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_revive(item) for item in value]

@@ -24,3 +24,12 @@ def test_other_offsets_keep_their_instant():
     moment = datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))
     decoded = transcoder.decode(transcoder.encode({"at": moment}))["at"]
     assert decoded == moment
+
+
+def test_money_round_trips_through_the_transcoder():
+    from engine.money import Money
+    from engine.serialization import OrjsonTranscoder
+
+    transcoder = OrjsonTranscoder()
+    state = {"amount": Money(1990, "CNY"), "legs": [{"debit": Money(-5, "USD")}]}
+    assert transcoder.decode(transcoder.encode(state)) == state
