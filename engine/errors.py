@@ -2,7 +2,6 @@
 
     QuanyiError
     ├── NotFound
-    ├── ValidationFailed
     ├── Conflict
     │   ├── AlreadyExists
     │   ├── InvalidState
@@ -12,14 +11,18 @@
     │   ├── DuplicateCode
     │   ├── PurchaseLimitExceeded
     │   ├── OrderExpired
+    │   ├── AlreadyRefunded
+    │   ├── InsufficientBalance    (a payout or settlement beyond what is owed)
     │   └── ConcurrentUpdate       (a version clash the caller may retry)
     ├── Gone
     │   ├── CodeExpired
     │   └── CodeVoided
     ├── PriceBelowCost
     ├── AmountMismatch
-    ├── PatternTooSmall
+    ├── ValidationFailed
+    │   └── PatternTooSmall
     ├── Forbidden
+    ├── UnbalancedTransaction      (ledger legs that do not sum to zero: a defect, never stored)
     └── SettingsError              (a bad QUANYI_* setting: the process does not start)
         └── StoreMissing           (no store or secret key where the settings point)
 
@@ -96,6 +99,20 @@ class PurchaseLimitExceeded(Conflict):
 
 class OrderExpired(Conflict):
     code = "order_expired"
+
+
+class AlreadyRefunded(Conflict):
+    code = "already_refunded"
+
+
+class InsufficientBalance(Conflict):
+    code = "insufficient_balance"
+
+
+class UnbalancedTransaction(QuanyiError):
+    """Legs that do not sum to zero per currency: a defect, never stored."""
+
+    code = "unbalanced_transaction"
 
 
 class AmountMismatch(QuanyiError):

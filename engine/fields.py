@@ -84,3 +84,5 @@ def _check_value(value: Any, field: str) -> None:
     elif isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
             _check_value(item, field)
+    elif hasattr(value, "to_json"):  # a value object (Money, Leg): as it will be stored
+        _check_value(value.to_json(), field)

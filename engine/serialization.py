@@ -3,7 +3,7 @@
 Datetimes travel as ``{"_type_": "datetime", "_data_": "<ISO 8601>"}`` so that they decode
 back to timezone-aware ``datetime`` objects, and ``Money`` values as ``{"_type_": "money",
 "_data_": {"amount": <minor units>, "currency": "CNY"}}``; other fields are JSON-native by
-design (ids are strings).
+design (ids are strings). Ledger legs travel the same way (``"_type_": "leg"``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Transcoder
 
+from engine.ledger import Leg
 from engine.money import Money
 
+# Value objects that events carry, by the name their envelope gives: each has to_json and
+# from_json. A name, once stored, is forever.
+VALUE_TYPES: dict[str, Any] = {"money": Money, "leg": Leg}
+VALUE_NAMES = {kind: name for name, kind in VALUE_TYPES.items()}
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
@@ -24,8 +29,9 @@ def _encode_default(value: Any) -> Any:
         if value.tzinfo is None:
             raise TypeError("naive datetime in an event; time must be timezone-aware UTC")
         return {"_type_": "datetime", "_data_": value.isoformat()}
-    if isinstance(value, Money):
-        return {"_type_": "money", "_data_": value.to_json()}
+    name = VALUE_NAMES.get(type(value))
+    if name is not None:
+        return {"_type_": name, "_data_": value.to_json()}
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"cannot store a {type(value).__name__} in an event")
@@ -35,8 +41,9 @@ def _revive(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get("_type_") == "datetime":
             return datetime.fromisoformat(value["_data_"])
-        if value.get("_type_") == "money":
-            return Money.from_json(value["_data_"])
+        kind = VALUE_TYPES.get(value.get("_type_"))  # type: ignore[arg-type]
+        if kind is not None:
+            return kind.from_json(value["_data_"])
         return {key: _revive(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_revive(item) for item in value]

@@ -1,0 +1,140 @@
+"""The ledger: double-entry transactions over a chart of accounts (docs/ledger.md).
+
+Money and codes are separate books. A ``LedgerTransaction`` is its own aggregate, created
+once, with one event, in the same atomic save as the business event that caused it (a
+payment, a refund, a payout, a settlement), so the two are never seen apart. Its id derives
+from that cause, so a retried command cannot post twice. Its legs sum to zero per currency,
+checked before the event exists: an unbalanced transaction cannot be stored.
+
+No aggregate per account: platform revenue and each provider's clearing account are touched
+by every sale, and a per-account aggregate would make them a serialisation point. Balances
+are projections (projections/ledger.py).
+
+Sign convention: a leg's amount is positive for a debit and negative for a credit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from engine.errors import UnbalancedTransaction, ValidationFailed
+from engine.ids import NAMESPACE
+from engine.money import Money
+
+# -- the chart of accounts ----------------------------------------------------------------
+
+BANK = "assets:bank"
+UNEARNED = "liabilities:unearned"
+SALES = "income:sales"
+COST_OF_SALES = "expenses:cost_of_sales"
+COMMISSION = "expenses:commission"
+WRITE_OFFS = "expenses:write_offs"
+DEFAULT_PROVIDER = "default"
+TYPES = ("assets", "liabilities", "equity", "income", "expenses")
+PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def clearing(provider: str | None) -> str:
+    """What a payment provider holds for the platform until it settles."""
+    return _account("assets:clearing", provider or DEFAULT_PROVIDER)
+
+
+def supplier_payable(supplier_id: str) -> str:
+    """What the platform owes a supplier for codes it delivered."""
+    return _account("liabilities:suppliers", supplier_id)
+
+
+def distributor_payable(distributor_id: str) -> str:
+    """Commission the platform owes a distributor."""
+    return _account("liabilities:distributors", distributor_id)
+
+
+def _account(parent: str, part: str) -> str:
+    if not PART.match(part):
+        raise ValidationFailed(f"{part!r} cannot name a ledger account: use letters, digits, "
+                               "'.', '_' or '-' (at most 64)")
+    return f"{parent}:{part}"
+
+
+def account_type(account: str) -> str:
+    """assets, liabilities, equity, income or expenses: the account's first part."""
+    kind = account.split(":", 1)[0]
+    if kind not in TYPES:
+        raise ValidationFailed(f"{account!r} is not an account of the chart")
+    return kind
+
+
+# -- transactions -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One posting: an amount to an account (+ debit, − credit), what it is, and the code it
+    concerns when it concerns one."""
+
+    account: str
+    amount: Money
+    memo: str
+    code_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "amount": self.amount.to_json(), "memo": self.memo,
+                "code_id": self.code_id}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Leg":
+        amount = data["amount"]
+        return cls(data["account"], amount if isinstance(amount, Money)
+                   else Money.from_json(amount), data["memo"], data.get("code_id"))
+
+
+def check_balanced(legs: list[Leg]) -> None:
+    """Refuse legs that do not sum to zero in every currency, or that post nothing."""
+    if not legs:
+        raise UnbalancedTransaction("a transaction needs legs")
+    totals: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        account_type(leg.account)
+        totals[leg.amount.currency] += leg.amount.amount
+    unbalanced = {currency: total for currency, total in totals.items() if total}
+    if unbalanced:
+        raise UnbalancedTransaction(f"legs do not balance: {unbalanced}")
+
+
+def transaction_id(kind: str, cause: str) -> UUID:
+    """The one transaction a cause (``kind`` + its natural key) may post."""
+    return uuid5(NAMESPACE, f"ledger:{kind}:{cause}")
+
+
+class LedgerTransaction(Aggregate):
+    """A balanced set of legs and what caused it (order, payment, refund, payout,
+    settlement ids in ``links``). Created once; corrections are new transactions."""
+
+    TOPIC = "quanyi:ledger_transaction"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:ledger.posted"
+        kind: str
+        legs: list[Leg]
+        links: dict[str, str]
+        actor: str
+
+    def __init__(self, *, id: UUID, kind: str, legs: list[Leg], links: dict[str, str],
+                 actor: str) -> None:
+        self.kind = kind
+        self.legs = list(legs)
+        self.links = dict(links)
+
+    @classmethod
+    def post(cls, *, kind: str, cause: str, legs: list[Leg], links: dict[str, str],
+             actor: str) -> "LedgerTransaction":
+        """A new transaction, refused before any event exists unless it balances."""
+        legs = [leg for leg in legs if leg.amount.amount != 0]
+        check_balanced(legs)
+        return cls(id=transaction_id(kind, cause), kind=kind, legs=legs, links=links,
+                   actor=actor)
