@@ -67,8 +67,10 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
                                             errors.OrderExpired, errors.ConcurrentUpdate),
     "POST /v1/orders/{order_id}/cancel": (errors.InvalidState, errors.OrderExpired,
                                           errors.ConcurrentUpdate),
-    "POST /v1/orders/{order_id}/reveal": (errors.InvalidState, errors.ConcurrentUpdate),
-    "GET /v1/orders/{order_id}/codes.csv": (errors.InvalidState, errors.ConcurrentUpdate),
+    "POST /v1/orders/{order_id}/reveal": (errors.InvalidState, errors.ConcurrentUpdate,
+                                          errors.CodeVoided, errors.CodeExpired),
+    "GET /v1/orders/{order_id}/codes.csv": (errors.InvalidState, errors.ConcurrentUpdate,
+                                            errors.CodeVoided, errors.CodeExpired),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})

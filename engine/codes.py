@@ -111,7 +111,8 @@ class Code(Aggregate):
 
     def record_reveal(self, *, order_id: str, actor: str, client_address: str | None) -> None:
         """Note that the secret was shown: who asked, from where, for which order."""
-        if self.status not in (SOLD, REDEEMED) or self.order_id != order_id:
+        self._refuse_unless(SOLD, REDEEMED, action="reveal")  # voided, expired: 410
+        if self.order_id != order_id:
             raise InvalidState(f"code {self.id} is not delivered to order {order_id}")
         self._revealed(order_id=order_id, actor=actor, client_address=client_address)
 

@@ -214,7 +214,7 @@ def test_a_replayed_reveal_after_voiding_the_code_is_refused(client, keys, produ
                          json={"reason": "reported stolen"})
     assert voided.status_code == 200, voided.text
     again = client.post(f"/v1/orders/{order['order_id']}/reveal", headers=headers)
-    assert 400 <= again.status_code < 500
+    assert again.status_code == 410 and again.json()["code"] == "code_voided"
     assert again.headers["content-type"].startswith("application/problem+json")
     assert "IDEM-VOIDED-1" not in again.text and "PINIDEM" not in again.text
     assert len(_reveals(client, keys, code_id)) == 1
