@@ -61,6 +61,7 @@ INVENTORY = Table("inventory", (
     "CREATE INDEX IF NOT EXISTS inventory_sku ON inventory (sku)",
 ), "batch_id")
 
+
 def slot_of(code_id: str) -> int:
     return int(code_id.replace("-", "")[:8], 16) % SLOTS
 
