@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -17,7 +18,15 @@ import orjson
 from engine.codes import STATUSES, Batch, Code
 from engine.serialization import event_type, public_fields
 from projections.database import Cursor
-from projections.projection import Projection, Table, bigint, iso, key
+from projections.projection import (
+    Chunk,
+    Projection,
+    Table,
+    bigint,
+    event_handlers,
+    iso,
+    key,
+)
 
 SLOTS = 1024
 LOAD_CHUNK = 500
@@ -52,43 +61,136 @@ INVENTORY = Table("inventory", (
     "CREATE INDEX IF NOT EXISTS inventory_sku ON inventory (sku)",
 ), "batch_id")
 
-# The status a code moves to on each transition event (imports start at "available").
-NEXT_STATUS = {
-    Code.Reserved: "reserved", Code.Released: "available", Code.Sold: "sold",
-    Code.Redeemed: "redeemed", Code.RedemptionRolledBack: "sold", Code.Voided: "voided",
-    Code.Expired: "expired",
-}
-# Events that are part of a code's story without moving its status.
-UNCHANGED_STATUS = (Code.Revealed,)
-CODE_EVENTS = (Code.Created, *NEXT_STATUS, *UNCHANGED_STATUS)
-BATCH_EVENTS = (Batch.Created, Batch.Completed)
-
 
 def slot_of(code_id: str) -> int:
     return int(code_id.replace("-", "")[:8], 16) % SLOTS
 
 
+@dataclass
+class CodeChunk(Chunk):
+    """The index rows a chunk touches, as they stand so far, and what it will write."""
+
+    rows: dict[str, dict[str, Any]]
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: list[tuple[Any, ...]] = field(default_factory=list)
+    deltas: dict[str, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+
+    def record(self, event: Any, position: int, row: dict[str, Any]) -> None:
+        """Keep a code's new index row and add the event to its history."""
+        code_id = row["code_id"]
+        row["version"] = event.originator_version
+        row["updated_at"] = iso(event.timestamp)
+        self.rows[code_id] = self.changed[code_id] = row
+        self.history.append(history_row(code_id, position, event))
+
+    def move(self, event: Any, position: int, status: str | None = None) -> dict[str, Any]:
+        """Move a known code to ``status`` (None: it keeps its own) and shift its batch's
+        count; returns the new row for the handler to finish (it is recorded already)."""
+        row = self.rows.get(str(event.originator_id))
+        assert row is not None, f"event for unknown code {event.originator_id}"
+        row = dict(row)
+        new_status = status or row["status"]
+        self.deltas[row["batch_id"]][row["status"]] -= 1
+        self.deltas[row["batch_id"]][new_status] += 1
+        row["status"] = new_status
+        self.record(event, position, row)
+        return row
+
+
+def history_row(code_id: str, position: int, event: Any) -> tuple[Any, ...]:
+    details = public_fields(event)
+    actor = details.pop("actor", None)
+    return (code_id, position, event_type(event), iso(event.timestamp), actor,
+            orjson.dumps(details, default=iso, option=orjson.OPT_PASSTHROUGH_DATETIME).decode())
+
+
 class CodeProjection(Projection):
     name = "codes"
     tables = (CODE_INDEX, CODE_HISTORY, INVENTORY)
+    project = event_handlers()
 
-    def apply(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> None:
-        code_events = [(p, e) for p, e in events if isinstance(e, CODE_EVENTS)]
-        rows = self._load(cursor, {str(e.originator_id) for _, e in code_events})
-        changed: dict[str, dict[str, Any]] = {}
-        history: list[tuple[Any, ...]] = []
-        deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for position, event in events:
-            if isinstance(event, BATCH_EVENTS):
-                self._apply_batch(cursor, event)
-            elif isinstance(event, CODE_EVENTS):
-                code_id = str(event.originator_id)
-                row = self._transition(rows.get(code_id), event, deltas)
-                rows[code_id] = changed[code_id] = row
-                history.append(self._history_row(code_id, position, event))
-        self._write(cursor, changed, history, deltas)
+    def open_chunk(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> CodeChunk:
+        code_ids = {str(e.originator_id) for _, e in events if isinstance(e, Code.Event)}
+        return CodeChunk(cursor, self._load(cursor, code_ids))
 
-    # -- reading and transitions --------------------------------------------------------
+    def close_chunk(self, chunk: CodeChunk) -> None:
+        self._write(chunk.cursor, chunk.changed, chunk.history, chunk.deltas)
+
+    # -- batches: written at once, so that the chunk's count shifts find their row --------
+
+    @project.register
+    def _batch_opened(self, event: Batch.Created, position: int, chunk: CodeChunk) -> None:
+        chunk.cursor.execute(
+            "INSERT INTO inventory (batch_id, sku, origin, supplier_id, unit_cost, currency, "
+            "expires_at, opened_at, completed_at, total, "
+            + ", ".join(STATUSES) + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, 0, "
+            + ", ".join(["0"] * len(STATUSES)) + ")",
+            (str(event.originator_id), key(event.sku), event.origin, event.supplier_id,
+             bigint(event.unit_cost), event.currency, iso(event.expires_at),
+             iso(event.timestamp)))
+
+    @project.register
+    def _batch_completed(self, event: Batch.Completed, position: int,
+                         chunk: CodeChunk) -> None:
+        chunk.cursor.execute("UPDATE inventory SET completed_at = %s WHERE batch_id = %s",
+                             (iso(event.timestamp), str(event.originator_id)))
+
+    # -- codes: gathered in the chunk and written by close_chunk ----------------------------
+
+    @project.register
+    def _imported(self, event: Code.Created, position: int, chunk: CodeChunk) -> None:
+        code_id = str(event.originator_id)
+        chunk.record(event, position, {
+            "code_id": code_id, "sku": key(event.sku), "batch_id": event.batch_id,
+            "origin": event.origin, "status": "available", "order_id": None, "holder": None,
+            "expires_at": iso(event.expires_at), "redemption_id": None, "redeemed_at": None,
+            "redeemed_by": None, "terminal_id": None, "location": None,
+            "slot": slot_of(code_id), "imported_at": iso(event.timestamp)})
+        chunk.deltas[event.batch_id]["total"] += 1
+        chunk.deltas[event.batch_id]["available"] += 1
+
+    @project.register
+    def _reserved(self, event: Code.Reserved, position: int, chunk: CodeChunk) -> None:
+        row = chunk.move(event, position, "reserved")
+        row["order_id"], row["holder"] = key(event.order_id), event.holder
+
+    @project.register
+    def _released(self, event: Code.Released, position: int, chunk: CodeChunk) -> None:
+        row = chunk.move(event, position, "available")
+        row["order_id"] = row["holder"] = None
+
+    @project.register
+    def _sold(self, event: Code.Sold, position: int, chunk: CodeChunk) -> None:
+        chunk.move(event, position, "sold")
+
+    @project.register
+    def _revealed(self, event: Code.Revealed, position: int, chunk: CodeChunk) -> None:
+        chunk.move(event, position)  # part of the code's story; its status stays
+
+    @project.register
+    def _redeemed(self, event: Code.Redeemed, position: int, chunk: CodeChunk) -> None:
+        row = chunk.move(event, position, "redeemed")
+        row.update(redemption_id=key(event.redemption_id), redeemed_at=iso(event.timestamp),
+                   redeemed_by=event.merchant_id, terminal_id=event.terminal_id,
+                   location=event.location)
+
+    @project.register
+    def _redemption_rolled_back(self, event: Code.RedemptionRolledBack, position: int,
+                                chunk: CodeChunk) -> None:
+        row = chunk.move(event, position, "sold")
+        row.update(redemption_id=None, redeemed_at=None, redeemed_by=None, terminal_id=None,
+                   location=None)
+
+    @project.register
+    def _voided(self, event: Code.Voided, position: int, chunk: CodeChunk) -> None:
+        chunk.move(event, position, "voided")
+
+    @project.register
+    def _expired(self, event: Code.Expired, position: int, chunk: CodeChunk) -> None:
+        chunk.move(event, position, "expired")
+
+    # -- reading ------------------------------------------------------------------------
 
     @staticmethod
     def _load(cursor: Cursor, code_ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -102,64 +204,6 @@ class CodeProjection(Projection):
             for values in cursor.fetchall():
                 rows[values[0]] = dict(zip(INDEX_COLUMNS, values))
         return rows
-
-    @staticmethod
-    def _transition(row: dict[str, Any] | None, event: Any,
-                    deltas: dict[str, dict[str, int]]) -> dict[str, Any]:
-        at = iso(event.timestamp)
-        if isinstance(event, Code.Created):
-            row = {"code_id": str(event.originator_id), "sku": key(event.sku),
-                   "batch_id": event.batch_id, "origin": event.origin, "status": "available",
-                   "order_id": None, "holder": None, "expires_at": iso(event.expires_at),
-                   "redemption_id": None, "redeemed_at": None, "redeemed_by": None,
-                   "terminal_id": None, "location": None,
-                   "slot": slot_of(str(event.originator_id)), "imported_at": at}
-            deltas[event.batch_id]["total"] += 1
-            deltas[event.batch_id]["available"] += 1
-        else:
-            assert row is not None, f"event for unknown code {event.originator_id}"
-            row = dict(row)
-            new_status = NEXT_STATUS.get(type(event), row["status"])
-            deltas[row["batch_id"]][row["status"]] -= 1
-            deltas[row["batch_id"]][new_status] += 1
-            row["status"] = new_status
-            if isinstance(event, Code.Reserved):
-                row["order_id"], row["holder"] = key(event.order_id), event.holder
-            elif isinstance(event, Code.Released):
-                row["order_id"] = row["holder"] = None
-            elif isinstance(event, Code.Redeemed):
-                row.update(redemption_id=key(event.redemption_id), redeemed_at=at,
-                           redeemed_by=event.merchant_id, terminal_id=event.terminal_id,
-                           location=event.location)
-            elif isinstance(event, Code.RedemptionRolledBack):
-                row.update(redemption_id=None, redeemed_at=None, redeemed_by=None,
-                           terminal_id=None, location=None)
-        row["version"] = event.originator_version
-        row["updated_at"] = at
-        return row
-
-    @staticmethod
-    def _history_row(code_id: str, position: int, event: Any) -> tuple[Any, ...]:
-        details = public_fields(event)
-        actor = details.pop("actor", None)
-        return (code_id, position, event_type(event), iso(event.timestamp), actor,
-                orjson.dumps(details, default=iso,
-                             option=orjson.OPT_PASSTHROUGH_DATETIME).decode())
-
-    @staticmethod
-    def _apply_batch(cursor: Cursor, event: Any) -> None:
-        if isinstance(event, Batch.Created):
-            cursor.execute(
-                "INSERT INTO inventory (batch_id, sku, origin, supplier_id, unit_cost, currency, "
-                "expires_at, opened_at, completed_at, total, "
-                + ", ".join(STATUSES) + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, 0, "
-                + ", ".join(["0"] * len(STATUSES)) + ")",
-                (str(event.originator_id), key(event.sku), event.origin, event.supplier_id,
-                 bigint(event.unit_cost), event.currency, iso(event.expires_at),
-                 iso(event.timestamp)))
-        elif isinstance(event, Batch.Completed):
-            cursor.execute("UPDATE inventory SET completed_at = %s WHERE batch_id = %s",
-                           (iso(event.timestamp), str(event.originator_id)))
 
     # -- writing ------------------------------------------------------------------------
 

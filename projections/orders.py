@@ -4,11 +4,20 @@ reservation-expiry sweeper."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.orders import Order
 from projections.database import Cursor
-from projections.projection import Projection, Table, bigint, iso, key
+from projections.projection import (
+    Chunk,
+    Projection,
+    Table,
+    bigint,
+    event_handlers,
+    iso,
+    key,
+)
 
 COLUMNS = ("order_id", "buyer_id", "status", "amount", "currency", "channel",
            "distributor_id", "external_ref", "units", "expires_at", "placed_at", "paid_at",
@@ -23,37 +32,62 @@ ORDERS = Table("orders", (
     "CREATE INDEX IF NOT EXISTS orders_buyer ON orders (buyer_id, placed_at)",
 ), "order_id")
 
-STATUS_AFTER = {Order.Expired: "expired", Order.Cancelled: "cancelled",
-                Order.Paid: "delivered", Order.PaymentRefunded: "refunded"}
+@dataclass
+class OrderChunk(Chunk):
+    """The rows a chunk places and the status changes it makes, written at its end."""
+
+    placed: list[tuple[Any, ...]] = field(default_factory=list)
+    changes: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def change(self, event: Any, status: str, paid: bool = False) -> None:
+        at = iso(event.timestamp)
+        self.changes.append((status, at if paid else None, at, str(event.originator_id)))
 
 
 class OrderProjection(Projection):
     name = "orders"
     tables = (ORDERS,)
+    project = event_handlers()
 
-    def apply(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> None:
-        placed, changes = [], []
-        for _position, event in events:
-            if isinstance(event, Order.Created):
-                placed.append(self._placed_row(event))
-            elif type(event) in STATUS_AFTER:
-                at = iso(event.timestamp)
-                paid_at = at if isinstance(event, Order.Paid) else None
-                changes.append((STATUS_AFTER[type(event)], paid_at, at,
-                                str(event.originator_id)))
-        if placed:
-            cursor.executemany(
+    def open_chunk(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> OrderChunk:
+        return OrderChunk(cursor)
+
+    def close_chunk(self, chunk: OrderChunk) -> None:
+        if chunk.placed:
+            chunk.cursor.executemany(
                 f"INSERT INTO orders ({', '.join(COLUMNS)}) "
-                f"VALUES ({', '.join(['%s'] * len(COLUMNS))})", placed)
-        if changes:
-            cursor.executemany(
+                f"VALUES ({', '.join(['%s'] * len(COLUMNS))})", chunk.placed)
+        if chunk.changes:
+            chunk.cursor.executemany(
                 "UPDATE orders SET status = %s, paid_at = COALESCE(%s, paid_at), "
-                "updated_at = %s WHERE order_id = %s", changes)
+                "updated_at = %s WHERE order_id = %s", chunk.changes)
 
-    @staticmethod
-    def _placed_row(event: Any) -> tuple[Any, ...]:
+    @project.register
+    def _placed(self, event: Order.Created, position: int, chunk: OrderChunk) -> None:
         at = iso(event.timestamp)
         units = sum(item["quantity"] for item in event.items)
-        return (str(event.originator_id), key(event.buyer_id), "reserved", bigint(event.amount),
-                event.currency, event.channel, event.distributor_id, event.external_ref,
-                bigint(units), iso(event.expires_at), at, None, at)
+        chunk.placed.append((
+            str(event.originator_id), key(event.buyer_id), "reserved", bigint(event.amount),
+            event.currency, event.channel, event.distributor_id, event.external_ref,
+            bigint(units), iso(event.expires_at), at, None, at))
+
+    @project.register
+    def _paid(self, event: Order.Paid, position: int, chunk: OrderChunk) -> None:
+        chunk.change(event, "delivered", paid=True)
+
+    @project.register
+    def _expired(self, event: Order.Expired, position: int, chunk: OrderChunk) -> None:
+        chunk.change(event, "expired")
+
+    @project.register
+    def _cancelled(self, event: Order.Cancelled, position: int, chunk: OrderChunk) -> None:
+        chunk.change(event, "cancelled")
+
+    @project.register
+    def _refunded(self, event: Order.PaymentRefunded, position: int,
+                  chunk: OrderChunk) -> None:
+        chunk.change(event, "refunded")
+
+    @project.register
+    def _revealed(self, event: Order.Revealed, position: int, chunk: OrderChunk) -> None:
+        """Showing a buyer the codes changes nothing the order list holds."""

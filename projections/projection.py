@@ -1,12 +1,18 @@
-"""What every projection offers the runner, the rebuild and the verifier."""
+"""What every projection offers the runner, the rebuild and the verifier.
+
+A projection handles one event type per method: each class gets its own dispatcher
+(``project = event_handlers()``) and registers a handler on it for every event class it
+projects, so the status table lives in the handlers and not in isinstance chains.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import singledispatchmethod
+from inspect import getattr_static
 from typing import Any
 
 from projections.database import Cursor
@@ -69,11 +75,31 @@ def key(text: str | None) -> str | None:
     return f"{text[:KEY_CHARS]}…{digest}"
 
 
-class Projection(ABC):
+@dataclass
+class Chunk:
+    """One chunk's work in progress: the transaction's cursor, and whatever a projection
+    gathers across the chunk to write in a few batched statements at its end."""
+
+    cursor: Cursor
+
+
+def event_handlers() -> singledispatchmethod:
+    """A projection class's own dispatcher; an event with no handler registered on it
+    changes none of that projection's tables (a projection keeps what it needs)."""
+
+    @singledispatchmethod
+    def project(self: Projection, event: Any, position: int, chunk: Chunk) -> None:
+        """Not this projection's business."""
+
+    return project
+
+
+class Projection:
     """A read model built only from events; droppable and rebuildable at any time."""
 
     name: str
     tables: tuple[Table, ...]
+    project = event_handlers()  # each projection replaces it with its own, then registers
 
     def create_tables(self, cursor: Cursor) -> None:
         for table in self.tables:
@@ -84,10 +110,27 @@ class Projection(ABC):
         for table in self.tables:
             cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
 
-    @abstractmethod
     def apply(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> None:
         """Apply a chunk of (position, domain event), in order, inside the caller's
         transaction (which also advances the tracking position)."""
+        chunk = self.open_chunk(cursor, events)
+        project = self.project  # bound once: binding a singledispatchmethod is not free
+        for position, event in events:
+            project(event, position, chunk)
+        self.close_chunk(chunk)
+
+    def open_chunk(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> Chunk:
+        """What the handlers share across one chunk (a projection that batches reads here)."""
+        return Chunk(cursor)
+
+    def close_chunk(self, chunk: Chunk) -> None:
+        """Write what the handlers gathered (a projection that batches writes does it here)."""
+
+    @classmethod
+    def handled(cls) -> frozenset[type]:
+        """The event classes this projection has a handler for."""
+        registry = getattr_static(cls, "project").dispatcher.registry
+        return frozenset(registry) - {object}
 
     def rows(self, cursor: Cursor) -> dict[str, list[tuple[Any, ...]]]:
         out = {}
