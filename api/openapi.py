@@ -29,6 +29,7 @@ from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut, G
                          GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
                          LookupIn, MerchantCodeOut, OrderOut, PaymentIn, Problem, ReasonIn,
                          RedeemIn, RedemptionOut, RevealOut)
+from api.schemas import DistributorIn, DistributorOut
 from engine import errors
 
 SCHEMAS = "#/components/schemas/"
@@ -71,6 +72,7 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
                                           errors.CodeVoided, errors.CodeExpired),
     "GET /v1/orders/{order_id}/codes.csv": (errors.InvalidState, errors.ConcurrentUpdate,
                                             errors.CodeVoided, errors.CodeExpired),
+    "POST /v1/distributors": (errors.NotFound, errors.AlreadyExists, errors.InvalidState),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})
@@ -127,6 +129,11 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     KeyOut: KEY_EXAMPLE,
     IssuedKeyOut: {**KEY_EXAMPLE, "secret": "qy_3f9a1c2b7d4e_<shown once>"},
     KeyListOut: {"items": [KEY_EXAMPLE], "next_cursor": None},
+    DistributorIn: {"distributor_id": "shop-1-east", "name": "East district shop",
+                    "parent_id": "shop-1"},
+    DistributorOut: {"distributor_id": "shop-1-east", "name": "East district shop",
+                     "parent_id": "shop-1", "level": 2,
+                     "registered_at": "2026-11-23T10:22:23.123456Z"},
     RevealOut: {"order_id": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69", "codes": [
         {"code_id": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50", "sku": "VIP-1M",
          "code": "AQZX-7781-KKP0", "pin": "440921"}]},

@@ -497,3 +497,28 @@ class IssuedKeyOut(KeyOut):
 class KeyListOut(BaseModel):
     items: list[KeyOut]
     next_cursor: str | None
+
+
+# -- Distributors (分销) ----------------------------------------------------------------
+
+from engine.distribution import MAX_NAME as MAX_DISTRIBUTOR_NAME  # noqa: E402
+from engine.ledger import PART  # noqa: E402
+
+DistributorId = Annotated[Text, Field(min_length=1, max_length=64, pattern=PART.pattern,
+                                      description="names a ledger account: letters, digits, "
+                                      "'.', '_' or '-'", examples=["shop-1"])]
+
+
+class DistributorIn(Body):
+    distributor_id: DistributorId
+    name: Text = Field(min_length=1, max_length=MAX_DISTRIBUTOR_NAME)
+    parent_id: DistributorId | None = Field(
+        default=None, description="a registered distributor at level 1 or 2; none: a root")
+
+
+class DistributorOut(BaseModel):
+    distributor_id: str
+    name: str
+    parent_id: str | None
+    level: int = Field(ge=1, le=3, description="1: a root; a tree has at most three levels")
+    registered_at: Timestamp

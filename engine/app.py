@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from engine.catalog import Catalog
 from engine.code_desk import CodeDesk
+from engine.distribution import Distribution
 from engine.imports import Imports
 from engine.keys import Keys
 from engine.ordering import Orders
@@ -33,6 +34,7 @@ class Engine:
         self.redemptions = Redemptions(store, self.writer, self.vault, self.catalog)
         self.codes = CodeDesk(store, self.writer, self.vault, self.catalog)
         self.keys = Keys(store, self.writer, self.vault)
+        self.distribution = Distribution(store, self.writer)
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
                              settings.reservation_ttl_seconds)
 

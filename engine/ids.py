@@ -45,3 +45,7 @@ def payment_id(payment_ref: str) -> UUID:
 
 def quota_id(buyer_id: str, sku: str) -> UUID:
     return uuid5(NAMESPACE, f"quota:{buyer_id}:{sku}")
+
+
+def distributor_id(distributor: str) -> UUID:
+    return uuid5(NAMESPACE, f"distributor:{distributor}")

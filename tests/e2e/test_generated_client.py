@@ -188,3 +188,21 @@ def test_generated_client_reads_typed_catalog_feed_and_health(api):
     assert health.status == "ok" and health.position >= feed.items[-1].position
     _problem(api, api.call("merchant", "catalog.get_product", sku=sku), 403, "forbidden")
     _problem(api, api.call("support", "catalog.get_product", sku="GEN-none"), 404, "not_found")
+
+
+def test_generated_client_registers_and_reads_a_distributor_tree(api):
+    m = api.models
+    root = f"gen-{uuid.uuid4().hex[:8]}"
+    first = _parsed(api.call("app", "distribution.register_distributor", body=m.DistributorIn(
+        distributor_id=root, name="Root shop")), 201, m.DistributorOut)
+    assert first.level == 1 and isinstance(first.registered_at, datetime)
+    child = _parsed(api.call("app", "distribution.register_distributor", body=m.DistributorIn(
+        distributor_id=f"{root}-c", name="Child shop", parent_id=root)), 201, m.DistributorOut)
+    assert (child.level, child.parent_id) == (2, root)
+    read = _parsed(api.call("finance", "distribution.get_distributor", distributor_id=root),
+                   200, m.DistributorOut)
+    assert read.name == "Root shop"
+    _problem(api, api.call("app", "distribution.register_distributor", body=m.DistributorIn(
+        distributor_id=root, name="Renamed")), 409, "already_exists")
+    _problem(api, api.call("app", "distribution.register_distributor", body=m.DistributorIn(
+        distributor_id=f"{root}-o", name="Orphan", parent_id="gen-none")), 404, "not_found")

@@ -103,7 +103,8 @@ def test_statuses_follow_path_ids_bodies_and_engine_errors(doc):
     for method, path, operation in _keyed(doc):
         statuses = set(operation["responses"])
         assert ("404" in statuses) == ("{" in path or path in (
-            "/v1/codes/lookup", "/v1/redemptions", "/v1/orders")), (method, path)
+            "/v1/codes/lookup", "/v1/redemptions", "/v1/orders", "/v1/distributors")), \
+            (method, path)
         assert ("413" in statuses) == ("requestBody" in operation), (method, path)
     redeem = doc["paths"]["/v1/redemptions"]["post"]["responses"]
     assert {"409", "410", "429"} <= set(redeem)
@@ -115,6 +116,8 @@ def test_statuses_follow_path_ids_bodies_and_engine_errors(doc):
         doc["paths"]["/v1/orders/{order_id}/payments"]["post"]["responses"]["422"]
         ["description"])
     assert "`sold_out`" in doc["paths"]["/v1/orders"]["post"]["responses"]["409"]["description"]
+    register = doc["paths"]["/v1/distributors"]["post"]["responses"]
+    assert "`already_exists`, `invalid_state`" in register["409"]["description"]
 
 
 def test_every_post_declares_the_idempotency_key_header(doc):
