@@ -1,7 +1,8 @@
-"""The composition root, outside api/: one place builds the runtime for ``quanyi serve``, the
-CLI, replay, the benchmarks and the tests, so none of them imports the HTTP layer.
+"""The composition root, outside api/: the one place that builds a runtime, for ``quanyi
+serve``, the CLI, the benchmarks and the tests; replay takes the list of live projections
+from here. Nothing here knows HTTP, so none of them needs to import api/.
 
-    api/ ──▶ runtime/ ──▶ engine/, projections/ (and its background workers: runtime/sweepers.py)
+    api/, bench/, tests ──▶ runtime/ ──▶ engine/, projections/
 """
 
 from runtime.composition import Runtime, all_projections
