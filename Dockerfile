@@ -8,6 +8,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY projections ./projections
+COPY runtime ./runtime
 COPY replay ./replay
 COPY api ./api
 RUN pip install --no-cache-dir .

@@ -14,9 +14,9 @@ from api.body_limit import BodyLimitMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.limits import MissLimiter
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import catalog, codes, feed, health, keys, orders, redemptions
-from api.routes import distributors
-from api.runtime import Runtime
+from api.routes import (catalog, codes, distributors, feed, health, keys, orders,
+                        redemptions)
+from runtime import Runtime
 
 DESCRIPTION = """Event-sourced engine for card codes (卡密), redemption codes (兑换码) and
 their sale. Bearer API keys with roles; `Idempotency-Key` on every POST; errors are

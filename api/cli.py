@@ -58,7 +58,7 @@ def _settings() -> Settings:
 
 
 def _runtime():
-    from api.runtime import Runtime
+    from runtime import Runtime
 
     return Runtime.open(_settings())
 
@@ -66,7 +66,7 @@ def _runtime():
 def build_app():
     """The app over a runtime of its own: the factory each server process calls."""
     from api.app import create_app
-    from api.runtime import Runtime
+    from runtime import Runtime
 
     return create_app(Runtime.open(Settings.from_env()), manage_runtime=True)
 
@@ -96,8 +96,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 @app.command()
 def init() -> None:
     """Create the store and its secret key where the settings point (kept if present)."""
-    from api.runtime import Runtime
     from engine.store import store_exists
+    from runtime import Runtime
 
     settings = Settings.from_env()
     existed = store_exists(settings)

@@ -77,10 +77,10 @@ def report(label: str, elapsed: float, latencies: list[float]) -> float:
 # -- the engine, in this process ------------------------------------------------------------
 
 def engine_run(env: dict[str, str], codes: int, buyers: int) -> tuple[float, dict[str, int]]:
-    from api.runtime import Runtime
     from engine.errors import SoldOut
     from engine.imports import CodeRow
     from engine.settings import Settings
+    from runtime import Runtime
 
     rt = Runtime.open(Settings.from_env(env))
     rt.start()

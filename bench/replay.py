@@ -82,10 +82,10 @@ def read_only_rate(rt) -> tuple[float, Counter]:
 def run(store: str, events: int) -> None:
     import os
 
-    from api.runtime import Runtime
     from engine.settings import Settings
     from replay.rebuild import rebuild
     from replay.verify import verify
+    from runtime import Runtime
 
     url = fresh_postgres_database("quanyi_bench_replay") if store == "postgres" else None
     settings = Settings.from_env(bench_env(url))

@@ -121,6 +121,8 @@ class UrlPostgresFactory(PostgresFactory):
 
 
 def open_event_store(settings: Settings) -> EventStore:
+    import engine.topics  # noqa: F401 - every event's topic resolves once the store is open
+
     if settings.database_url:
         env = {
             "PERSISTENCE_MODULE": f"{__name__}:{UrlPostgresFactory.__name__}",

@@ -29,7 +29,12 @@ def progress_reporter(label: str) -> Iterator[Progress]:
 @contextlib.contextmanager
 def _bar(label: str) -> Iterator[Progress]:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
     from rich.progress import Progress as Bar
 
     with Bar(TextColumn(f"{label}: events"), BarColumn(), MofNCompleteColumn(),

@@ -29,7 +29,7 @@ class RebuildFailed(Exception):
 def rebuild(settings: Settings, *, projections: Sequence[Projection] | None = None,
             progress: Progress | None = None) -> int:
     """Rebuild every projection aside and swap it in; the number of events applied."""
-    from api.runtime import all_projections
+    from projections.live import all_projections
 
     projections = list(projections or all_projections())
     store = open_event_store(settings)

@@ -49,7 +49,7 @@ class Verdict:
 def verify(settings: Settings, *, projections: Sequence[Projection] | None = None,
            progress: Progress | None = None) -> Verdict:
     """Rebuild aside and compare with the live projections: agree, differ, or could not."""
-    from api.runtime import all_projections
+    from projections.live import all_projections
 
     projections = list(projections or all_projections())
     store = open_event_store(settings)

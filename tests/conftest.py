@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api.runtime import Runtime
 from engine.settings import Settings
+from runtime import Runtime
 
 STORES = ("sqlite", "postgres")
 TEST_KEY = base64.b64encode(secrets.token_bytes(32)).decode()

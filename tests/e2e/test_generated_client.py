@@ -24,8 +24,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.runtime import Runtime
 from engine.settings import Settings
+from runtime import Runtime
 
 PACKAGE = "quanyi_generated_client"
 ACCEPTED_WARNING = "Unsupported content type text/csv"  # the CSV import form: JSON is typed

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.limits import MAX_LOCKOUT, MissLimiter
 from api.problems import ApiProblem
-from api.runtime import Runtime
 from engine.settings import Settings
+from runtime import Runtime
 from tests.e2e.conftest import sold_code
 
 LIMIT = 20

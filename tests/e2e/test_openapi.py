@@ -13,8 +13,8 @@ from typing import Any, Iterator
 import pytest
 
 from api.app import create_app
-from api.runtime import Runtime
 from engine.settings import Settings
+from runtime import Runtime
 from tests.conftest import TEST_KEY
 from tests.e2e.conftest import import_codes, sold_code
 

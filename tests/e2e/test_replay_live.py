@@ -7,11 +7,11 @@ import uuid
 import psycopg
 from typer.testing import CliRunner
 
-import api.runtime
 from api.cli import app
 from projections.projection import Projection
 from replay.rebuild import RebuildFailed, rebuild
 from replay.verify import Outcome, verify
+from projections.live import all_projections
 from tests.conftest import caught_up
 from tests.e2e.conftest import import_codes
 
@@ -30,10 +30,7 @@ class Exploding(Projection):
 
 
 def with_exploding() -> list[Projection]:
-    return [*PROJECTIONS(), Exploding()]
-
-
-PROJECTIONS = api.runtime.all_projections
+    return [*all_projections(), Exploding()]
 
 
 def stocked(client, keys, product, runtime) -> dict:
@@ -124,7 +121,7 @@ def test_the_commands_exit_non_zero_when_their_rebuild_fails(client, keys, produ
     stocked(client, keys, product, runtime)
     before = snapshot(runtime)
     cli = CliRunner()
-    monkeypatch.setattr(api.runtime, "all_projections", with_exploding)
+    monkeypatch.setattr("projections.live.all_projections", with_exploding)
     rebuilt = cli.invoke(app, ["replay", "rebuild"], env=quanyi_env)
     verified = cli.invoke(app, ["replay", "verify"], env=quanyi_env)
     assert rebuilt.exit_code == 1, rebuilt.output

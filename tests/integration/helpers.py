@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from api.runtime import Runtime
 from engine.imports import BatchResult, CodeRow
+from runtime import Runtime
 
 
 def new_sku() -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from api.runtime import Runtime
 from engine.settings import Settings
+from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import define_product
 

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from api.runtime import Runtime
 from bench.common import free_port, wait_until_up
 from engine.settings import Settings
+from runtime import Runtime
 from tests.conftest import TEST_KEY, postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]

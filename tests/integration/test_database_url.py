@@ -10,11 +10,11 @@ import uuid
 import psycopg
 import pytest
 
-from api.runtime import Runtime
 from engine.settings import Settings
 from engine.store import open_event_store
 from projections.database import ReadDatabase
 from replay.verify import Outcome, verify
+from runtime import Runtime
 from tests.conftest import caught_up
 
 STATEMENT_TIMEOUT = "4321ms"

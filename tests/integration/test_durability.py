@@ -6,14 +6,14 @@ import subprocess
 import sys
 import textwrap
 
-from api.runtime import Runtime
 from engine.settings import Settings
+from runtime import Runtime
 
 SCRIPT = textwrap.dedent("""
     import sys, time
-    from api.runtime import Runtime
     from engine.imports import CodeRow
     from engine.settings import Settings
+    from runtime import Runtime
     rt = Runtime.open(Settings.from_env())
     rt.engine.catalog.define_product(sku="DUR-1", name="Durable", delivery="card",
                                      price=100, actor="test")

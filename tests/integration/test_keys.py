@@ -8,10 +8,10 @@ import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from api.runtime import Runtime
 from engine.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from engine.ids import api_key_id
 from engine.keys import utc_now
+from runtime import Runtime
 
 
 def test_revocation_in_one_process_is_refused_at_once_by_another(runtime, settings):

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from api.runtime import Runtime
 from engine.errors import (AmountMismatch, InvalidState, OrderExpired, PurchaseLimitExceeded,
                            SoldOut)
+from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
 

@@ -10,12 +10,12 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.runtime import all_projections
 from engine.codes import Batch, Code
 from engine.orders import Order
 from projections.projection import iso
 from replay.rebuild import rebuild
 from replay.verify import Outcome, verify
+from projections.live import all_projections
 from tests.conftest import caught_up
 
 LAST_INSTANT = datetime.fromisoformat("9999-12-31T23:59:59-01:00")  # UTC: year 10000

@@ -6,10 +6,11 @@ from collections import Counter
 from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from api.runtime import Runtime, all_projections
 from engine.errors import QuanyiError
 from projections.projection import Projection
 from projections.runner import ProjectionRunner
+from projections.live import all_projections
+from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
 

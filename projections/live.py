@@ -1,0 +1,13 @@
+"""The live set of projections: what the runner inside ``quanyi serve`` applies, and what
+``quanyi replay`` rebuilds and verifies, so both use one list and one copy of the code."""
+
+from __future__ import annotations
+
+from projections.codes import CodeProjection
+from projections.orders import OrderProjection
+from projections.projection import Projection
+
+
+def all_projections() -> list[Projection]:
+    """Every live projection, in the order the runner applies them."""
+    return [CodeProjection(), OrderProjection()]
