@@ -2,7 +2,8 @@
 
 Datetimes travel as ``{"_type_": "datetime", "_data_": "<ISO 8601>"}`` so that they decode
 back to timezone-aware ``datetime`` objects, and ``Money`` values as ``{"_type_": "money",
-"_data_": {"amount": <minor units>, "currency": "CNY"}}``; other fields are JSON-native by
+"_data_": {"amount": <minor units>, "currency": "CNY"}}`` (an ``OrderLine`` likewise, as
+``"order_line"``); other fields are JSON-native by
 design (ids are strings).
 """
 
@@ -15,6 +16,7 @@ import orjson
 from eventsourcing.persistence import Transcoder
 
 from engine.money import Money
+from engine.order_lines import OrderLine
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -26,6 +28,8 @@ def _encode_default(value: Any) -> Any:
         return {"_type_": "datetime", "_data_": value.isoformat()}
     if isinstance(value, Money):
         return {"_type_": "money", "_data_": value.to_json()}
+    if isinstance(value, OrderLine):
+        return {"_type_": "order_line", "_data_": value.to_json()}
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"cannot store a {type(value).__name__} in an event")
@@ -37,6 +41,8 @@ def _revive(value: Any) -> Any:
             return datetime.fromisoformat(value["_data_"])
         if value.get("_type_") == "money":
             return Money.from_json(value["_data_"])
+        if value.get("_type_") == "order_line":
+            return OrderLine.from_json(value["_data_"])
         return {key: _revive(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_revive(item) for item in value]
