@@ -12,7 +12,7 @@ from uuid import UUID
 from engine.catalog import Catalog
 from engine.clock import utc_now
 from engine.code_strings import normalise
-from engine.codes import RESERVED, Code
+from engine.codes import MERCHANT_FIELDS, RESERVED, Code
 from engine.errors import NotFound, QuanyiError, ValidationFailed
 from engine.ids import code_id as make_code_id
 from engine.retry import retrying
@@ -112,6 +112,4 @@ class CodeDesk:
 
 def merchant_view(code: Code) -> dict[str, object]:
     """The part of a code's state a merchant's counter may see."""
-    redemption = code.redemption or {}
-    return {"code_id": str(code.id), "sku": code.sku, "status": code.status,
-            "redeemed_at": redemption.get("at"), "redeemed_by": redemption.get("merchant_id")}
+    return code.view(MERCHANT_FIELDS)

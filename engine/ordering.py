@@ -14,7 +14,8 @@ from uuid import UUID
 
 from engine.catalog import Catalog
 from engine.clock import utc_now
-from engine.codes import Code
+from engine.code_strings import mask
+from engine.codes import LISTED_FIELDS, Code
 from engine.errors import NotFound
 from engine.holding import OrderCodes
 from engine.ids import quota_id
@@ -26,21 +27,6 @@ from engine.retry import retrying
 from engine.store import EventStore
 from engine.vault import Vault
 from engine.writer import Writer
-
-MASK_STARS = "*" * 8
-MASK_MIN_LENGTH = 8
-
-
-def mask(code: str) -> str:
-    """Enough of a code to recognise it, never enough to use it: at most a quarter of its
-    characters (half at each end), none of a code shorter than 8, and always the same run of
-    stars in the middle so the mask does not tell the code's exact length."""
-    if len(code) < MASK_MIN_LENGTH:
-        return MASK_STARS
-    shown = len(code) // 4
-    tail = shown // 2
-    return code[:shown - tail] + MASK_STARS + code[len(code) - tail:]
-
 
 class Orders:
     """Use cases of the storefront's backend on orders."""
@@ -74,7 +60,7 @@ class Orders:
         codes = [self._writer.recent.recall(i) for i in order.code_ids] if just_saved else []
         if not codes or None in codes:
             codes = self.codes_of(order)
-        return [{"code_id": str(c.id), "sku": c.sku, "status": c.status,
+        return [{**c.view(LISTED_FIELDS),
                  "masked": mask(self._vault.open(c.id, c.sealed)["code"])} for c in codes]
 
     # -- place, pay -----------------------------------------------------------------------
