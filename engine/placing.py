@@ -42,15 +42,9 @@ class Placing:
         (by default the actor). The same owner's external_ref again answers its order."""
         lines = _merge_lines(buyer_id, items)
         owner = owner or actor
-        oid = uuid4()
-        if external_ref:
-            oid = make_order_id(self._vault.order_ref(owner, external_ref))
-            # An order placed before ids were keyed keeps its plain uuid5 id: a retry after
-            # the upgrade finds it there instead of placing a second order (one more read).
-            placed = self._placed(oid, owner) or self._placed(
-                legacy_order_id(actor, external_ref), owner)
-            if placed:
-                return placed
+        oid, placed = self._order_id(owner, actor, external_ref)
+        if placed:
+            return placed
         products = {line["sku"]: self._sellable(line["sku"]) for line in lines}
         fields = _order_fields(lines, products, buyer_id=buyer_id, channel=channel,
                                distributor_id=distributor_id, external_ref=external_ref,
@@ -62,6 +56,17 @@ class Placing:
             if external_ref:
                 return self._store.get(oid, f"order {oid}")  # placed meanwhile
             raise
+
+    def _order_id(self, owner: str, actor: str,
+                  external_ref: str | None) -> tuple[UUID, Order | None]:
+        """The new order's id, and the order already placed under its external_ref."""
+        if not external_ref:
+            return uuid4(), None
+        oid = make_order_id(self._vault.order_ref(owner, external_ref))
+        # An order placed before ids were keyed keeps its plain uuid5 id: a retry after the
+        # upgrade finds it there instead of placing a second order (one more read).
+        return oid, self._placed(oid, owner) or self._placed(
+            legacy_order_id(actor, external_ref), owner)
 
     def _placed(self, order_id: UUID, owner: str) -> Order | None:
         order: Order | None = self._store.find(order_id)
