@@ -188,6 +188,7 @@ class Reservations:
 
     @staticmethod
     def _retrying(attempt: Callable[[], list[Code]]) -> list[Code]:
+        # Callers have always been told InvalidState when the codes would not hold still.
         try:
             return retrying(attempt, attempts=RETRIES, what="the codes", max_pause=0.005)
         except ConcurrentUpdate as exc:
