@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
-from engine.errors import AlreadyExists, ConcurrentUpdate, NotFound, ValidationFailed
+from engine.errors import AlreadyExists, ConcurrentUpdate, ValidationFailed
 from engine.ids import product_id
+from engine.retry import retrying
 from engine.store import EventStore
 from engine.writer import Writer
 
@@ -151,16 +151,15 @@ class Catalog:
     def set_channel_price(self, *, sku: str, channel: str, price: int, actor: str) -> Product:
         """Set (or change) the price a SKU sells at in one channel."""
         _check_channel_price(channel, price)
-        for _ in range(5):
+
+        def attempt() -> Product:
             product = self.get(sku)
             product.set_channel_price(channel=channel, price=price, actor=actor)
-            try:
-                self._writer.save(product)
-            except ConcurrentUpdate:
-                continue
-            self._recent.pop(sku, None)
+            self._writer.save(product)
             return product
-        raise ConcurrentUpdate(f"product {sku} kept changing; retry")
+        product = retrying(attempt, attempts=5, what=f"product {sku}")
+        self._recent.pop(sku, None)
+        return product
 
     def _check_components(self, parts: list[dict[str, Any]], currency: str) -> None:
         if len(parts) > 20:
@@ -190,10 +189,8 @@ class Catalog:
 
     def get(self, sku: str) -> Product:
         check_sku(sku)
-        try:
-            return self._store.repository.get(product_id(sku))
-        except AggregateNotFoundError as exc:
-            raise NotFound(f"no product {sku}") from exc
+        product: Product = self._store.get(product_id(sku), f"product {sku}")
+        return product
 
 
 def _check_channel_price(channel: str, price: int) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
 from engine.catalog import Catalog
+from engine.clock import utc_now
 from engine.code_strings import normalise
-from engine.codes import RESERVED, Code
-from engine.errors import ConcurrentUpdate, NotFound, QuanyiError, ValidationFailed
+from engine.codes import MERCHANT_FIELDS, RESERVED, Code
+from engine.errors import NotFound, QuanyiError, ValidationFailed
 from engine.ids import code_id as make_code_id
-from engine.reservations import utc_now
+from engine.retry import retrying
 from engine.store import EventStore
 from engine.vault import Vault
 from engine.writer import Writer
@@ -51,10 +50,8 @@ class CodeLocator:
         return code.origin == "generated" or not self._catalog.get_recent(code.sku).case_sensitive
 
     def _load(self, code_id: UUID) -> Code | None:
-        try:
-            return self._store.repository.get(code_id)
-        except AggregateNotFoundError:
-            return None
+        found: Code | None = self._store.find(code_id)
+        return found
 
 
 class CodeDesk:
@@ -67,10 +64,8 @@ class CodeDesk:
         self._locator = CodeLocator(store, vault, catalog)
 
     def get(self, code_id: UUID) -> Code:
-        try:
-            return self._store.repository.get(code_id)
-        except AggregateNotFoundError as exc:
-            raise NotFound(f"no code {code_id}") from exc
+        code: Code = self._store.get(code_id, f"code {code_id}")
+        return code
 
     def look_up(self, code: str) -> Code:
         """Find a code by its string, through its keyed fingerprints only."""
@@ -92,15 +87,13 @@ class CodeDesk:
         """Take a code out of circulation for good."""
         if not reason.strip():
             raise ValidationFailed("voiding needs a reason")
-        for _ in range(RETRIES):
+
+        def attempt() -> Code:
             code = self.get(code_id)
             code.void(reason=reason, actor=actor)
-            try:
-                self._writer.save(code)
-            except ConcurrentUpdate:
-                continue
+            self._writer.save(code)
             return code
-        raise ConcurrentUpdate("the code kept changing; retry")
+        return retrying(attempt, attempts=RETRIES, what="the code")
 
     def expire(self, code_ids: Iterable[UUID]) -> int:
         """Mark due codes expired; safe to run twice and beside other writers."""
@@ -119,6 +112,4 @@ class CodeDesk:
 
 def merchant_view(code: Code) -> dict[str, object]:
     """The part of a code's state a merchant's counter may see."""
-    redemption = code.redemption or {}
-    return {"code_id": str(code.id), "sku": code.sku, "status": code.status,
-            "redeemed_at": redemption.get("at"), "redeemed_by": redemption.get("merchant_id")}
+    return code.view(MERCHANT_FIELDS)

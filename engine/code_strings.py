@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import unicodedata
 
+MASK_STARS = "*" * 8
+MASK_MIN_LENGTH = 8
+
 # Japanese writes Han, hiragana and katakana side by side: one script for this purpose.
 SCRIPT_ALIASES = {"HIRAGANA": "CJK", "KATAKANA": "CJK"}
 
@@ -38,3 +41,14 @@ def scripts_of(text: str) -> set[str]:
 
 def mixes_scripts(text: str) -> bool:
     return len(scripts_of(text)) > 1
+
+
+def mask(code: str) -> str:
+    """Enough of a code to recognise it, never enough to use it: at most a quarter of its
+    characters (half at each end), none of a code shorter than 8, and always the same run of
+    stars in the middle so the mask does not tell the code's exact length."""
+    if len(code) < MASK_MIN_LENGTH:
+        return MASK_STARS
+    shown = len(code) // 4
+    tail = shown // 2
+    return code[:shown - tail] + MASK_STARS + code[len(code) - tail:]

@@ -25,6 +25,11 @@ AVAILABLE, RESERVED, SOLD, REDEEMED, VOIDED, EXPIRED = (
     "available", "reserved", "sold", "redeemed", "voided", "expired")
 STATUSES = (AVAILABLE, RESERVED, SOLD, REDEEMED, VOIDED, EXPIRED)
 
+# The parts of ``Code.state()`` other readers see: an order's list of its codes (with a mask
+# beside them) and a merchant's counter (nothing of the buyer, order or batch).
+LISTED_FIELDS = ("code_id", "sku", "status")
+MERCHANT_FIELDS = ("code_id", "sku", "status", "redeemed_at", "redeemed_by")
+
 
 class Code(Aggregate):
     TOPIC = "quanyi:code"
@@ -179,8 +184,13 @@ class Code(Aggregate):
     def _expired(self, actor: str) -> None:
         self.status = EXPIRED
 
+    def view(self, fields: tuple[str, ...]) -> dict[str, Any]:
+        """Part of the public state, for a reader that may see only ``fields`` of it."""
+        state = self.state()
+        return {name: state[name] for name in fields}
+
     def state(self) -> dict[str, Any]:
-        """The code's public state: never its secret."""
+        """The code's public state: never its secret (every other view is a part of it)."""
         redemption = self.redemption or {}
         return {
             "code_id": str(self.id), "sku": self.sku, "status": self.status,

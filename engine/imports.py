@@ -19,10 +19,9 @@ from itertools import islice
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
-
 from engine.case_forms import CaseForms, CodeForms
 from engine.catalog import MAX_MONEY, Catalog, Product
+from engine.clock import utc_now
 from engine.code_desk import CodeLocator
 from engine.code_strings import mixes_scripts
 from engine.codes import Batch, Code
@@ -30,7 +29,7 @@ from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, Valida
 from engine.fields import check_instant
 from engine.generation import MAX_CODE_LENGTH, CodePattern
 from engine.ids import batch_id as make_batch_id
-from engine.reservations import utc_now
+from engine.retry import retrying
 from engine.store import EventStore
 from engine.vault import Vault
 from engine.writer import Writer
@@ -146,11 +145,8 @@ class Imports:
         if expires_at is not None and expires_at <= utc_now():
             raise ValidationFailed("expires_at is already past")
         batch_id = make_batch_id(actor, batch_key) if batch_key else uuid4()
-        if batch_key:
-            try:
-                return self._store.repository.get(batch_id), True
-            except AggregateNotFoundError:
-                pass
+        if batch_key and (found := self._store.find(batch_id)) is not None:
+            return found, True
         batch = Batch(id=batch_id, sku=product.sku, origin=origin, supplier_id=supplier_id,
                       unit_cost=unit_cost, currency=product.currency, expires_at=expires_at,
                       actor=actor)
@@ -181,28 +177,28 @@ class Imports:
 
     def _store_chunk(self, batch: Batch, chunk: list[_Candidate], result: BatchResult,
                      report: bool = True) -> None:
-        for _attempt in range(3):
-            present = self._store.existing_ids(i for c in chunk for i in c.forms.ids)
-            stored = {c.code_id for c in chunk if c.code_id in present}
-            known = stored | self._case_forms.clashing((c.forms for c in chunk), present)
-            fresh = [c for c in chunk if c.code_id not in known]
-            mine = self._already_in_batch(batch, [c.code_id for c in chunk
-                                                  if c.code_id in stored]) \
-                if result.resumed else set()
-            codes = [Code(id=c.code_id, sku=batch.sku, batch_id=str(batch.id),
-                          sealed=self._vault.seal_code(c.code_id, c.code, c.pin),
-                          origin=batch.origin, expires_at=batch.expires_at, actor="import")
-                     for c in fresh]
-            try:
-                self._writer.save(*codes)
-            except ConcurrentUpdate:
-                continue  # a concurrent import took one of these codes: check again
-            result.imported += len(fresh) + len(mine)
-            if report:
-                result.rejected.extend({"index": c.index, "reason": DUPLICATE} for c in chunk
-                                       if c.code_id in known and c.code_id not in mine)
-            return
-        raise ConcurrentUpdate("codes kept clashing with a concurrent import; retry the batch")
+        # A concurrent import may take one of these codes meanwhile: check them again.
+        retrying(lambda: self._store_chunk_once(batch, chunk, result, report), attempts=3,
+                 what="codes of a concurrent import")
+
+    def _store_chunk_once(self, batch: Batch, chunk: list[_Candidate], result: BatchResult,
+                          report: bool) -> None:
+        present = self._store.existing_ids(i for c in chunk for i in c.forms.ids)
+        stored = {c.code_id for c in chunk if c.code_id in present}
+        known = stored | self._case_forms.clashing((c.forms for c in chunk), present)
+        fresh = [c for c in chunk if c.code_id not in known]
+        mine = self._already_in_batch(batch, [c.code_id for c in chunk
+                                              if c.code_id in stored]) \
+            if result.resumed else set()
+        codes = [Code(id=c.code_id, sku=batch.sku, batch_id=str(batch.id),
+                      sealed=self._vault.seal_code(c.code_id, c.code, c.pin),
+                      origin=batch.origin, expires_at=batch.expires_at, actor="import")
+                 for c in fresh]
+        self._writer.save(*codes)
+        result.imported += len(fresh) + len(mine)
+        if report:
+            result.rejected.extend({"index": c.index, "reason": DUPLICATE} for c in chunk
+                                   if c.code_id in known and c.code_id not in mine)
 
     def _already_in_batch(self, batch: Batch, known: list[UUID]) -> set[UUID]:
         """Codes a retried batch already stored before it was interrupted."""

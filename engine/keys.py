@@ -15,13 +15,13 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
+from engine.clock import utc_now
 from engine.errors import ConcurrentUpdate, Forbidden, InvalidState, NotFound, ValidationFailed
 from engine.ids import api_key_id
 from engine.store import EventStore
@@ -33,10 +33,6 @@ SEES_EVERY_OWNER = ("admin", "support", "finance")
 PREFIX = "qy"
 MAX_DAYS = 3650
 MAX_BINDING = 64  # a merchant_id or tenant; a redemption's merchant_id has the same bound
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class ApiKey(Aggregate):
@@ -198,9 +194,10 @@ class Keys:
         if len(key_id) != 12:
             return None
         try:
-            return self._store.repository.get(api_key_id(key_id))
-        except (AggregateNotFoundError, ValueError):
+            found: ApiKey | None = self._store.find(api_key_id(key_id))
+        except ValueError:  # not an id a key could have
             return None
+        return found
 
 
 def expiry(*, in_days: int | None = None, at: datetime | None = None) -> datetime | None:

@@ -8,6 +8,10 @@ creates one payment, and every other callback finds it and answers the same.
     reserved ──pay──▶ delivered
        │ └──cancel──▶ cancelled ─┐
        └───expire───▶ expired  ──┴─late pay──▶ delivered (re-reserved) | refunded (no stock)
+
+The order guards its own transitions: each changing method refuses (InvalidState,
+AmountMismatch, OrderExpired) a step the diagram does not draw, so a use case only loads,
+asks the order and saves.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from engine.errors import AmountMismatch, InvalidState, OrderExpired, PurchaseLimitExceeded
+from engine.money import Money
+from engine.order_lines import OrderLine
 
 RESERVED, DELIVERED, PARTIALLY_REFUNDED, REFUNDED, CANCELLED, EXPIRED = (
     "reserved", "delivered", "partially_refunded", "refunded", "cancelled", "expired")
@@ -69,6 +75,19 @@ class Order(Aggregate):
         self.reveals = 0
 
     @property
+    def lines(self) -> list[OrderLine]:
+        return [OrderLine.from_item(item, self.currency) for item in self.items]
+
+    @property
+    def total(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    @property
+    def lapsed(self) -> bool:
+        """Expired or cancelled: a payment now needs codes taken afresh."""
+        return self.status in (EXPIRED, CANCELLED)
+
+    @property
     def code_ids(self) -> list[UUID]:
         return [UUID(c["code_id"]) for c in self.codes]
 
@@ -83,6 +102,20 @@ class Order(Aggregate):
     def belongs_to(self, scope: str | None) -> bool:
         """Whether a caller limited to the owner ``scope`` may see it (None: anyone)."""
         return scope is None or scope == self.owner
+
+    def accepts_payment(self, payment_ref: str, amount: int, currency: str) -> bool:
+        """Whether this is a new payment the order can take; False for a repeated callback
+        (the first answer stands). Raises when the order cannot take it."""
+        if self.payment(payment_ref):
+            return False
+        self.check_amount(amount, currency)
+        if self.status not in (RESERVED, EXPIRED, CANCELLED):
+            raise InvalidState(f"order {self.id} is already {self.status}")
+        return True
+
+    def is_due(self, now: datetime) -> bool:
+        """Whether an unpaid reservation has run past its time."""
+        return self.status == RESERVED and self.expires_at <= now
 
     def check_open(self) -> None:
         if self.status == EXPIRED:
@@ -130,26 +163,60 @@ class Order(Aggregate):
                                   "code_ids": [], "automatic": True, "at": self.timestamp})
 
     def pay(self, *, payment_ref: str, amount: int, currency: str, provider: str | None,
-            codes: list[dict[str, str]], late: bool, actor: str) -> None:
+            actor: str, codes: list[dict[str, str]] | None = None) -> None:
+        """Deliver on a new payment: the codes the order holds or, for a late payment
+        (expired or cancelled), ``codes`` taken afresh."""
+        self._check_new_payment(payment_ref, amount, currency)
+        if self.lapsed != (codes is not None):
+            raise InvalidState("a late payment, and only a late one, delivers codes taken "
+                               "afresh")
         self.trigger_event(self.Paid, payment_ref=payment_ref, amount=amount,
-                           currency=currency, provider=provider, codes=codes, late=late,
+                           currency=currency, provider=provider,
+                           codes=self.codes if codes is None else codes, late=self.lapsed,
                            actor=actor)
 
     def refund_payment(self, *, payment_ref: str, amount: int, currency: str,
                        provider: str | None, reason: str, actor: str) -> None:
+        """Keep and return a late payment that no stock is left to honour."""
+        self._check_new_payment(payment_ref, amount, currency)
+        if not self.lapsed:
+            raise InvalidState(f"order {self.id} is {self.status}: only a late payment is "
+                               "refunded on arrival")
         self.trigger_event(self.PaymentRefunded, payment_ref=payment_ref, amount=amount,
                            currency=currency, provider=provider, reason=reason, actor=actor)
 
+    def _check_new_payment(self, payment_ref: str, amount: int, currency: str) -> None:
+        if not self.accepts_payment(payment_ref, amount, currency):
+            raise InvalidState(f"order {self.id} already has payment {payment_ref}")
+
+    def expire(self, *, actor: str, now: datetime) -> None:
+        """Let an unpaid reservation lapse once it is due."""
+        if not self.is_due(now):
+            raise InvalidState(f"order {self.id} is {self.status}, not due to expire")
+        self._expire(actor=actor)
+
     @event("Expired", topic="quanyi:order.expired")
-    def expire(self, actor: str) -> None:
+    def _expire(self, actor: str) -> None:
         self.status = EXPIRED
 
+    def cancel(self, *, reason: str, actor: str) -> None:
+        """Cancel an unpaid order (an expired one is refused as OrderExpired)."""
+        self.check_open()
+        self._cancel(reason=reason or "cancelled", actor=actor)
+
     @event("Cancelled", topic="quanyi:order.cancelled")
-    def cancel(self, reason: str, actor: str) -> None:
+    def _cancel(self, reason: str, actor: str) -> None:
         self.status = CANCELLED
 
+    def record_reveal(self, *, actor: str, client_address: str | None) -> None:
+        """Note that a delivered order's codes were shown: who asked, from where."""
+        if self.status not in (DELIVERED, PARTIALLY_REFUNDED):
+            raise InvalidState(f"order {self.id} is {self.status}: nothing to reveal")
+        self._reveal(actor=actor, client_address=client_address,
+                     code_ids=[c["code_id"] for c in self.codes])
+
     @event("Revealed", topic="quanyi:order.revealed")
-    def record_reveal(self, actor: str, client_address: str | None, code_ids: list[str]) -> None:
+    def _reveal(self, actor: str, client_address: str | None, code_ids: list[str]) -> None:
         self.reveals += 1
 
 

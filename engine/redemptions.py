@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from engine.catalog import Catalog
+from engine.clock import utc_now
 from engine.code_desk import CodeLocator
 from engine.codes import Code
-from engine.errors import ConcurrentUpdate, Forbidden, NotFound, ValidationFailed
+from engine.errors import Forbidden, ValidationFailed
 from engine.ids import redemption_id as make_redemption_id
-from engine.reservations import utc_now
+from engine.retry import retrying
 from engine.store import EventStore
 from engine.vault import Vault
 from engine.writer import Writer
@@ -55,45 +55,35 @@ class Redemptions:
         if not merchant_id:
             raise ValidationFailed("merchant_id is required")
         target = self._locator.find(code)
-        code_id = target.id
-        for attempt in range(RETRIES):
-            if attempt:
-                target = self._load(code_id)
-            redemption = Redemption(id=make_redemption_id(code_id, target.redemptions + 1),
-                                    code_id=str(code_id), merchant_id=merchant_id, actor=actor)
-            target.redeem(redemption_id=str(redemption.id), merchant_id=merchant_id,
-                          terminal_id=terminal_id, location=location, now=utc_now(),
-                          actor=actor)
-            try:
-                self._writer.save(target, redemption)
-            except ConcurrentUpdate:
-                continue  # someone else changed the code: decide again on its new state
-            return target, redemption
-        raise ConcurrentUpdate("the code kept changing; retry the redemption")
+        found = [target]  # the first attempt decides on the code the locator read
+
+        def attempt() -> tuple[Code, Redemption]:
+            code = found.pop() if found else self._load(target.id)
+            redemption = Redemption(id=make_redemption_id(code.id, code.redemptions + 1),
+                                    code_id=str(code.id), merchant_id=merchant_id, actor=actor)
+            code.redeem(redemption_id=str(redemption.id), merchant_id=merchant_id,
+                        terminal_id=terminal_id, location=location, now=utc_now(),
+                        actor=actor)
+            self._writer.save(code, redemption)
+            return code, redemption
+        return retrying(attempt, attempts=RETRIES, what="the code")
 
     def roll_back(self, *, redemption_id: UUID, reason: str, actor: str,
                   any_actor: bool = False) -> Code:
         """Undo a redemption; only the key that redeemed (or an admin) may."""
         if not reason.strip():
             raise ValidationFailed("a rollback needs a reason")
-        try:
-            redemption: Redemption = self._store.repository.get(redemption_id)
-        except AggregateNotFoundError as exc:
-            raise NotFound(f"no redemption {redemption_id}") from exc
+        redemption: Redemption = self._store.get(redemption_id, f"redemption {redemption_id}")
         if not any_actor and redemption.actor != actor:
             raise Forbidden("only the key that redeemed a code may roll the redemption back")
-        for _ in range(RETRIES):
+
+        def attempt() -> Code:
             target = self._load(UUID(redemption.code_id))
             target.roll_back(redemption_id=str(redemption_id), reason=reason, actor=actor)
-            try:
-                self._writer.save(target)
-            except ConcurrentUpdate:
-                continue
+            self._writer.save(target)
             return target
-        raise ConcurrentUpdate("the code kept changing; retry the rollback")
+        return retrying(attempt, attempts=RETRIES, what="the code")
 
     def _load(self, code_id: UUID) -> Code:
-        try:
-            return self._store.repository.get(code_id)
-        except AggregateNotFoundError as exc:
-            raise NotFound("no such code") from exc
+        code: Code = self._store.get(code_id, "such code")
+        return code

@@ -12,12 +12,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Protocol
 from uuid import UUID
 
+from engine.clock import utc_now  # noqa: F401 - its old home, still imported from here
 from engine.codes import AVAILABLE, Code
 from engine.errors import ConcurrentUpdate, InvalidState, SoldOut
+from engine.retry import retrying
 from engine.store import EventStore
 from engine.writer import Writer
 
@@ -34,10 +35,6 @@ class CandidateSource(Protocol):
                            exclude: set[UUID]) -> list[UUID]: ...
 
     def wait_for(self, position: int, timeout: float) -> bool: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class CodeAllocator:
@@ -191,12 +188,8 @@ class Reservations:
 
     @staticmethod
     def _retrying(attempt: Callable[[], list[Code]]) -> list[Code]:
-        for _ in range(RETRIES - 1):
-            try:
-                return attempt()
-            except ConcurrentUpdate:
-                time.sleep(random.uniform(0, 0.005))
+        # Callers have always been told InvalidState when the codes would not hold still.
         try:
-            return attempt()
+            return retrying(attempt, attempts=RETRIES, what="the codes", max_pause=0.005)
         except ConcurrentUpdate as exc:
             raise InvalidState("the codes kept changing under this command; retry") from exc

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import Notification, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import Environment
 from psycopg.rows import dict_row
 
 from engine.data_dir import private_database
-from engine.errors import SettingsError
+from engine.errors import NotFound, SettingsError
 from engine.serialization import OrjsonTranscoder
 from engine.settings import Settings, without_password
 
@@ -34,6 +34,20 @@ class EventStore(Application):
     @property
     def kind(self) -> str:
         return "postgres" if "postgres" in type(self.recorder).__module__ else "sqlite"
+
+    def get(self, aggregate_id: UUID, what: str) -> Any:
+        """The aggregate, or NotFound saying there is no ``what`` (e.g. ``"order <id>"``)."""
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError as exc:
+            raise NotFound(f"no {what}") from exc
+
+    def find(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate, or None when the store has no event of it."""
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
 
     def existing_ids(self, ids: Iterable[UUID]) -> set[UUID]:
         """The given aggregate ids that already have a first event in the store."""

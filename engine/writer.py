@@ -64,11 +64,16 @@ class Writer:
         else:
             self.recent.forget([a.id for a in present])  # what is remembered stays current
 
-    def load(self, aggregate_id: Any) -> Any:
-        """An aggregate remembered from a recent save, else read from the store. Only for
-        a decision that ends in saving this aggregate (see engine/recent.py)."""
+    def load(self, aggregate_id: Any, what: str | None = None) -> Any:
+        """An aggregate remembered from a recent save, else read from the store (a missing
+        one is NotFound naming ``what``, when given). Only for a decision that ends in
+        saving this aggregate (see engine/recent.py)."""
         remembered = self.recent.recall(aggregate_id)
-        return remembered if remembered is not None else self._store.repository.get(aggregate_id)
+        if remembered is not None:
+            return remembered
+        if what is not None:
+            return self._store.get(aggregate_id, what)
+        return self._store.repository.get(aggregate_id)
 
     def close(self) -> None:
         self._queue.put(None)

@@ -7,7 +7,7 @@ import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from engine import ordering
+from engine import placing
 from engine.errors import NotFound
 from engine.ids import NAMESPACE, legacy_order_id
 from engine.orders import Order
@@ -106,7 +106,7 @@ def test_order_placed_before_keyed_ids_is_found_on_retry(runtime, monkeypatch):
     sku = define_product(runtime)
     import_rows(runtime, sku, codes_for(2))
     old_id = uuid.uuid5(NAMESPACE, "order:key:abc:ref-7")  # as ids were derived before
-    monkeypatch.setattr(ordering, "make_order_id", lambda _digest: old_id)
+    monkeypatch.setattr(placing, "make_order_id", lambda _digest: old_id)
     old = runtime.engine.orders.place(buyer_id="b", items=[{"sku": sku, "quantity": 1}],
                                       external_ref="ref-7", actor="key:abc")
     monkeypatch.undo()

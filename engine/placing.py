@@ -1,0 +1,150 @@
+"""Placing an order: price its lines, count its purchase quotas and take its codes, all in
+one atomic save. A version clash re-runs the decision on fresh state (engine/retry.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from engine.catalog import Catalog, Product
+from engine.clock import utc_now
+from engine.errors import ConcurrentUpdate, InvalidState, ValidationFailed
+from engine.holding import OrderCodes
+from engine.ids import legacy_order_id, quota_id
+from engine.ids import order_id as make_order_id
+from engine.orders import BuyerQuota, Order
+from engine.retry import retrying
+from engine.store import EventStore
+from engine.vault import Vault
+from engine.writer import Writer
+
+MAX_UNITS = 10_000
+MAX_LINES = 50
+
+
+class Placing:
+    """The use case that reserves an order's units."""
+
+    def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog,
+                 codes: OrderCodes, reservation_ttl_seconds: int) -> None:
+        self._store = store
+        self._writer = writer
+        self._vault = vault
+        self._catalog = catalog
+        self._codes = codes
+        self._ttl = timedelta(seconds=reservation_ttl_seconds)
+
+    def place(self, *, buyer_id: str, items: list[dict[str, Any]], channel: str | None,
+              distributor_id: str | None, external_ref: str | None, actor: str,
+              owner: str | None) -> Order:
+        """Reserve every unit of every item, or nothing; the order belongs to ``owner``
+        (by default the actor). The same owner's external_ref again answers its order."""
+        lines = _merge_lines(buyer_id, items)
+        owner = owner or actor
+        oid, placed = self._order_id(owner, actor, external_ref)
+        if placed:
+            return placed
+        products = {line["sku"]: self._sellable(line["sku"]) for line in lines}
+        fields = _order_fields(lines, products, buyer_id=buyer_id, channel=channel,
+                               distributor_id=distributor_id, external_ref=external_ref,
+                               actor=actor, owner=owner)
+        try:
+            return retrying(lambda: self._place_once(oid, products, fields),
+                            what=f"order {oid}")
+        except ConcurrentUpdate:
+            if external_ref:
+                return self._store.get(oid, f"order {oid}")  # placed meanwhile
+            raise
+
+    def _order_id(self, owner: str, actor: str,
+                  external_ref: str | None) -> tuple[UUID, Order | None]:
+        """The new order's id, and the order already placed under its external_ref."""
+        if not external_ref:
+            return uuid4(), None
+        oid = make_order_id(self._vault.order_ref(owner, external_ref))
+        # An order placed before ids were keyed keeps its plain uuid5 id: a retry after the
+        # upgrade finds it there instead of placing a second order (one more read).
+        return oid, self._placed(oid, owner) or self._placed(
+            legacy_order_id(actor, external_ref), owner)
+
+    def _placed(self, order_id: UUID, owner: str) -> Order | None:
+        order: Order | None = self._store.find(order_id)
+        return order if order is not None and order.belongs_to(owner) else None
+
+    def _place_once(self, oid: UUID, products: dict[str, Product],
+                    fields: dict[str, Any]) -> Order:
+        now = utc_now()
+        quotas = [self._quota_taken(fields["buyer_id"], products[i["sku"]], str(oid),
+                                    i["quantity"], now)
+                  for i in fields["items"] if products[i["sku"]].limit()]
+        codes = self._codes.take(fields["needs"], str(oid), fields["buyer_id"],
+                                 fields["actor"])
+        order = Order(id=oid, expires_at=now + self._ttl,
+                      codes=[{"code_id": str(c.id), "sku": c.sku} for c in codes], **fields)
+        try:
+            self._writer.save(order, *codes, *quotas, remember=True)
+        except ConcurrentUpdate:
+            self._codes.give_back(codes, clashed=True)
+            raise
+        return order
+
+    def _sellable(self, sku: str) -> Product:
+        product = self._catalog.get_recent(sku)
+        if product.delivery == "topup":
+            raise InvalidState(f"{sku} is a direct top-up, which orders do not deliver yet")
+        return product
+
+    def _quota_taken(self, buyer_id: str, product: Product, order_id: str, quantity: int,
+                     now: datetime) -> BuyerQuota:
+        limit = product.limit()
+        if limit is None:
+            raise InvalidState(f"{product.sku} has no purchase limit to count")
+        qid = quota_id(buyer_id, product.sku)
+        quota: BuyerQuota | None = self._store.find(qid)
+        if quota is None:
+            quota = BuyerQuota(id=qid, buyer_id=buyer_id, sku=product.sku)
+        quota.take(order_id=order_id, quantity=quantity, limit=limit.quantity,
+                   window_seconds=limit.window_seconds, now=now)
+        return quota
+
+
+def _order_fields(lines: list[dict[str, Any]], products: dict[str, Product], *,
+                  buyer_id: str, channel: str | None, **rest: Any) -> dict[str, Any]:
+    """The new order's fields: its lines priced for the channel, in one currency."""
+    currencies = {p.currency for p in products.values()}
+    if len(currencies) > 1:
+        raise ValidationFailed("every item of an order must be priced in one currency")
+    priced = [{**line, "unit_price": products[line["sku"]].price_for(channel)}
+              for line in lines]
+    return {"buyer_id": buyer_id, "items": priced, "needs": _code_needs(priced, products),
+            "amount": sum(i["unit_price"] * i["quantity"] for i in priced),
+            "currency": currencies.pop(), "channel": channel, **rest}
+
+
+def _merge_lines(buyer_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not buyer_id or len(buyer_id) > 128:
+        raise ValidationFailed("buyer_id must be 1-128 characters")
+    if not 1 <= len(items) <= MAX_LINES:
+        raise ValidationFailed(f"an order has 1-{MAX_LINES} items")
+    merged: dict[str, int] = {}
+    for item in items:
+        quantity = item.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise ValidationFailed("each item's quantity must be a positive integer")
+        merged[str(item.get("sku"))] = merged.get(str(item.get("sku")), 0) + quantity
+    if sum(merged.values()) > MAX_UNITS:
+        raise ValidationFailed(f"an order holds at most {MAX_UNITS} units")
+    return [{"sku": sku, "quantity": q} for sku, q in merged.items()]
+
+
+def _code_needs(items: list[dict[str, Any]],
+                products: dict[str, Product]) -> list[dict[str, Any]]:
+    """Code units per SKU: a bundle needs its components' codes, not its own."""
+    needs: dict[str, int] = {}
+    for item in items:
+        product = products[item["sku"]]
+        parts = product.components or [{"sku": product.sku, "quantity": 1}]
+        for part in parts:
+            needs[part["sku"]] = needs.get(part["sku"], 0) + part["quantity"] * item["quantity"]
+    return [{"sku": sku, "quantity": q} for sku, q in needs.items()]

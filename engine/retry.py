@@ -1,0 +1,34 @@
+"""One way to re-run a decision after a version clash.
+
+A use case loads, decides and saves; when the save finds that another process changed one of
+the aggregates first (ConcurrentUpdate), the whole attempt runs again on fresh state. A short
+random pause spreads the clashing writers apart so they do not clash again in step.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from engine.errors import ConcurrentUpdate
+
+T = TypeVar("T")
+
+ATTEMPTS = 10
+MAX_PAUSE_SECONDS = 0.01
+
+
+def retrying(attempt: Callable[[], T], *, attempts: int = ATTEMPTS, what: str = "the record",
+             max_pause: float = MAX_PAUSE_SECONDS) -> T:
+    """``attempt()``'s first answer that does not clash; after ``attempts`` clashes, a
+    ConcurrentUpdate naming ``what``. Any other error ends the retries at once."""
+    for tries in range(1, attempts + 1):
+        try:
+            return attempt()
+        except ConcurrentUpdate as exc:
+            if tries == attempts:
+                raise ConcurrentUpdate(f"{what} kept changing; retry") from exc
+            time.sleep(random.uniform(0, max_pause))
+    raise ValueError("attempts must be at least 1")
