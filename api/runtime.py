@@ -10,6 +10,8 @@ from engine.app import Engine
 from engine.settings import Settings
 from engine.store import EventStore, open_event_store
 from projections.codes import CodeProjection
+from projections.ledger import LedgerProjection
+from projections.ledger_queries import LedgerQueries
 from projections.orders import OrderProjection
 from projections.database import ReadDatabase
 from projections.projection import Projection
@@ -21,7 +23,7 @@ log = logging.getLogger("quanyi.runtime")
 
 def all_projections() -> list[Projection]:
     """Every live projection, in the order the runner applies them."""
-    return [CodeProjection(), OrderProjection()]
+    return [CodeProjection(), OrderProjection(), LedgerProjection()]
 
 
 class Runtime:
@@ -34,6 +36,7 @@ class Runtime:
         self.runner = ProjectionRunner(store, self.read_db, all_projections(),
                                        listen_url=settings.database_url)
         self.codes = CodeQueries(self.read_db, self.runner)
+        self.ledger = LedgerQueries(self.read_db, self.runner)
         self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
