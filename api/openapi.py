@@ -69,6 +69,11 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
                                           errors.ConcurrentUpdate),
     "POST /v1/orders/{order_id}/reveal": (errors.InvalidState, errors.ConcurrentUpdate),
     "GET /v1/orders/{order_id}/codes.csv": (errors.InvalidState, errors.ConcurrentUpdate),
+    "GET /v1/ledger/accounts/{account_id}": (errors.ValidationFailed,),
+    "POST /v1/payouts": (errors.InsufficientBalance, errors.InvalidState,
+                         errors.ConcurrentUpdate),
+    "POST /v1/suppliers/{supplier_id}/settlements": (
+        errors.InsufficientBalance, errors.InvalidState, errors.ConcurrentUpdate),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})

@@ -37,7 +37,8 @@ class Runtime:
                                        listen_url=settings.database_url)
         self.codes = CodeQueries(self.read_db, self.runner)
         self.ledger = LedgerQueries(self.read_db, self.runner)
-        self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake)
+        self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake,
+                             balances=self.ledger)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
 
