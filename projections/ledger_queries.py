@@ -76,10 +76,13 @@ class LedgerQueries:
                            (key(account), position, position, leg, limit))
             return [dict(zip(ENTRY_FIELDS, row)) for row in cursor.fetchall()]
 
-    def trial_balance(self, as_of: datetime | None = None) -> dict[str, Any]:
-        """Every account's balance, in the debit column or the credit column, and the two
-        columns' totals: always equal, since every transaction balances in every currency."""
-        accounts = self.accounts(as_of)
+    def trial_balance(self, as_of: datetime | None = None,
+                      currency: str | None = None) -> dict[str, Any]:
+        """Every account's balance (in one currency, if given), in the debit column or the
+        credit column, and the two columns' totals: always equal, since every transaction
+        balances in every currency."""
+        accounts = [a for a in self.accounts(as_of)
+                    if currency is None or a["currency"] == currency]
         return {"accounts": accounts,
                 "total_debits": sum(max(a["balance"], 0) for a in accounts),
                 "total_credits": sum(max(-a["balance"], 0) for a in accounts), "as_of": as_of}

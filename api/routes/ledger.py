@@ -16,6 +16,7 @@ from engine.keys import Principal
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 FINANCE = require("finance")
+CURRENCY = r"^[A-Z]{3}$"
 
 
 def _ledger(request: Request) -> Any:
@@ -32,10 +33,11 @@ def accounts(request: Request, _: Principal = Depends(FINANCE)) -> dict[str, Any
 
 @router.get("/trial-balance", response_model=TrialBalanceOut)
 def trial_balance(request: Request, as_of: Instant | None = Query(None),
+                  currency: str | None = Query(None, pattern=CURRENCY),
                   _: Principal = Depends(FINANCE)) -> dict[str, Any]:
-    """Every account's balance (as of an instant, if given); total debits equal total
-    credits."""
-    return _ledger(request).trial_balance(as_of)
+    """Every account's balance (as of an instant, in one currency, if given); total debits
+    equal total credits."""
+    return _ledger(request).trial_balance(as_of, currency)
 
 
 # `:path` because an account id holds colons (`liabilities:distributors:d-1`); declared
@@ -55,7 +57,7 @@ def entries(account_id: str, request: Request, limit: int = Query(100, ge=1, le=
 
 @router.get("/accounts/{account_id:path}", response_model=BalanceOut)
 def balance(account_id: str, request: Request, as_of: Instant | None = Query(None),
-            currency: str | None = Query(None, pattern=r"^[A-Z]{3}$",
+            currency: str | None = Query(None, pattern=CURRENCY,
                                          description="needed only if the account holds "
                                                      "several currencies"),
             _: Principal = Depends(FINANCE)) -> dict[str, Any]:

@@ -208,3 +208,24 @@ def test_a_settlement_pays_a_supplier_within_what_it_is_owed(client, runtime, fi
     assert beyond.status_code == 409 and beyond.json()["code"] == "insufficient_balance"
     owed = client.get("/v1/ledger/accounts/liabilities:suppliers:sup-1", headers=finance)
     assert owed.json()["balance"] == -500
+
+
+def test_an_account_in_two_currencies_is_read_one_currency_at_a_time(client, runtime, finance):
+    from engine.ledger import BANK, SALES, Leg, LedgerTransaction
+    from engine.money import Money
+
+    post_sale(runtime)
+    runtime.engine.writer.save(LedgerTransaction.post(kind="sale", cause="usd-1", legs=[
+        Leg(BANK, Money(500, "USD"), "capture"), Leg(SALES, Money(-500, "USD"), "revenue")],
+        links={}, actor="t"))
+    path = "/v1/ledger/accounts/income:sales"
+    both = client.get(path, headers=finance)
+    assert both.status_code == 422 and "CNY, USD" in both.json()["detail"]
+    usd = client.get(path, headers=finance, params={"currency": "USD"}).json()
+    assert (usd["balance"], usd["currency"]) == (-500, "USD")
+    trial = client.get("/v1/ledger/trial-balance", headers=finance).json()
+    assert trial["total_debits"] == trial["total_credits"] == 1990 + 1500 + 99 + 500
+    dollars = client.get("/v1/ledger/trial-balance", headers=finance,
+                         params={"currency": "USD"}).json()
+    assert dollars["total_debits"] == dollars["total_credits"] == 500
+    assert {a["account_id"] for a in dollars["accounts"]} == {BANK, SALES}
