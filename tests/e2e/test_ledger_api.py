@@ -167,6 +167,9 @@ def test_the_same_payout_ref_answers_the_same_and_pays_once(client, runtime, fin
     assert again.json() == first.json()
     bank = client.get("/v1/ledger/accounts/assets:bank/entries", headers=finance).json()
     assert len(bank["items"]) == 1
+    topics = [n.topic for n in runtime.store.notifications(0, 1000)]
+    assert topics.count("quanyi:payout.paid") == topics.count("quanyi:payout_book.paid") == 1
+    assert topics.count("quanyi:ledger.posted") == 2  # the sale and the payout
     txn = runtime.store.repository.get(transaction_id("payout", "bank-4"))
     assert txn.links["payout_id"] == first.json()["payout_id"]
     other = pay(client, finance, 121, "bank-4")
