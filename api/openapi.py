@@ -73,6 +73,11 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
     "GET /v1/orders/{order_id}/codes.csv": (errors.InvalidState, errors.ConcurrentUpdate,
                                             errors.CodeVoided, errors.CodeExpired),
     "POST /v1/distributors": (errors.NotFound, errors.AlreadyExists, errors.InvalidState),
+    "GET /v1/ledger/accounts/{account_id}": (errors.ValidationFailed,),
+    "POST /v1/payouts": (errors.InsufficientBalance, errors.InvalidState,
+                         errors.ConcurrentUpdate),
+    "POST /v1/suppliers/{supplier_id}/settlements": (
+        errors.InsufficientBalance, errors.InvalidState, errors.ConcurrentUpdate),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})

@@ -522,3 +522,142 @@ class DistributorOut(BaseModel):
     parent_id: str | None
     level: int = Field(ge=1, le=3, description="1: a root; a tree has at most three levels")
     registered_at: Timestamp
+
+
+# -- The ledger, payouts and settlements (finance) -----------------------------------------
+
+
+PayeeId = Annotated[str, Field(min_length=1, max_length=64, pattern=PART.pattern,
+                               examples=["d-1"])]
+Ref = Annotated[Text, Field(min_length=1, max_length=128)]
+Positive = Annotated[Int, Field(ge=1, le=MAX_MONEY, description="integer minor units")]
+# An entries cursor: the last entry's log position and leg number.
+EntryCursor = Annotated[str, Field(pattern=r"^[0-9]{1,18}\.[0-9]{1,9}$", examples=["41.3"])]
+ACCOUNT_EXAMPLE = {"account_id": "liabilities:distributors:d-1", "type": "liabilities",
+                   "currency": "CNY", "debits": 500, "credits": 2990, "balance": -2490}
+
+
+class AccountOut(BaseModel):
+    """An account's totals in one currency; balance = debits − credits."""
+
+    account_id: str
+    type: str = Field(description="assets, liabilities, equity, income or expenses")
+    currency: str
+    debits: int
+    credits: int
+    balance: int
+
+    model_config = _example(**ACCOUNT_EXAMPLE)
+
+
+class AccountListOut(BaseModel):
+    items: list[AccountOut]
+    next_cursor: str | None
+
+    model_config = _example(items=[ACCOUNT_EXAMPLE], next_cursor=None)
+
+
+class BalanceOut(BaseModel):
+    account_id: str
+    balance: int = Field(description="debits − credits: negative when owed (a liability)")
+    currency: str
+    as_of: Timestamp | None
+
+    model_config = _example(account_id="liabilities:distributors:d-1", balance=-2490,
+                            currency="CNY", as_of="2026-11-23T10:22:23.123456Z")
+
+
+class EntryOut(BaseModel):
+    """One leg: + debit, − credit; what caused its transaction in the link fields."""
+
+    txn_id: str
+    leg: int
+    position: int
+    kind: str
+    account_id: str
+    amount: int
+    currency: str
+    memo: str
+    code_id: str | None
+    order_id: str | None
+    refund_id: str | None
+    payout_id: str | None
+    settlement_id: str | None
+    payment_ref: str | None
+    provider: str | None
+    at: str = Field(examples=["2026-11-23T10:22:23.123456Z"])
+
+
+ENTRY_EXAMPLE = {
+    "txn_id": UUID_EXAMPLE, "leg": 7, "position": 41, "kind": "sale",
+    "account_id": "liabilities:distributors:d-1", "amount": -99, "currency": "CNY",
+    "memo": "commission", "code_id": None, "order_id": UUID_EXAMPLE, "refund_id": None,
+    "payout_id": None, "settlement_id": None, "payment_ref": "wx-4200001234",
+    "provider": "wechat", "at": "2026-11-23T10:22:23.123456Z"}
+
+
+class EntryListOut(BaseModel):
+    items: list[EntryOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+    model_config = _example(items=[ENTRY_EXAMPLE], next_cursor="41.7")
+
+
+class TrialBalanceOut(BaseModel):
+    """Every account's balance; the debit balances' total always equals the credits'."""
+
+    accounts: list[AccountOut]
+    total_debits: int
+    total_credits: int
+    as_of: Timestamp | None
+
+    model_config = _example(accounts=[ACCOUNT_EXAMPLE, {
+        **ACCOUNT_EXAMPLE, "account_id": "expenses:commission", "type": "expenses",
+        "debits": 2490, "credits": 0, "balance": 2490}], total_debits=2490,
+        total_credits=2490, as_of=None)
+
+
+class PayoutIn(Body):
+    distributor_id: PayeeId
+    amount: Positive
+    currency: str = Currency
+    payout_ref: Ref
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "distributor_id": "d-1", "amount": 2000, "currency": "CNY",
+        "payout_ref": "bank-2026-11-23-001"}]})
+
+
+class PayoutOut(BaseModel):
+    payout_id: str
+    distributor_id: str
+    amount: int
+    currency: str
+    payout_ref: str
+    paid_at: Timestamp
+
+    model_config = _example(payout_id=UUID_EXAMPLE, distributor_id="d-1", amount=2000,
+                            currency="CNY", payout_ref="bank-2026-11-23-001",
+                            paid_at="2026-11-23T10:22:23.123456Z")
+
+
+class SettlementIn(Body):
+    amount: Positive
+    currency: str = Currency
+    settlement_ref: Ref
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "amount": 150000, "currency": "CNY", "settlement_ref": "bank-2026-11-23-002"}]})
+
+
+class SettlementOut(BaseModel):
+    settlement_id: str
+    supplier_id: str
+    amount: int
+    currency: str
+    settlement_ref: str
+    paid_at: Timestamp
+
+    model_config = _example(settlement_id=UUID_EXAMPLE, supplier_id="sup-1", amount=150000,
+                            currency="CNY", settlement_ref="bank-2026-11-23-002",
+                            paid_at="2026-11-23T10:22:23.123456Z")

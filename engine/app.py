@@ -10,6 +10,7 @@ from engine.distribution import Distribution
 from engine.imports import Imports
 from engine.keys import Keys
 from engine.ordering import Orders
+from engine.payouts import BalanceSource, Payouts
 from engine.redemptions import Redemptions
 from engine.reservations import CandidateSource, CodeAllocator, Reservations
 from engine.settings import Settings
@@ -22,7 +23,8 @@ class Engine:
     """Holds the use-case services; built once at the edge and passed in."""
 
     def __init__(self, settings: Settings, store: EventStore, candidates: CandidateSource,
-                 on_saved: Callable[[], None] | None = None) -> None:
+                 on_saved: Callable[[], None] | None = None, *,
+                 balances: BalanceSource) -> None:
         self.settings = settings
         self.store = store
         self.vault = Vault(settings.secret_key)
@@ -37,11 +39,14 @@ class Engine:
         self.distribution = Distribution(store, self.writer)
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
                              settings.reservation_ttl_seconds)
+        self.payouts = Payouts(store, self.writer, balances)
 
     @classmethod
     def open(cls, settings: Settings, candidates: CandidateSource,
-             on_saved: Callable[[], None] | None = None) -> "Engine":
-        return cls(settings, open_event_store(settings), candidates, on_saved)
+             on_saved: Callable[[], None] | None = None, *,
+             balances: BalanceSource) -> "Engine":
+        return cls(settings, open_event_store(settings), candidates, on_saved,
+                   balances=balances)
 
     def close(self) -> None:
         self.writer.close()

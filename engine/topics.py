@@ -5,6 +5,7 @@ checks that none is missing)."""
 
 from __future__ import annotations
 
-from engine import catalog, codes, distribution, keys, ledger, orders, redemptions
+from engine import (catalog, codes, distribution, keys, ledger, orders, payouts,
+                    redemptions)
 
-MODULES = (catalog, codes, distribution, keys, ledger, orders, redemptions)
+MODULES = (catalog, codes, distribution, keys, ledger, orders, payouts, redemptions)

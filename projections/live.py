@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from projections.codes import CodeProjection
+from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
 from projections.projection import Projection
 
 
 def all_projections() -> list[Projection]:
     """Every live projection, in the order the runner applies them."""
-    return [CodeProjection(), OrderProjection()]
+    return [CodeProjection(), OrderProjection(), LedgerProjection()]

@@ -8,6 +8,7 @@ from engine.app import Engine
 from engine.settings import Settings
 from engine.store import EventStore, open_event_store
 from projections.database import ReadDatabase
+from projections.ledger_queries import LedgerQueries
 from projections.live import all_projections
 from projections.queries import CodeQueries
 from projections.runner import ProjectionRunner
@@ -24,7 +25,9 @@ class Runtime:
         self.runner = ProjectionRunner(store, self.read_db, all_projections(),
                                        listen_url=settings.database_url)
         self.codes = CodeQueries(self.read_db, self.runner)
-        self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake)
+        self.ledger = LedgerQueries(self.read_db, self.runner)
+        self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake,
+                             balances=self.ledger)
         self.sweeper = ExpirySweeper(self.engine, self.codes, self.runner, store,
                                      every=settings.expiry_sweep_seconds)
 

@@ -13,16 +13,19 @@ from eventsourcing.domain import Aggregate
 
 import engine
 from engine.codes import Batch, Code
+from engine.ledger import LedgerTransaction
 from engine.orders import Order
 from projections.codes import CodeProjection
+from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
 from projections.projection import Chunk, Projection, event_handlers
 
 # The engine's aggregates whose events each projection must see ...
-FOLLOWED = {Code: CodeProjection, Batch: CodeProjection, Order: OrderProjection}
+FOLLOWED = {Code: CodeProjection, Batch: CodeProjection, Order: OrderProjection,
+            LedgerTransaction: LedgerProjection}
 # ... and those no projection reads (yet). A new aggregate must be put in one of the two.
 UNFOLLOWED = {"ApiKey", "BuyerQuota", "Payment", "Product", "Redemption",
-              "LedgerTransaction", "Distributor"}  # ledger: until its projection follows it
+              "Distributor", "Payout", "Settlement", "PayoutBook"}
 
 
 def subclasses(cls: type) -> set[type]:
@@ -51,7 +54,7 @@ def test_every_engine_aggregate_is_followed_by_a_projection_or_named_unfollowed(
 @pytest.mark.parametrize("aggregate", list(FOLLOWED), ids=lambda a: a.__name__)
 def test_a_projection_has_a_handler_for_every_event_of_the_aggregates_it_follows(aggregate):
     events = event_classes(aggregate)
-    assert len(events) >= 2  # the walk really found the aggregate's events
+    assert Aggregate.Created in {base for cls in events for base in cls.__mro__}  # found
     missing = {cls.__qualname__ for cls in events - FOLLOWED[aggregate].handled()}
     assert not missing, f"{FOLLOWED[aggregate].__name__} has no handler for {missing}"
 

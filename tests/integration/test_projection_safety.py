@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.codes import Batch, Code
+from engine.ledger import Leg, LedgerTransaction
+from engine.money import MAX_MINOR, Money
 from engine.orders import Order
 from projections.projection import iso
 from replay.rebuild import rebuild
@@ -100,6 +102,10 @@ TEXT = st.one_of(st.text(st.characters(codec="utf-8"), max_size=40),
                  st.builds(lambda c, n: c * n, st.characters(codec="utf-8"),
                            st.integers(1000, 4000)))
 INTS = st.integers(-(2 ** 63), 2 ** 64 - 1)  # what the store's JSON can hold
+# Money checks itself when made, so only amounts and currencies it admits can be stored.
+MONEY = st.builds(Money, st.integers(-MAX_MINOR, MAX_MINOR), st.from_regex(r"[A-Z]{3}",
+                                                                          fullmatch=True))
+LEGS = st.lists(st.builds(Leg, TEXT, MONEY, TEXT, st.none() | TEXT), max_size=4)
 BY_TYPE = {
     "str": TEXT, "str | None": st.none() | TEXT, "int": INTS, "bool": st.booleans(),
     "datetime": INSTANTS, "datetime | None": st.none() | INSTANTS,
@@ -107,6 +113,9 @@ BY_TYPE = {
     "list[dict[str, str]]": st.lists(st.dictionaries(TEXT, TEXT, max_size=2), max_size=2),
     "list[dict[str, Any]]": st.lists(st.fixed_dictionaries({"sku": TEXT, "quantity": INTS}),
                                      max_size=3),
+    "list[Leg]": LEGS,
+    "dict[str, str]": st.dictionaries(st.sampled_from(("order_id", "payout_id", "provider"))
+                                      | TEXT, TEXT, max_size=3),
 }
 STANDARD = {"originator_id", "originator_version", "originator_topic"}
 CODE_TRANSITIONS = (Code.Reserved, Code.Released, Code.Sold, Code.Redeemed,
@@ -132,7 +141,8 @@ def event_logs(draw) -> list:
     batch = events_of(Batch, [Batch.Completed], draw)
     code = events_of(Code, draw(st.lists(st.sampled_from(CODE_TRANSITIONS), max_size=4)), draw)
     order = events_of(Order, draw(st.lists(st.sampled_from(ORDER_CHANGES), max_size=3)), draw)
-    return batch + code + order
+    ledger = events_of(LedgerTransaction, [], draw)
+    return batch + code + order + ledger
 
 
 POSITIONS = itertools.count(1)
@@ -164,3 +174,22 @@ def test_a_code_created_with_no_expiry_and_an_order_at_the_edges_project(runtime
     assert runtime.codes.code(code.id)["expires_at"] is None
     assert runtime.runner.health.errors == 0
 
+
+
+def test_ledger_sums_beyond_a_bigint_and_hostile_names_project_and_verify(runtime, settings):
+    """Legs stored without the ledger's checks: unbalanced, hostile account names, and
+    debits whose total passes a BIGINT (held at its ceiling, as a rebuild holds it)."""
+    huge = Leg(HOSTILE, Money(MAX_MINOR, "CNY"), HOSTILE, code_id=HOSTILE)
+    for n in range(3):
+        long_leg = Leg(LONG, Money(-1, "CNY"), LONG, code_id=LONG)
+        save(runtime, LedgerTransaction(id=uuid.uuid4(), kind=HOSTILE,
+                                        legs=[huge] * 400 + [long_leg] * (n == 0),
+                                        links={"order_id": LONG, "provider": "\x00"},
+                                        actor=""))
+    caught_up(runtime)
+    assert not runtime.runner.health.failing and runtime.runner.health.errors == 0
+    hostile, long = sorted(runtime.ledger.accounts(), key=lambda a: len(a["account_id"]))
+    assert hostile["debits"] == 2 ** 63 - 1 and hostile["credits"] == 0
+    assert long["balance"] == -1
+    assert len(runtime.ledger.entries(HOSTILE, 2000)) == 1200
+    assert verify(settings).outcome is Outcome.AGREE

@@ -133,6 +133,22 @@ def test_verify_lists_a_tampered_code_status(runtime, settings):
     assert differences[0].endswith("status live 'sold', rebuilt 'available'")
 
 
+def test_verify_agrees_on_the_ledger_and_lists_a_tampered_balance(runtime, settings):
+    from tests.integration.test_ledger_projection import post_sale
+
+    busy_store(runtime)
+    post_sale(runtime, distributor="d-1")
+    post_sale(runtime, distributor="d-2")
+    caught_up(runtime)
+    assert verify(settings) == []
+    tamper(runtime, "UPDATE ledger_accounts SET balance = balance - 1 "
+                    "WHERE account = 'liabilities:distributors:d-2'")
+    differences = verify(settings)
+    assert len(differences) == 1
+    assert differences[0].startswith("ledger_accounts account='liabilities:distributors:d-2'")
+    assert "balance live -100, rebuilt -99" in differences[0]
+
+
 def test_verify_lists_a_history_row_missing_from_live(runtime, settings):
     busy_store(runtime)
     tamper(runtime, "DELETE FROM code_history WHERE position = "

@@ -1,0 +1,213 @@
+"""Money paid out of the platform: payouts of commission to distributors and settlements
+with suppliers, each never beyond what the ledger says the payee is owed (docs/ledger.md).
+
+Each payment is an aggregate keyed by its reference (a retried command finds it, and the
+store refuses a second one), saved in one atomic save with its ledger transaction and the
+payee's ``PayoutBook``. Every payment to one payee bumps that book, so two payments to the
+same payee, from any two processes, cannot both be saved on the same balance: the second
+clashes on the book's version and is decided again, after the first is counted.
+
+    load book ─▶ wait for the ledger projection up to the log's end ─▶ check balance
+        ─▶ save book + payment + transaction ──clash──▶ again
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate, event
+
+from engine.errors import ConcurrentUpdate, InsufficientBalance, InvalidState, ValidationFailed
+from engine.fields import check_text
+from engine.ids import NAMESPACE
+from engine.ledger import BANK, Leg, LedgerTransaction, distributor_payable, supplier_payable
+from engine.money import Money
+from engine.store import EventStore
+from engine.writer import Writer
+
+ATTEMPTS = 8
+CATCH_UP_SECONDS = 5.0
+MAX_REF = 128
+QUEUES = 64
+
+
+class BalanceSource(Protocol):
+    """Where a payout reads what a payee is owed (the ledger read model)."""
+
+    def posted_balance(self, account: str, currency: str) -> int: ...
+
+    def wait_for(self, position: int, timeout: float) -> bool: ...
+
+
+class PayoutBook(Aggregate):
+    """One payee's payments, in order: the point at which payments to it serialise."""
+
+    TOPIC = "quanyi:payout_book"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:payout_book.opened"
+        account: str
+
+    def __init__(self, *, id: UUID, account: str) -> None:
+        self.account = account
+        self.payments = 0
+
+    @event("Paid", topic="quanyi:payout_book.paid")
+    def record(self, kind: str, ref: str, amount: Money) -> None:
+        self.payments += 1
+
+
+class Payout(Aggregate):
+    """Commission paid out to a distributor, once per payout_ref."""
+
+    TOPIC = "quanyi:payout"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:payout.paid"
+        payee_id: str
+        amount: Money
+        ref: str
+        actor: str
+
+    def __init__(self, *, id: UUID, payee_id: str, amount: Money, ref: str,
+                 actor: str) -> None:
+        self.payee_id = payee_id
+        self.amount = amount
+        self.ref = ref
+
+
+class Settlement(Payout):
+    """What a supplier was owed, paid, once per settlement_ref."""
+
+    TOPIC = "quanyi:settlement"
+
+    class Created(Payout.Created):
+        TOPIC = "quanyi:settlement.paid"
+
+
+@dataclass(frozen=True)
+class Payee:
+    """What differs between paying a distributor and settling with a supplier."""
+
+    kind: str  # the ledger transaction's kind, and the ids' prefix
+    payable: Callable[[str], str]  # the liability account the payment draws down
+    payee_link: str  # the transaction link naming the payee
+    aggregate: type[Payout]
+
+
+DISTRIBUTOR = Payee("payout", distributor_payable, "distributor_id", Payout)
+SUPPLIER = Payee("settlement", supplier_payable, "supplier_id", Settlement)
+
+
+def payment_id(payee: Payee, ref: str) -> UUID:
+    return uuid5(NAMESPACE, f"{payee.kind}:{ref}")
+
+
+def book_id(account: str) -> UUID:
+    return uuid5(NAMESPACE, f"payout-book:{account}")
+
+
+class Payouts:
+    """Pay distributors and settle with suppliers, within what each is owed."""
+
+    def __init__(self, store: EventStore, writer: Writer, balances: BalanceSource) -> None:
+        self._store = store
+        self._writer = writer
+        self._balances = balances
+        # Payments to one payee queue in this process rather than clash in the store (a
+        # fixed set of locks, shared by payees whose names hash alike); the book's version
+        # still orders them against other processes.
+        self._queues = [threading.Lock() for _ in range(QUEUES)]
+
+    def pay_distributor(self, *, distributor_id: str, amount: Money, payout_ref: str,
+                        actor: str) -> Payout:
+        """Pay out commission; the same payout_ref again answers the same, and pays once."""
+        return self._pay(DISTRIBUTOR, distributor_id, amount, payout_ref, actor)
+
+    def settle_supplier(self, *, supplier_id: str, amount: Money, settlement_ref: str,
+                        actor: str) -> Payout:
+        """Settle with a supplier; the same settlement_ref again answers the same."""
+        return self._pay(SUPPLIER, supplier_id, amount, settlement_ref, actor)
+
+    def _pay(self, payee: Payee, payee_id: str, amount: Money, ref: str,
+             actor: str) -> Payout:
+        account = payee.payable(payee_id)
+        _check(payee, amount, ref)
+        queue = self._queues[hash(account) % QUEUES]
+        for attempt in range(ATTEMPTS):
+            with queue:
+                paid = self._attempt(payee, payee_id, account, amount, ref, actor)
+            if paid is not None:
+                return paid
+            time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+        raise ConcurrentUpdate(f"payments to {account} kept clashing; retry")
+
+    def _attempt(self, payee: Payee, payee_id: str, account: str, amount: Money, ref: str,
+                 actor: str) -> Payout | None:
+        """Pay once, or answer the payment already made with this ref; None on a clash."""
+        done = self._existing(payee, ref)
+        if done is not None:
+            return _same(done, payee, payee_id, amount)
+        book = self._book(account)
+        self._check_owed(account, amount)
+        book.record(kind=payee.kind, ref=ref, amount=amount)
+        paid = payee.aggregate(id=payment_id(payee, ref), payee_id=payee_id, amount=amount,
+                               ref=ref, actor=actor)
+        try:
+            self._writer.save(book, paid, _transaction(payee, paid, account, actor))
+        except ConcurrentUpdate:
+            return None
+        return paid
+
+    def _check_owed(self, account: str, amount: Money) -> None:
+        # Every payment saved before the book was loaded is in the log by now; once the
+        # projection has applied the log's end, the balance counts all of them.
+        if not self._balances.wait_for(self._store.last_position(), CATCH_UP_SECONDS):
+            raise ConcurrentUpdate("the ledger is still catching up; retry")
+        owed = -self._balances.posted_balance(account, amount.currency)
+        if amount.amount > owed:
+            raise InsufficientBalance(
+                f"{account} is owed {max(owed, 0)} {amount.currency}; cannot pay "
+                f"{amount.amount}", owed=max(owed, 0), currency=amount.currency)
+
+    def _existing(self, payee: Payee, ref: str) -> Payout | None:
+        try:
+            return self._store.repository.get(payment_id(payee, ref))
+        except AggregateNotFoundError:
+            return None
+
+    def _book(self, account: str) -> PayoutBook:
+        try:
+            return self._store.repository.get(book_id(account))
+        except AggregateNotFoundError:
+            return PayoutBook(id=book_id(account), account=account)
+
+
+def _check(payee: Payee, amount: Money, ref: str) -> None:
+    check_text(ref, f"{payee.kind}_ref")
+    if not 1 <= len(ref) <= MAX_REF:
+        raise ValidationFailed(f"{payee.kind}_ref must be 1-{MAX_REF} characters")
+    if amount.amount <= 0:
+        raise ValidationFailed("amount must be more than zero")
+
+
+def _same(done: Payout, payee: Payee, payee_id: str, amount: Money) -> Payout:
+    """The payment already made with this ref, if it is the one asked for again."""
+    if done.payee_id != payee_id or done.amount != amount:
+        raise InvalidState(f"{payee.kind}_ref {done.ref} was used for another {payee.kind}")
+    return done
+
+
+def _transaction(payee: Payee, paid: Payout, account: str, actor: str) -> LedgerTransaction:
+    links: dict[str, Any] = {f"{payee.kind}_id": str(paid.id), f"{payee.kind}_ref": paid.ref,
+                             payee.payee_link: paid.payee_id}
+    return LedgerTransaction.post(kind=payee.kind, cause=paid.ref, legs=[
+        Leg(account, paid.amount, payee.kind), Leg(BANK, -paid.amount, payee.kind)],
+        links=links, actor=actor)

@@ -1,0 +1,107 @@
+"""The ledger read model: one row per leg of every ledger transaction, and per account (and
+currency) its running debits, credits and balance (docs/ledger.md).
+
+Balances are debits − credits, so a liability or income account that is owed or has earned
+shows a negative balance. Running sums are added in Python and kept within a BIGINT: a debit
+or credit total only grows, so clamping it at each chunk gives the same result however the
+log is cut into chunks (a rebuild equals the live tables).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.ledger import LedgerTransaction
+from projections.database import Cursor
+from projections.projection import Chunk, Projection, Table, bigint, event_handlers, iso, key
+
+LINKS = ("order_id", "refund_id", "payout_id", "settlement_id", "payment_ref", "provider")
+ENTRY_COLUMNS = ("txn_id", "leg", "position", "kind", "account", "amount", "currency", "memo",
+                 "code_id") + LINKS + ("at",)
+ACCOUNT_COLUMNS = ("account", "currency", "debits", "credits", "balance", "entries")
+
+LEDGER_ENTRIES = Table("ledger_entries", (
+    "CREATE TABLE IF NOT EXISTS ledger_entries (txn_id TEXT NOT NULL, leg INTEGER NOT NULL, "
+    "position BIGINT NOT NULL, kind TEXT, account TEXT NOT NULL, amount BIGINT NOT NULL, "
+    "currency TEXT NOT NULL, memo TEXT, code_id TEXT, order_id TEXT, refund_id TEXT, "
+    "payout_id TEXT, settlement_id TEXT, payment_ref TEXT, provider TEXT, at TEXT NOT NULL, "
+    "PRIMARY KEY (txn_id, leg))",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_account "
+    "ON ledger_entries (account, position, leg)",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_account_at ON ledger_entries (account, at)",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_at ON ledger_entries (at)",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_order ON ledger_entries (order_id)",
+), "txn_id, leg")
+
+LEDGER_ACCOUNTS = Table("ledger_accounts", (
+    "CREATE TABLE IF NOT EXISTS ledger_accounts (account TEXT NOT NULL, "
+    "currency TEXT NOT NULL, debits BIGINT NOT NULL, credits BIGINT NOT NULL, "
+    "balance BIGINT NOT NULL, entries BIGINT NOT NULL, PRIMARY KEY (account, currency))",
+), "account, currency")
+
+
+@dataclass
+class LedgerChunk(Chunk):
+    """The entries a chunk posts, written (and added to their accounts) at its end."""
+
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class LedgerProjection(Projection):
+    name = "ledger"
+    tables = (LEDGER_ENTRIES, LEDGER_ACCOUNTS)
+    project = event_handlers()
+
+    def open_chunk(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> LedgerChunk:
+        return LedgerChunk(cursor)
+
+    def close_chunk(self, chunk: LedgerChunk) -> None:
+        if chunk.entries:
+            chunk.cursor.executemany(
+                f"INSERT INTO ledger_entries ({', '.join(ENTRY_COLUMNS)}) "
+                f"VALUES ({', '.join(['%s'] * len(ENTRY_COLUMNS))})", chunk.entries)
+            _add_to_accounts(chunk.cursor, chunk.entries)
+
+    @project.register
+    def _posted(self, event: LedgerTransaction.Created, position: int,
+                chunk: LedgerChunk) -> None:
+        chunk.entries += _entries(position, event)
+
+
+def _entries(position: int, event: Any) -> list[tuple[Any, ...]]:
+    links = event.links if isinstance(event.links, dict) else {}
+    linked = tuple(key(_text(links.get(name))) for name in LINKS)
+    at, txn_id = iso(event.timestamp), str(event.originator_id)
+    return [(txn_id, number, position, event.kind, key(leg.account), bigint(leg.amount.amount),
+             key(leg.amount.currency), leg.memo, key(_text(leg.code_id))) + linked + (at,)
+            for number, leg in enumerate(event.legs)]
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _add_to_accounts(cursor: Cursor, entries: list[tuple[Any, ...]]) -> None:
+    """Add the entries' debits and credits to their accounts' running sums."""
+    added: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for entry in entries:
+        account, amount, currency = entry[4], entry[5], entry[6]
+        sums = added[(account, currency)]
+        sums[0 if amount > 0 else 1] += abs(amount)
+        sums[2] += 1
+    rows = []
+    for (account, currency), (debits, credits, count) in added.items():
+        cursor.execute("SELECT debits, credits, entries FROM ledger_accounts "
+                       "WHERE account = %s AND currency = %s", (account, currency))
+        was = cursor.fetchone() or (0, 0, 0)
+        debits, credits = bigint(int(was[0]) + debits), bigint(int(was[1]) + credits)
+        rows.append((account, currency, debits, credits, debits - credits,
+                     bigint(int(was[2]) + count)))
+    cursor.executemany(
+        f"INSERT INTO ledger_accounts ({', '.join(ACCOUNT_COLUMNS)}) VALUES "
+        f"({', '.join(['%s'] * len(ACCOUNT_COLUMNS))}) ON CONFLICT (account, currency) DO "
+        "UPDATE SET debits = excluded.debits, credits = excluded.credits, "
+        "balance = excluded.balance, entries = excluded.entries", rows)

@@ -1,0 +1,101 @@
+"""Reads of the ledger read model: balances (now or as of an instant), an account's
+entries, the trial balance; also the balance source payouts check against."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from engine.ledger import account_type
+from engine.errors import ValidationFailed
+from projections.database import ReadDatabase
+from projections.ledger import ENTRY_COLUMNS
+from projections.projection import iso, key
+from projections.runner import ProjectionRunner
+
+SUMS = ("COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN amount < 0 THEN -amount ELSE 0 END), 0)")
+ENTRY_FIELDS = tuple("account_id" if c == "account" else c for c in ENTRY_COLUMNS)
+
+
+def _account(account: str, currency: str, debits: int, credits: int) -> dict[str, Any]:
+    try:
+        kind = account_type(account)
+    except ValidationFailed:  # a name outside the chart, stored by hand: shown, not refused
+        kind = "unknown"
+    debits, credits = int(debits), int(credits)
+    return {"account_id": account, "type": kind, "currency": currency, "debits": debits,
+            "credits": credits, "balance": debits - credits}
+
+
+class LedgerQueries:
+    """Balances, entries and the trial balance, from the ledger projection's tables."""
+
+    def __init__(self, db: ReadDatabase, runner: ProjectionRunner) -> None:
+        self._db = db
+        self._runner = runner
+
+    def accounts(self, as_of: datetime | None = None) -> list[dict[str, Any]]:
+        """Every account with entries, per currency, by name: debits, credits, balance."""
+        if as_of is None:
+            sql, params = ("SELECT account, currency, debits, credits FROM ledger_accounts "
+                           "ORDER BY account, currency"), ()
+        else:
+            sql, params = (f"SELECT account, currency, {SUMS} FROM ledger_entries WHERE at <= %s "
+                           "GROUP BY account, currency ORDER BY account, currency"), (iso(as_of),)
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute(sql, params)
+            return [_account(*row) for row in cursor.fetchall()]
+
+    def currencies(self, account: str) -> list[str]:
+        """The currencies an account has entries in (none: the account is unknown)."""
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute("SELECT currency FROM ledger_accounts WHERE account = %s "
+                           "ORDER BY currency", (key(account),))
+            return [row[0] for row in cursor.fetchall()]
+
+    def balance(self, account: str, currency: str, as_of: datetime | None = None) -> int:
+        """Debits − credits of the account's entries in ``currency`` (at or before ``as_of``)."""
+        sql = (f"SELECT {SUMS} FROM ledger_entries WHERE account = %s AND currency = %s")
+        params: tuple[Any, ...] = (key(account), key(currency))
+        if as_of is not None:
+            sql, params = sql + " AND at <= %s", params + (iso(as_of),)
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute(sql, params)
+            debits, credits = cursor.fetchone() or (0, 0)
+        return int(debits) - int(credits)
+
+    def entries(self, account: str, limit: int,
+                after: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+        """The account's legs in log order, after (position, leg) when given."""
+        position, leg = after or (0, -1)
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger_entries "
+                           "WHERE account = %s AND (position > %s OR (position = %s AND "
+                           "leg > %s)) ORDER BY position, leg LIMIT %s",
+                           (key(account), position, position, leg, limit))
+            return [dict(zip(ENTRY_FIELDS, row)) for row in cursor.fetchall()]
+
+    def trial_balance(self, as_of: datetime | None = None,
+                      currency: str | None = None) -> dict[str, Any]:
+        """Every account's balance (in one currency, if given), in the debit column or the
+        credit column, and the two columns' totals: always equal, since every transaction
+        balances in every currency."""
+        accounts = [a for a in self.accounts(as_of)
+                    if currency is None or a["currency"] == currency]
+        return {"accounts": accounts,
+                "total_debits": sum(max(a["balance"], 0) for a in accounts),
+                "total_credits": sum(max(-a["balance"], 0) for a in accounts), "as_of": as_of}
+
+    # -- BalanceSource (engine/payouts.py) ----------------------------------------------
+
+    def posted_balance(self, account: str, currency: str) -> int:
+        """The account's balance as far as the projection has applied the log."""
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute("SELECT balance FROM ledger_accounts WHERE account = %s "
+                           "AND currency = %s", (key(account), key(currency)))
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        return self._runner.wait_for(position, timeout)
