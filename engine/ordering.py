@@ -88,8 +88,10 @@ class Orders:
         that owner's)."""
         def attempt() -> Order:
             order = self.get(order_id, owner)
+            order.check_open()
+            codes = self._codes.held(order)  # before the order lets go of them
             order.cancel(reason=reason, actor=actor)
-            return self._released(order, "cancelled", actor)
+            return self._released(order, codes, "cancelled", actor)
         return retrying(attempt, what=f"order {order_id}")
 
     def expire(self, order_id: UUID, actor: str = "system:expiry") -> bool:
@@ -99,13 +101,13 @@ class Orders:
             now = utc_now()
             if not order.is_due(now):
                 return False
+            codes = self._codes.held(order)  # before the order lets go of them
             order.expire(actor=actor, now=now)
-            self._released(order, "expired", actor)
+            self._released(order, codes, "expired", actor)
             return True
         return retrying(attempt, what=f"order {order_id}")
 
-    def _released(self, order: Order, reason: str, actor: str) -> Order:
-        codes = self._codes.held(order)
+    def _released(self, order: Order, codes: list[Code], reason: str, actor: str) -> Order:
         for code in codes:
             code.release(order_id=str(order.id), reason=reason, actor=actor)
         quotas = [q for q in (self._store.find(quota_id(order.buyer_id, item["sku"]))
