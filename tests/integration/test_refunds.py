@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import pytest
 
 from engine.errors import AlreadyRedeemed, AlreadyRefunded, InvalidState, ValidationFailed
 from engine.ledger import transaction_id
+from replay.rebuild import rebuild
 from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
@@ -254,3 +256,41 @@ def test_an_auto_refunded_late_payment_holds_none_of_the_codes_sold_since(short_
     assert rt.engine.orders.masked_codes(rt.engine.orders.get(order.id)) == []
     with pytest.raises(InvalidState):
         refund(rt, late)
+
+
+def test_read_models_rebuild_identically_after_refunds(runtime):
+    sku = stocked(runtime, 3)
+    order = sold(runtime, sku, 3)
+    runtime.engine.orders.reveal(order_id=order.id, actor="key:app", client_address=None)
+    refund(runtime, order, [str(order.code_ids[0])])
+    unseen = sold(runtime, stocked(runtime, 1), ref="pay-2")
+    refund(runtime, unseen)
+    caught_up(runtime)
+    with runtime.read_db.transaction(write=False) as cursor:
+        cursor.execute("SELECT status FROM orders WHERE order_id = %s", (str(order.id),))
+        assert cursor.fetchone()[0] == "partially_refunded"
+    before = _snapshot(runtime)
+    runtime.runner.stop()
+    rebuild(runtime.settings)
+    assert _snapshot(runtime) == before
+
+
+def _snapshot(rt):
+    with rt.read_db.transaction(write=False) as cursor:
+        return {t: rows for p in rt.runner.projections for t, rows in p.rows(cursor).items()}
+
+
+def test_concurrent_refunds_of_one_code_refund_it_once(runtime):
+    sku = stocked(runtime, 1)
+    order = sold(runtime, sku)
+
+    def attempt(_):
+        try:
+            return refund(runtime, order, [str(order.code_ids[0])])["refund_id"]
+        except AlreadyRefunded:
+            return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = [a for a in pool.map(attempt, range(4)) if a]
+    assert len(answers) == 1
+    assert len(runtime.engine.orders.get(order.id).refunds) == 1
