@@ -300,12 +300,6 @@ class Order(Aggregate):
                                   "code_ids": list(self.code_ids), "automatic": False,
                                   "at": self.timestamp})
 
-    @property
-    def refunded_total(self) -> Money:
-        """What the order's refunds (not an automatic one: it delivered nothing) paid back."""
-        return Money(sum(r["amount"] for r in self.refunds if not r["automatic"]),
-                     self.currency)
-
 
 class Payment(Aggregate):
     """One captured payment, keyed by the provider's reference: it exists at most once."""
