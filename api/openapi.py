@@ -28,7 +28,7 @@ from api import auth, problems
 from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut, GeneratedOut,
                          GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
                          LookupIn, MerchantCodeOut, OrderOut, PaymentIn, Problem, ReasonIn,
-                         RedeemIn, RedemptionOut, RevealOut)
+                         RedeemIn, RedemptionOut, RefundIn, RefundOut, RevealOut)
 from api.schemas import DistributorIn, DistributorOut
 from engine import errors
 
@@ -78,6 +78,9 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
                          errors.ConcurrentUpdate),
     "POST /v1/suppliers/{supplier_id}/settlements": (
         errors.InsufficientBalance, errors.InvalidState, errors.ConcurrentUpdate),
+    "POST /v1/orders/{order_id}/refunds": (errors.AlreadyRefunded, errors.AlreadyRedeemed,
+                                           errors.InvalidState, errors.ConcurrentUpdate,
+                                           errors.CodeVoided, errors.CodeExpired),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})
@@ -128,7 +131,15 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
                           "status": "sold", "masked": "AQ********P0"}],
                "payments": [{"payment_ref": "wx-4200001234", "amount": 1990,
                              "currency": "CNY", "provider": "wechat", "late": False,
-                             "at": "2026-11-23T10:23:01.000002Z"}], "refunds": []},
+                             "at": "2026-11-23T10:23:01.000002Z"}], "refunds": [],
+               "released": []},
+    RefundIn: {"code_ids": ["0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50"],
+               "reason": "buyer changed their mind"},
+    RefundOut: {"refund_id": "2c9d7e1a-4b3f-5a60-8e21-9f0a1b2c3d4e",
+                "order_id": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69", "amount": 1990,
+                "currency": "CNY", "code_ids": ["0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50"],
+                "reason": "buyer changed their mind",
+                "refunded_at": "2026-11-23T11:02:45.000003Z"},
     KeyIn: {"role": "merchant", "name": "Coffee shop 7", "merchant_id": "m-7",
             "expires_in_days": 365},
     KeyOut: KEY_EXAMPLE,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict,
                       Field, Strict, ValidationInfo, WithJsonSchema)
@@ -242,6 +243,14 @@ class OrderCodeOut(BaseModel):
     masked: str = Field(examples=["AQ********0"])
 
 
+class ReleasedCodeOut(BaseModel):
+    """A code the order held once and let go: expired, cancelled or refunded."""
+
+    code_id: str
+    sku: str
+    why: Literal["expired", "cancelled", "refunded"]
+
+
 class OrderOut(BaseModel):
     order_id: str
     status: Literal["reserved", "delivered", "partially_refunded", "refunded", "cancelled",
@@ -255,9 +264,31 @@ class OrderOut(BaseModel):
     external_ref: str | None
     expires_at: datetime
     placed_at: datetime
-    codes: list[OrderCodeOut]
+    codes: list[OrderCodeOut] = Field(description="the codes the order holds now")
+    released: list[ReleasedCodeOut] = Field(description="codes it held once, and why not now")
     payments: list[dict[str, Any]]
     refunds: list[dict[str, Any]]
+
+
+MAX_REFUND_CODES = 10_000  # an order's units at most
+
+
+class RefundIn(Body):
+    code_ids: list[UUID] | None = Field(
+        default=None, min_length=1, max_length=MAX_REFUND_CODES,
+        description="codes to refund (a bundle unit's codes together); none: every "
+                    "refundable code")
+    reason: Text = Field(min_length=1, max_length=500)
+
+
+class RefundOut(BaseModel):
+    refund_id: str
+    order_id: str
+    amount: int
+    currency: str
+    code_ids: list[str]
+    reason: str
+    refunded_at: datetime
 
 
 class RevealedCodeOut(BaseModel):

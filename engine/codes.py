@@ -8,6 +8,7 @@ compare-and-set on the code's version: two writers can never both reserve, sell 
         ▲                     │                 ▲                  │
         └──────release────────┘                 └────rollback──────┘
     available / sold ──void──▶ voided      available / sold ──expire──▶ expired
+    sold ──refund──▶ available (never revealed: back on sale) | voided (revealed: written off)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ STATUSES = (AVAILABLE, RESERVED, SOLD, REDEEMED, VOIDED, EXPIRED)
 # beside them) and a merchant's counter (nothing of the buyer, order or batch).
 LISTED_FIELDS = ("code_id", "sku", "status")
 MERCHANT_FIELDS = ("code_id", "sku", "status", "redeemed_at", "redeemed_by")
+REFUNDED_AFTER_REVEAL = "refunded after reveal"
 
 
 class Code(Aggregate):
@@ -121,6 +123,24 @@ class Code(Aggregate):
             raise InvalidState(f"code {self.id} is not delivered to order {order_id}")
         self._revealed(order_id=order_id, actor=actor, client_address=client_address)
 
+    def check_refundable(self, order_id: str) -> None:
+        """Refuse a refund unless the code is sold to ``order_id`` and not redeemed (a
+        redeemed one answers when and where, as a second redemption does)."""
+        self._refuse_unless(SOLD, action="refund")
+        if self.order_id != order_id:
+            raise InvalidState(f"code {self.id} is not delivered to order {order_id}")
+
+    def refund(self, *, order_id: str, refund_id: str, actor: str) -> None:
+        """Take the code back from a refunded order: never shown, it goes back on sale;
+        shown, nobody can be sure it is unused, so it is voided and written off."""
+        self.check_refundable(order_id)
+        if self.reveals:
+            self.trigger_event(self.WrittenOff, order_id=order_id, refund_id=refund_id,
+                               reason=REFUNDED_AFTER_REVEAL, actor=actor)
+        else:
+            self.trigger_event(self.Returned, order_id=order_id, refund_id=refund_id,
+                               actor=actor)
+
     def void(self, *, reason: str, actor: str) -> None:
         self._refuse_unless(AVAILABLE, SOLD, action="void")
         self._voided(reason=reason, actor=actor)
@@ -175,6 +195,29 @@ class Code(Aggregate):
     @event("Revealed", topic="quanyi:code.revealed")
     def _revealed(self, order_id: str, actor: str, client_address: str | None) -> None:
         self.reveals += 1
+
+    class Returned(Aggregate.Event):
+        """Refunded before anyone saw it: no order, no holder, on sale again."""
+
+        TOPIC = "quanyi:code.returned"
+        order_id: str
+        refund_id: str
+        actor: str
+
+        def apply(self, code: "Code") -> None:
+            code.status, code.order_id, code.holder = AVAILABLE, None, None
+
+    class WrittenOff(Aggregate.Event):
+        """Refunded after it was revealed: voided, its cost a write-off."""
+
+        TOPIC = "quanyi:code.written_off"
+        order_id: str
+        refund_id: str
+        reason: str
+        actor: str
+
+        def apply(self, code: "Code") -> None:
+            code.status = VOIDED
 
     @event("Voided", topic="quanyi:code.voided")
     def _voided(self, reason: str, actor: str) -> None:

@@ -1,10 +1,11 @@
-"""The sales path's use cases: place, pay, cancel, expire and reveal orders.
+"""The sales path's use cases: place, pay, cancel, expire, reveal and refund orders.
 
 Every use case loads what it needs, asks the order (which guards its own transitions, see
 engine/orders.py), and hands all changed aggregates to the writer as one atomic save; a
 version clash (another process got there first) re-runs the decision on fresh state
 (engine/retry.py). No lock in this process is relied on for correctness. Placing lives in
-engine/placing.py and paying in engine/paying.py; ``Orders`` is the one door to all of them.
+engine/placing.py, paying in engine/paying.py and refunding in engine/refunds.py;
+``Orders`` is the one door to all of them.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from engine.catalog import Catalog
 from engine.clock import utc_now
 from engine.code_strings import mask
 from engine.codes import LISTED_FIELDS, Code
+from engine.distribution import Distribution
 from engine.errors import NotFound
 from engine.holding import OrderCodes
 from engine.ids import quota_id
 from engine.orders import Order
 from engine.paying import Paying
 from engine.placing import MAX_LINES, MAX_UNITS, Placing  # noqa: F401 - their old home
+from engine.refunds import Refunds
 from engine.reservations import Reservations
 from engine.retry import retrying
 from engine.store import EventStore
@@ -32,7 +35,8 @@ class Orders:
     """Use cases of the storefront's backend on orders."""
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog,
-                 reservations: Reservations, reservation_ttl_seconds: int) -> None:
+                 reservations: Reservations, reservation_ttl_seconds: int,
+                 distribution: Distribution) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
@@ -40,6 +44,7 @@ class Orders:
         self._placing = Placing(store, writer, vault, catalog, self._codes,
                                 reservation_ttl_seconds)
         self._paying = Paying(store, writer, self._codes)
+        self._refunds = Refunds(store, writer, catalog, distribution, reservations)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -80,6 +85,13 @@ class Orders:
                                 currency=currency, provider=provider, actor=actor,
                                 owner=owner)
 
+    def refund(self, *, order_id: UUID, code_ids: list[str] | None, reason: str, actor: str,
+               owner: str | None = None) -> dict[str, Any]:
+        """Pay back whole units of a delivered order and take their codes back (see
+        engine/refunds.py); the refund as answered."""
+        return self._refunds.refund(order_id=order_id, code_ids=code_ids, reason=reason,
+                                    actor=actor, owner=owner)
+
     # -- cancel, expire -------------------------------------------------------------------
 
     def cancel(self, *, order_id: UUID, reason: str, actor: str,
@@ -88,8 +100,10 @@ class Orders:
         that owner's)."""
         def attempt() -> Order:
             order = self.get(order_id, owner)
+            order.check_open()
+            codes = self._codes.held(order)  # before the order lets go of them
             order.cancel(reason=reason, actor=actor)
-            return self._released(order, "cancelled", actor)
+            return self._released(order, codes, "cancelled", actor)
         return retrying(attempt, what=f"order {order_id}")
 
     def expire(self, order_id: UUID, actor: str = "system:expiry") -> bool:
@@ -99,13 +113,13 @@ class Orders:
             now = utc_now()
             if not order.is_due(now):
                 return False
+            codes = self._codes.held(order)  # before the order lets go of them
             order.expire(actor=actor, now=now)
-            self._released(order, "expired", actor)
+            self._released(order, codes, "expired", actor)
             return True
         return retrying(attempt, what=f"order {order_id}")
 
-    def _released(self, order: Order, reason: str, actor: str) -> Order:
-        codes = self._codes.held(order)
+    def _released(self, order: Order, codes: list[Code], reason: str, actor: str) -> Order:
         for code in codes:
             code.release(order_id=str(order.id), reason=reason, actor=actor)
         quotas = [q for q in (self._store.find(quota_id(order.buyer_id, item["sku"]))

@@ -8,6 +8,12 @@ creates one payment, and every other callback finds it and answers the same.
     reserved ──pay──▶ delivered
        │ └──cancel──▶ cancelled ─┐
        └───expire───▶ expired  ──┴─late pay──▶ delivered (re-reserved) | refunded (no stock)
+    delivered ──refund some──▶ partially_refunded ──refund the rest──▶ refunded
+        └──────────────────refund all──────────────────────────────────┘
+
+``codes`` are the codes the order holds now; ``released`` the ones it let go, and why
+(expired, cancelled, refunded): both are derived from the events as they are applied, so
+an order that lapsed, or was refunded, lists none of the codes that went back on sale.
 
 The order guards its own transitions: each changing method refuses (InvalidState,
 AmountMismatch, OrderExpired) a step the diagram does not draw, so a use case only loads,
@@ -22,7 +28,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from engine.errors import AmountMismatch, InvalidState, OrderExpired, PurchaseLimitExceeded
+from engine.errors import (AlreadyRefunded, AmountMismatch, InvalidState, OrderExpired,
+                           PurchaseLimitExceeded, ValidationFailed)
 from engine.money import Money
 from engine.order_lines import OrderLine
 
@@ -68,7 +75,10 @@ class Order(Aggregate):
         self.distributor_id = distributor_id
         self.external_ref = external_ref
         self.expires_at = expires_at
-        self.codes = codes
+        self.codes = codes  # held now
+        self.delivered: list[dict[str, str]] = []  # as delivered, refunded ones included
+        self.released: list[dict[str, str]] = []  # let go: code_id, sku, why
+        self.refunded_code_ids: list[str] = []
         self.status = RESERVED
         self.payments: list[dict[str, Any]] = []
         self.refunds: list[dict[str, Any]] = []
@@ -138,6 +148,7 @@ class Order(Aggregate):
         def apply(self, order: "Order") -> None:
             order.status = DELIVERED
             order.codes = self.codes
+            order.delivered = list(self.codes)
             order.payments.append({"payment_ref": self.payment_ref, "amount": self.amount,
                                    "currency": self.currency, "provider": self.provider,
                                    "late": self.late, "at": self.timestamp})
@@ -198,6 +209,7 @@ class Order(Aggregate):
     @event("Expired", topic="quanyi:order.expired")
     def _expire(self, actor: str) -> None:
         self.status = EXPIRED
+        self._let_go(self.codes, "expired")
 
     def cancel(self, *, reason: str, actor: str) -> None:
         """Cancel an unpaid order (an expired one is refused as OrderExpired)."""
@@ -207,6 +219,14 @@ class Order(Aggregate):
     @event("Cancelled", topic="quanyi:order.cancelled")
     def _cancel(self, reason: str, actor: str) -> None:
         self.status = CANCELLED
+        self._let_go(self.codes, "cancelled")
+
+    def _let_go(self, codes: list[dict[str, str]], why: str) -> None:
+        """The order no longer holds ``codes``: they leave ``codes`` for ``released``."""
+        gone = {c["code_id"] for c in codes}
+        self.released += [{"code_id": c["code_id"], "sku": c["sku"], "why": why}
+                          for c in codes]
+        self.codes = [c for c in self.codes if c["code_id"] not in gone]
 
     def record_reveal(self, *, actor: str, client_address: str | None) -> None:
         """Note that a delivered order's codes were shown: who asked, from where."""
@@ -218,6 +238,67 @@ class Order(Aggregate):
     @event("Revealed", topic="quanyi:order.revealed")
     def _reveal(self, actor: str, client_address: str | None, code_ids: list[str]) -> None:
         self.reveals += 1
+
+    # -- refunds --------------------------------------------------------------------------
+
+    @property
+    def delivering_payment(self) -> dict[str, Any]:
+        """The payment that delivered the order's codes (a delivered order has one)."""
+        if self.status not in (DELIVERED, PARTIALLY_REFUNDED, REFUNDED) or not self.delivered:
+            raise InvalidState(f"order {self.id} is {self.status}: it delivered nothing")
+        return self.payments[-1]
+
+    def check_refundable(self, code_ids: list[str]) -> None:
+        """Refuse a refund of codes this order was not delivered, or has refunded."""
+        if not code_ids:
+            raise ValidationFailed("a refund names at least one code")
+        refunded = set(self.refunded_code_ids)
+        again = [c for c in code_ids if c in refunded]
+        if again:
+            raise AlreadyRefunded(f"code {again[0]} of order {self.id} is already refunded",
+                                  code_ids=again)
+        if self.status not in (DELIVERED, PARTIALLY_REFUNDED):
+            raise InvalidState(f"order {self.id} is {self.status}: only a delivered order "
+                               "is refunded")
+        held = {c["code_id"] for c in self.codes}
+        foreign = [c for c in code_ids if c not in held]
+        if foreign:
+            raise ValidationFailed(f"code {foreign[0]} is not delivered to order {self.id}")
+        if len(set(code_ids)) != len(code_ids):
+            raise ValidationFailed("a refund names each code once")
+
+    def refund(self, *, refund_id: str, code_ids: list[str], amount: Money, reason: str,
+               actor: str) -> None:
+        """Give back ``amount`` for codes this order holds; it holds them no more."""
+        self.check_refundable(code_ids)
+        if amount.currency != self.currency or not 0 <= amount.amount <= self.amount:
+            raise ValidationFailed(f"a refund of order {self.id} is 0-{self.amount} "
+                                   f"{self.currency}")
+        rest = {c["code_id"] for c in self.codes} - set(code_ids)
+        self.trigger_event(self.Refunded, refund_id=refund_id, code_ids=list(code_ids),
+                           amount=amount, reason=reason,
+                           status=PARTIALLY_REFUNDED if rest else REFUNDED, actor=actor)
+
+    class Refunded(Aggregate.Event):
+        """Codes of a delivered order refunded: money back, codes no longer the order's."""
+
+        TOPIC = "quanyi:order.refunded"
+        refund_id: str
+        code_ids: list[str]
+        amount: Money
+        reason: str
+        status: str  # what the order is after it: partially_refunded or refunded
+        actor: str
+
+        def apply(self, order: "Order") -> None:
+            refunded = set(self.code_ids)
+            order._let_go([c for c in order.codes if c["code_id"] in refunded], "refunded")
+            order.refunded_code_ids += self.code_ids
+            order.status = self.status
+            order.refunds.append({"refund_id": self.refund_id, "amount": self.amount.amount,
+                                  "currency": self.amount.currency, "reason": self.reason,
+                                  "code_ids": list(self.code_ids), "automatic": False,
+                                  "at": self.timestamp})
 
 
 class Payment(Aggregate):

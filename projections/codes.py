@@ -187,6 +187,15 @@ class CodeProjection(Projection):
         chunk.move(event, position, "voided")
 
     @project.register
+    def _returned(self, event: Code.Returned, position: int, chunk: CodeChunk) -> None:
+        row = chunk.move(event, position, "available")  # back on sale
+        row["order_id"] = row["holder"] = None
+
+    @project.register
+    def _written_off(self, event: Code.WrittenOff, position: int, chunk: CodeChunk) -> None:
+        chunk.move(event, position, "voided")
+
+    @project.register
     def _expired(self, event: Code.Expired, position: int, chunk: CodeChunk) -> None:
         chunk.move(event, position, "expired")
 

@@ -89,5 +89,10 @@ class OrderProjection(Projection):
         chunk.change(event, "refunded")
 
     @project.register
+    def _refunded_codes(self, event: Order.Refunded, position: int,
+                        chunk: OrderChunk) -> None:
+        chunk.change(event, event.status)  # partially_refunded, or refunded by the last
+
+    @project.register
     def _revealed(self, event: Order.Revealed, position: int, chunk: OrderChunk) -> None:
         """Showing a buyer the codes changes nothing the order list holds."""

@@ -1,4 +1,4 @@
-"""Orders: reserve, pay and deliver, cancel, reveal, export."""
+"""Orders: reserve, pay and deliver, cancel, reveal, export, refund."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from api.auth import require
 from api.idempotency import carries_secrets
 from api.responses import OrjsonResponse
-from api.schemas import CancelIn, OrderIn, OrderOut, PaymentIn, RevealOut
+from api.schemas import CancelIn, OrderIn, OrderOut, PaymentIn, RefundIn, RefundOut, RevealOut
 from engine.keys import Principal
 from engine.orders import Order
 
@@ -29,7 +29,7 @@ def order_view(request: Request, order: Order, *, just_saved: bool = False) -> d
         "external_ref": order.external_ref, "expires_at": order.expires_at,
         "placed_at": order.created_on,
         "codes": orders.masked_codes(order, just_saved=just_saved),
-        "payments": order.payments, "refunds": order.refunds,
+        "released": order.released, "payments": order.payments, "refunds": order.refunds,
     }
 
 
@@ -84,6 +84,18 @@ def reveal(order_id: UUID, request: Request, response: Response,
     carries_secrets(request)
     response.headers["Cache-Control"] = "no-store"
     return {"order_id": str(order_id), "codes": codes}
+
+
+@router.post("/{order_id}/refunds", status_code=201, response_model=RefundOut)
+def refund(order_id: UUID, body: RefundIn, request: Request,
+           who: Principal = Depends(require("app"))) -> OrjsonResponse:
+    """Refund the named codes, or every refundable one: money back, codes back on sale
+    (never revealed) or voided and written off (revealed)."""
+    code_ids = None if body.code_ids is None else [str(c) for c in body.code_ids]
+    done = request.app.state.runtime.engine.orders.refund(
+        order_id=order_id, code_ids=code_ids, reason=body.reason, actor=who.actor,
+        owner=who.scope)
+    return OrjsonResponse(done, status_code=201)
 
 
 @router.get("/{order_id}/codes.csv", response_class=Response,

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from api.runtime import Runtime
 from engine.errors import InsufficientBalance
 from engine.ledger import distributor_payable, supplier_payable
 from engine.money import Money
+from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.test_ledger_projection import post_sale
 

@@ -115,3 +115,26 @@ def test_expire_refuses_a_code_not_yet_due_and_marks_a_due_one():
 def test_public_state_never_carries_the_sealed_secret():
     state = new_code().state()
     assert "sealed" not in state and "s" not in state.values()
+
+
+def test_a_refunded_code_goes_back_on_sale_unless_it_was_revealed():
+    unseen = sold_code()
+    unseen.refund(order_id="o1", refund_id="r1", actor="t")
+    assert (unseen.status, unseen.order_id, unseen.holder) == ("available", None, None)
+    seen = sold_code()
+    seen.record_reveal(order_id="o1", actor="t", client_address=None)
+    seen.refund(order_id="o1", refund_id="r1", actor="t")
+    assert seen.status == "voided"
+    with pytest.raises(CodeVoided):
+        seen.refund(order_id="o1", refund_id="r2", actor="t")
+
+
+def test_a_redeemed_code_or_another_orders_code_is_not_refunded():
+    code = sold_code()
+    with pytest.raises(InvalidState):
+        code.refund(order_id="o2", refund_id="r1", actor="t")
+    code.redeem(redemption_id="x", merchant_id="m-1", terminal_id=None, location=None,
+                now=NOW, actor="t")
+    with pytest.raises(AlreadyRedeemed) as refused:
+        code.refund(order_id="o1", refund_id="r1", actor="t")
+    assert refused.value.extra["merchant_id"] == "m-1"

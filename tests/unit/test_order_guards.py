@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.errors import AmountMismatch, InvalidState, OrderExpired
+from engine.errors import (AlreadyRefunded, AmountMismatch, InvalidState, OrderExpired,
+                           ValidationFailed)
 from engine.money import Money
 from engine.order_lines import OrderLine
 from engine.orders import CANCELLED, DELIVERED, EXPIRED, REFUNDED, Order
@@ -147,3 +148,49 @@ def test_typed_lines_and_total_read_the_stored_items():
     assert order.lines == [OrderLine("GIFT-100", 2, Money(9500, "CNY"))]
     assert order.total == Money(19000, "CNY") == order.lines[0].total
     assert order.items == [{"sku": "GIFT-100", "quantity": 2, "unit_price": 9500}]
+
+
+# -- refunds and the codes an order holds --------------------------------------------------
+
+def test_a_refund_of_some_codes_leaves_the_order_partially_refunded():
+    order = reserved()
+    order.codes = HELD + [{"code_id": str(uuid.uuid4()), "sku": "GIFT-100"}]
+    pay(order)
+    first, second = (c["code_id"] for c in order.codes)
+    order.refund(refund_id="r1", code_ids=[first], amount=Money(9500, "CNY"), reason="x",
+                 actor="key:app")
+    assert order.status == "partially_refunded" and order.refunded_code_ids == [first]
+    assert [c["code_id"] for c in order.codes] == [second]
+    assert order.released == [{"code_id": first, "sku": "GIFT-100", "why": "refunded"}]
+    assert order.refunds[0]["amount"] == 9500 and order.refunds[0]["code_ids"] == [first]
+    with pytest.raises(AlreadyRefunded):
+        order.refund(refund_id="r2", code_ids=[first], amount=Money(9500, "CNY"),
+                     reason="x", actor="key:app")
+    order.refund(refund_id="r2", code_ids=[second], amount=Money(9500, "CNY"), reason="x",
+                 actor="key:app")
+    assert order.status == REFUNDED and order.codes == [] and len(order.delivered) == 2
+
+
+def test_a_refund_is_refused_for_codes_not_delivered_and_orders_not_delivered():
+    order = delivered()
+    with pytest.raises(ValidationFailed):
+        order.refund(refund_id="r", code_ids=[str(uuid.uuid4())], amount=Money(1, "CNY"),
+                     reason="x", actor="key:app")
+    with pytest.raises(ValidationFailed):
+        order.refund(refund_id="r", code_ids=[], amount=Money(1, "CNY"), reason="x",
+                     actor="key:app")
+    with pytest.raises(ValidationFailed):  # more than the order was paid
+        order.refund(refund_id="r", code_ids=[HELD[0]["code_id"]],
+                     amount=Money(19001, "CNY"), reason="x", actor="key:app")
+    with pytest.raises(InvalidState):
+        reserved().refund(refund_id="r", code_ids=[HELD[0]["code_id"]],
+                          amount=Money(1, "CNY"), reason="x", actor="key:app")
+
+
+def test_a_lapsed_order_holds_no_codes_and_names_them_released():
+    expired, cancelled = reserved(NOW - timedelta(seconds=1)), reserved()
+    expired.expire(actor="system:expiry", now=NOW)
+    cancelled.cancel(reason="no", actor="key:app")
+    for order, why in ((expired, "expired"), (cancelled, "cancelled")):
+        assert order.codes == [] and order.code_ids == []
+        assert order.released == [{**HELD[0], "why": why}]
