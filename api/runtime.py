@@ -10,6 +10,7 @@ from engine.app import Engine
 from engine.settings import Settings
 from engine.store import EventStore, open_event_store
 from projections.codes import CodeProjection
+from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
 from projections.database import ReadDatabase
 from projections.projection import Projection
@@ -21,7 +22,7 @@ log = logging.getLogger("quanyi.runtime")
 
 def all_projections() -> list[Projection]:
     """Every live projection, in the order the runner applies them."""
-    return [CodeProjection(), OrderProjection()]
+    return [CodeProjection(), OrderProjection(), LedgerProjection()]
 
 
 class Runtime:
