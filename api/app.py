@@ -14,7 +14,8 @@ from api.body_limit import BodyLimitMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.limits import MissLimiter
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import catalog, codes, feed, health, keys, orders, redemptions
+from api.routes import (catalog, codes, feed, health, journal, keys, orders, reconciliation,
+                        redemptions)
 from api.runtime import Runtime
 
 DESCRIPTION = """Event-sourced engine for card codes (卡密), redemption codes (兑换码) and
@@ -43,7 +44,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
     app.state.misses = MissLimiter.for_runtime(runtime)
     problems.install(app)
     openapi.install(app)
-    for module in (catalog, codes, redemptions, orders, feed, health, keys):
+    for module in (catalog, codes, redemptions, orders, reconciliation, journal, feed, health,
+                   keys):
         app.include_router(module.router)
     # the last added runs first: metrics see every answer; the body ceiling holds before
     # anything reads a body; the caller is known before idempotency or a route runs
