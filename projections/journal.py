@@ -71,8 +71,9 @@ def beancount(entries: Sequence[Entry], opened_on: str | None = None) -> str:
     """The legs as a Beancount file: every account opened (on ``opened_on``, a date, or the
     day it is first used), then the transactions in the order they were posted."""
     first_use: dict[str, str] = {}
-    for entry in entries:
-        first_use.setdefault(beancount_account(entry.account), entry.at[:10])
+    for entry in entries:  # the earliest day, not the first posted: two writers' clocks
+        name = beancount_account(entry.account)  # may order them the other way round
+        first_use[name] = min(first_use.get(name, entry.at[:10]), entry.at[:10])
     lines = [f"{opened_on or day} open {name}" for name, day in
              sorted(first_use.items(), key=lambda item: (opened_on or item[1], item[0]))]
     for txn_id, legs in groupby(entries, key=lambda e: e.txn_id):

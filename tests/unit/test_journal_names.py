@@ -43,3 +43,18 @@ def test_amounts_use_the_currencys_minor_unit_exponent():
     assert decimal(0, "CNY") == "0.00"
     assert decimal(1990, "JPY") == "1990"
     assert decimal(-1, "KWD") == "-0.001"
+
+
+def test_an_account_opens_on_the_earliest_day_it_is_used_whatever_the_posting_order():
+    from projections.journal import beancount
+    from projections.ledger_reads import Entry
+
+    def leg(txn: str, n: int, account: str, amount: int, at: str) -> Entry:
+        return Entry(txn, n, 1, "payout", account, amount, "CNY", None, None, None, None,
+                     None, None, None, None, at)
+
+    text = beancount([leg("t2", 0, "assets:bank", -1, "2026-11-24T00:00:00.000001Z"),
+                      leg("t2", 1, "expenses:commission", 1, "2026-11-24T00:00:00.000001Z"),
+                      leg("t1", 0, "assets:bank", -1, "2026-11-23T23:59:59.999999Z"),
+                      leg("t1", 1, "expenses:commission", 1, "2026-11-23T23:59:59.999999Z")])
+    assert text.startswith("2026-11-23 open Assets:Bank\n2026-11-23 open Expenses:Commission\n")
