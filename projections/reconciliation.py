@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.ledger import COMMISSION, COST_OF_SALES, SALES, WRITE_OFFS
+from engine.ledger import COST_OF_SALES, SALES, WRITE_OFFS
 from engine.money import BASIS_POINTS
 from projections.ledger_reads import Entry
 

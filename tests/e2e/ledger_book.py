@@ -25,7 +25,9 @@ def post_sale(runtime, *, order_id: str, payment_ref: str, provider: str, paid: 
               commission_memo: str = "commission") -> str:
     """Capture ``paid``, recognise it, cost each (code_id, supplier, cost), and owe each
     (distributor, amount) its commission, nearest level first."""
-    money = lambda amount: Money(amount, currency)  # noqa: E731
+    def money(minor: int) -> Money:
+        return Money(minor, currency)
+
     legs = [Leg(clearing(provider), money(paid), "capture"),
             Leg(UNEARNED, money(-paid), "capture"),
             Leg(UNEARNED, money(paid), "revenue"), Leg(SALES, money(-paid), "revenue")]
@@ -45,7 +47,9 @@ def post_refund(runtime, *, order_id: str, refund_id: str, payment_ref: str, pro
                 clawbacks: Sequence[tuple[str, int]] = (), currency: str = "CNY") -> str:
     """Pay ``amount`` back; codes (code_id, supplier, cost) back on sale, codes (code_id,
     cost) written off, and each (distributor, amount) clawed back."""
-    money = lambda amount: Money(amount, currency)  # noqa: E731
+    def money(minor: int) -> Money:
+        return Money(minor, currency)
+
     legs = [Leg(SALES, money(amount), "refund"), Leg(clearing(provider), money(-amount), "refund")]
     for code_id, supplier, cost in returned:
         legs += [Leg(supplier_payable(supplier), money(cost), "cost reversed", code_id),

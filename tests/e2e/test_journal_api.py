@@ -101,7 +101,10 @@ def test_the_csv_journal_has_one_row_per_leg(client, keys, books):
 def test_the_range_is_whole_utc_days_both_included(client, keys, books):
     today, tomorrow = TODAY.isoformat(), (TODAY + timedelta(days=1)).isoformat()
     yesterday = (TODAY - timedelta(days=1)).isoformat()
-    count = lambda q: len(list(csv.DictReader(io.StringIO(_journal(client, keys, q).text))))  # noqa: E731
+
+    def count(query: str) -> int:
+        return len(list(csv.DictReader(io.StringIO(_journal(client, keys, query).text))))
+
     assert count(f"?from={today}&to={today}") == books
     assert count(f"?from={tomorrow}") == 0
     assert count(f"?to={yesterday}") == 0

@@ -153,7 +153,7 @@ def test_a_refund_that_leaves_the_code_with_the_buyer_is_inconsistent(
 
 
 def test_revenue_that_differs_from_net_payments_is_inconsistent(client, keys, runtime, sold):
-    from engine.ledger import SALES, LedgerTransaction, Leg, clearing
+    from engine.ledger import LedgerTransaction, Leg, clearing
     from engine.money import Money
     runtime.engine.writer.save(LedgerTransaction.post(
         kind="refund", cause="stray", actor="t", links={"order_id": sold["order"]["order_id"]},
