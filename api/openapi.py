@@ -25,11 +25,12 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from api import auth, problems
-from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut, GeneratedOut,
+from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut,
+                         DailyStatementOut, DistributorIn, DistributorOut, GeneratedOut,
                          GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
-                         LookupIn, MerchantCodeOut, OrderOut, PaymentIn, Problem, ReasonIn,
-                         RedeemIn, RedemptionOut, RefundIn, RefundOut, RevealOut)
-from api.schemas import DistributorIn, DistributorOut
+                         LookupIn, MerchantCodeOut, OrderOut, OrderReconciliationOut, PaymentIn,
+                         Problem, ProviderReconciliationOut, ReasonIn, RedeemIn, RedemptionOut,
+                         RefundIn, RefundOut, RevealOut)
 from engine import errors
 
 SCHEMAS = "#/components/schemas/"
@@ -81,6 +82,7 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
     "POST /v1/orders/{order_id}/refunds": (errors.AlreadyRefunded, errors.AlreadyRedeemed,
                                            errors.InvalidState, errors.ConcurrentUpdate,
                                            errors.CodeVoided, errors.CodeExpired),
+    "GET /v1/reconciliation/orders/{order_id}": (errors.ConcurrentUpdate,),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})
@@ -153,6 +155,32 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     RevealOut: {"order_id": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69", "codes": [
         {"code_id": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50", "sku": "VIP-1M",
          "code": "AQZX-7781-KKP0", "pin": "440921"}]},
+    OrderReconciliationOut: {
+        "order_id": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69", "currency": "CNY", "paid": 9999,
+        "refunded": 3333, "revenue": 6666, "cost": 4200,
+        "commissions": [{"distributor_id": "d-1", "level": 1, "amount": 666},
+                        {"distributor_id": "d-2", "level": 2, "amount": 333},
+                        {"distributor_id": "d-3", "level": 3, "amount": 166}],
+        "margin": 1301, "consistent": True, "flags": []},
+    DailyStatementOut: {
+        "date": "2026-11-23",
+        "suppliers": [{"supplier_id": "sup-1", "currency": "CNY", "units_delivered": 2,
+                       "units_returned": 0, "cost_owed": 2000, "settled": 0}],
+        "distributors": [{"distributor_id": "d-1", "currency": "CNY", "commission": 199,
+                          "clawback": 0, "paid_out": 0}],
+        "providers": [{"provider": "wechat", "currency": "CNY", "captured": 1990,
+                       "refunded": 0}],
+        "totals": [{"currency": "CNY", "units_delivered": 2, "units_returned": 0,
+                    "cost_owed": 2000, "settled": 0, "commission": 199, "clawback": 0,
+                    "paid_out": 0, "captured": 1990, "refunded": 0}]},
+    ProviderReconciliationOut: {
+        "provider": "wechat", "period_from": "2026-11-23T00:00:01.000000Z",
+        "period_to": "2026-11-23T23:59:58.000000Z", "matched": 41,
+        "missing_in_ledger": [{"payment_ref": "wx-4200009999", "type": "capture",
+                               "amount": 1990}],
+        "missing_in_statement": [],
+        "amount_differences": [{"payment_ref": "wx-4200001234", "type": "refund",
+                                "statement": 990, "ledger": 995}]},
 }
 
 

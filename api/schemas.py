@@ -692,3 +692,102 @@ class SettlementOut(BaseModel):
     model_config = _example(settlement_id=UUID_EXAMPLE, supplier_id="sup-1", amount=150000,
                             currency="CNY", settlement_ref="bank-2026-11-23-002",
                             paid_at="2026-11-23T10:22:23.123456Z")
+
+
+# -- reconciliation and the journal (finance) ----------------------------------------------
+
+class CommissionOut(BaseModel):
+    distributor_id: str
+    level: int = Field(description="1: the order's distributor; 2, 3: its parent, grandparent")
+    amount: int = Field(description="commission less clawbacks, minor units")
+
+
+class OrderReconciliationOut(BaseModel):
+    """An order's money from its ledger legs, and whether its books agree."""
+
+    order_id: str
+    currency: str
+    paid: int = Field(description="captured on the provider's clearing account")
+    refunded: int = Field(description="paid back from the clearing account")
+    revenue: int = Field(description="net credit on income:sales")
+    cost: int = Field(description="net debit on cost of sales and write-offs")
+    commissions: list[CommissionOut]
+    margin: int = Field(description="revenue − cost − commissions")
+    consistent: bool = Field(description="paid − refunded = revenue, each level's commission "
+                                         "= floor(net paid × rate), codes delivered − taken "
+                                         "back = codes kept")
+    flags: list[str] = Field(description="revenue_mismatch, commission_mismatch, "
+                                         "units_mismatch, mixed_commission_rates, "
+                                         "price_inverted")
+
+
+class SupplierDayOut(BaseModel):
+    supplier_id: str
+    currency: str
+    units_delivered: int
+    units_returned: int = Field(description="refunded codes put back on sale")
+    cost_owed: int = Field(description="cost of codes delivered less cost reversed")
+    settled: int
+
+
+class DistributorDayOut(BaseModel):
+    distributor_id: str
+    currency: str
+    commission: int
+    clawback: int
+    paid_out: int
+
+
+class ProviderDayOut(BaseModel):
+    provider: str
+    currency: str
+    captured: int
+    refunded: int
+
+
+class DayTotalOut(BaseModel):
+    currency: str
+    units_delivered: int
+    units_returned: int
+    cost_owed: int
+    settled: int
+    commission: int
+    clawback: int
+    paid_out: int
+    captured: int
+    refunded: int
+
+
+class DailyStatementOut(BaseModel):
+    """One UTC day of the ledger per supplier, distributor and payment provider."""
+
+    date: str
+    suppliers: list[SupplierDayOut]
+    distributors: list[DistributorDayOut]
+    providers: list[ProviderDayOut]
+    totals: list[DayTotalOut]
+
+
+class StatementLineOut(BaseModel):
+    payment_ref: str | None
+    type: Literal["capture", "refund"]
+    amount: int
+
+
+class AmountDifferenceOut(BaseModel):
+    payment_ref: str
+    type: Literal["capture", "refund"]
+    statement: int
+    ledger: int
+
+
+class ProviderReconciliationOut(BaseModel):
+    """A provider's statement against its clearing account over the statement's period."""
+
+    provider: str
+    period_from: str
+    period_to: str
+    matched: int
+    missing_in_ledger: list[StatementLineOut]
+    missing_in_statement: list[StatementLineOut]
+    amount_differences: list[AmountDifferenceOut]

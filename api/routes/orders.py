@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.auth import require
+from api.csv_cells import csv_text
 from api.idempotency import carries_secrets
 from api.responses import OrjsonResponse
 from api.schemas import CancelIn, OrderIn, OrderOut, PaymentIn, RefundIn, RefundOut, RevealOut
@@ -109,23 +108,11 @@ def export_codes(order_id: UUID, request: Request,
     codes = request.app.state.runtime.engine.orders.reveal(
         order_id=order_id, actor=who.actor, client_address=_client(request),
         owner=who.scope)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["code_id", "sku", "code", "pin"])
-    writer.writerows([_cell(c["code_id"]), _cell(c["sku"]), _cell(c["code"]),
-                      _cell(c["pin"] or "")] for c in codes)
-    return Response(out.getvalue(), media_type="text/csv", headers={
+    text = csv_text(["code_id", "sku", "code", "pin"],
+                    [(c["code_id"], c["sku"], c["code"], c["pin"] or "") for c in codes])
+    return Response(text, media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="order-{order_id}.csv"',
         "Cache-Control": "no-store"})
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (an imported code may start with
-    `=`, `+`, `-` or `@`): such a cell gets a leading quote, in the export only."""
-    return "'" + value if value[:1] in FORMULA_STARTS else value
 
 
 def _client(request: Request) -> str | None:

@@ -29,6 +29,10 @@ from runtime import Runtime
 
 PACKAGE = "quanyi_generated_client"
 ACCEPTED_WARNING = "Unsupported content type text/csv"  # the CSV import form: JSON is typed
+# A provider's statement is CSV only (the provider's own export, sent as it is): the
+# generator has no CSV bodies, so it leaves this one operation out.
+STATEMENT_WARNING = ("WARNING parsing POST /v1/reconciliation/providers/{provider}/statements "
+                     "within reconciliation. Endpoint will not be generated.")
 
 
 def _served_document(tmp: Path) -> bytes:
@@ -59,8 +63,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     assert run.returncode == 0, run.stdout + run.stderr
     warnings = [line for line in (run.stdout + run.stderr).splitlines()
                 if line.startswith("WARNING")]
-    assert warnings == ["WARNING parsing POST /v1/products/{sku}/batches within catalog."], \
-        run.stdout
+    assert warnings == ["WARNING parsing POST /v1/products/{sku}/batches within catalog.",
+                        STATEMENT_WARNING], run.stdout
     assert ACCEPTED_WARNING in run.stdout + run.stderr
     sys.path.insert(0, str(tmp))
     try:
@@ -206,3 +210,19 @@ def test_generated_client_registers_and_reads_a_distributor_tree(api):
         distributor_id=root, name="Renamed")), 409, "already_exists")
     _problem(api, api.call("app", "distribution.register_distributor", body=m.DistributorIn(
         distributor_id=f"{root}-o", name="Orphan", parent_id="gen-none")), 404, "not_found")
+
+
+def test_generated_client_reads_an_orders_reconciliation_and_the_daily_statement(api):
+    m = api.models
+    _, paid = _sell_one(api, m)
+    books = _parsed(api.call("finance", "reconciliation.reconcile", order_id=paid.order_id),
+                    200, m.OrderReconciliationOut)
+    assert books.order_id == paid.order_id and books.currency == "CNY"
+    day = paid.payments[0]["at"][:10]
+    daily = _parsed(api.call("finance", "reconciliation.daily", date=day), 200,
+                    m.DailyStatementOut)
+    assert daily.date == day
+    _problem(api, api.call("support", "reconciliation.reconcile", order_id=uuid.uuid4()),
+             404, "not_found")
+    _problem(api, api.call("finance", "reconciliation.daily", date="2026-02-30"), 422,
+             "validation_error")

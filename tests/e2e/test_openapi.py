@@ -251,4 +251,6 @@ def test_text_answers_and_bodies_carry_examples(doc):
                 if media_type.startswith("text/"):
                     assert media.get("example"), (method, path, media_type)
                     texts += 1
-    assert texts == 3  # CSV import, CSV export, Prometheus metrics
+    # CSV import, CSV export, Prometheus metrics, the daily statement's CSV, a provider's
+    # CSV statement, the journal as CSV and as Beancount
+    assert texts == 7

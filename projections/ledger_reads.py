@@ -1,0 +1,93 @@
+"""Reads of the ledger read model (``ledger_entries``) and of the code index beside it, for
+reconciliation, statements and the journal. Only the documented columns are read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from projections.database import ReadDatabase
+from projections.projection import key
+
+ENTRY_COLUMNS = ("txn_id", "leg", "position", "kind", "account", "amount", "currency", "memo",
+                 "code_id", "order_id", "refund_id", "payout_id", "settlement_id",
+                 "payment_ref", "provider", "at")
+SELECT = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger_entries"
+ORDERED = "ORDER BY position, txn_id, leg"
+KEPT = ("sold", "redeemed", "expired")  # a delivered code the buyer still holds
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One leg as the ledger read model holds it (amount: + debit, − credit)."""
+
+    txn_id: str
+    leg: int
+    position: int
+    kind: str
+    account: str
+    amount: int
+    currency: str
+    memo: str | None
+    code_id: str | None
+    order_id: str | None
+    refund_id: str | None
+    payout_id: str | None
+    settlement_id: str | None
+    payment_ref: str | None
+    provider: str | None
+    at: str
+
+    def under(self, parent: str) -> str | None:
+        """The account's last part when it is ``parent:<part>``, else None."""
+        head, _, part = self.account.rpartition(":")
+        return part if head == parent else None
+
+
+class LedgerReads:
+    """Legs by order, by time and by account; codes of the index by id."""
+
+    def __init__(self, db: ReadDatabase) -> None:
+        self._db = db
+
+    def of_order(self, order_id: str) -> list[Entry]:
+        return self._entries(f"{SELECT} WHERE order_id = %s {ORDERED}", (key(order_id),))
+
+    def between(self, start: str | None, end: str | None,
+                account: str | None = None) -> list[Entry]:
+        """Legs posted at ``start`` <= at < ``end`` (either open), of one account or all."""
+        where, params = ["1 = 1"], []
+        for clause, value in (("at >= %s", start), ("at < %s", end), ("account = %s", account)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        return self._entries(f"{SELECT} WHERE {' AND '.join(where)} {ORDERED}", params)
+
+    def codes(self, code_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``{code_id: {sku, status, order_id}}`` from the code index."""
+        found: dict[str, dict[str, Any]] = {}
+        ids = sorted(set(code_ids))
+        with self._db.transaction(write=False) as cursor:
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                cursor.execute("SELECT code_id, sku, status, order_id FROM code_index WHERE "
+                               f"code_id IN ({', '.join(['%s'] * len(chunk))})", chunk)
+                for code_id, sku, status, order_id in cursor.fetchall():
+                    found[code_id] = {"sku": sku, "status": status, "order_id": order_id}
+        return found
+
+    def units_kept(self, order_id: str) -> int:
+        """Codes the index shows the order's buyer still holds."""
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute("SELECT COUNT(*) FROM code_index WHERE order_id = %s AND status IN "
+                           f"({', '.join(['%s'] * len(KEPT))})", (key(order_id), *KEPT))
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def _entries(self, sql: str, params: Sequence[Any]) -> list[Entry]:
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return [Entry(*row) for row in rows]
