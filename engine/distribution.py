@@ -26,7 +26,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from engine import ids
@@ -159,9 +158,8 @@ class Distribution:
         known = self._known.get(distributor_id)
         if known is not None:
             return known
-        try:
-            distributor = self._store.repository.get(ids.distributor_id(distributor_id))
-        except AggregateNotFoundError:
+        distributor = self._store.find(ids.distributor_id(distributor_id))
+        if distributor is None:
             return None  # not kept: another process may register it any moment
         self._known.put(distributor)
         return distributor

@@ -13,15 +13,12 @@ clashes on the book's version and is decided again, after the first is counted.
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
 from engine.errors import ConcurrentUpdate, InsufficientBalance, InvalidState, ValidationFailed
@@ -29,6 +26,7 @@ from engine.fields import check_text
 from engine.ids import NAMESPACE
 from engine.ledger import BANK, Leg, LedgerTransaction, distributor_payable, supplier_payable
 from engine.money import Money
+from engine.retry import retrying
 from engine.store import EventStore
 from engine.writer import Writer
 
@@ -141,17 +139,15 @@ class Payouts:
         account = payee.payable(payee_id)
         _check(payee, amount, ref)
         queue = self._queues[hash(account) % QUEUES]
-        for attempt in range(ATTEMPTS):
+
+        def attempt() -> Payout:
             with queue:
-                paid = self._attempt(payee, payee_id, account, amount, ref, actor)
-            if paid is not None:
-                return paid
-            time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
-        raise ConcurrentUpdate(f"payments to {account} kept clashing; retry")
+                return self._attempt(payee, payee_id, account, amount, ref, actor)
+        return retrying(attempt, attempts=ATTEMPTS, what=f"the payments to {account}")
 
     def _attempt(self, payee: Payee, payee_id: str, account: str, amount: Money, ref: str,
-                 actor: str) -> Payout | None:
-        """Pay once, or answer the payment already made with this ref; None on a clash."""
+                 actor: str) -> Payout:
+        """Pay once, or answer the payment already made with this ref."""
         done = self._existing(payee, ref)
         if done is not None:
             return _same(done, payee, payee_id, amount)
@@ -160,10 +156,7 @@ class Payouts:
         book.record(kind=payee.kind, ref=ref, amount=amount)
         paid = payee.aggregate(id=payment_id(payee, ref), payee_id=payee_id, amount=amount,
                                ref=ref, actor=actor)
-        try:
-            self._writer.save(book, paid, _transaction(payee, paid, account, actor))
-        except ConcurrentUpdate:
-            return None
+        self._writer.save(book, paid, _transaction(payee, paid, account, actor))
         return paid
 
     def _check_owed(self, account: str, amount: Money) -> None:
@@ -178,16 +171,11 @@ class Payouts:
                 f"{amount.amount}", owed=max(owed, 0), currency=amount.currency)
 
     def _existing(self, payee: Payee, ref: str) -> Payout | None:
-        try:
-            return self._store.repository.get(payment_id(payee, ref))
-        except AggregateNotFoundError:
-            return None
+        return self._store.find(payment_id(payee, ref))
 
     def _book(self, account: str) -> PayoutBook:
-        try:
-            return self._store.repository.get(book_id(account))
-        except AggregateNotFoundError:
-            return PayoutBook(id=book_id(account), account=account)
+        return (self._store.find(book_id(account))
+                or PayoutBook(id=book_id(account), account=account))
 
 
 def _check(payee: Payee, amount: Money, ref: str) -> None:
