@@ -36,7 +36,7 @@ class Engine:
         self.keys = Keys(store, self.writer, self.vault)
         self.distribution = Distribution(store, self.writer)
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
-                             settings.reservation_ttl_seconds)
+                             self.distribution, settings.reservation_ttl_seconds)
 
     @classmethod
     def open(cls, settings: Settings, candidates: CandidateSource,

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.catalog import Catalog
+from engine.distribution import Distribution
 from engine.clock import utc_now
 from engine.code_strings import mask
 from engine.codes import LISTED_FIELDS, Code
@@ -24,6 +25,7 @@ from engine.paying import Paying
 from engine.placing import MAX_LINES, MAX_UNITS, Placing  # noqa: F401 - their old home
 from engine.reservations import Reservations
 from engine.retry import retrying
+from engine.sales import Sales
 from engine.store import EventStore
 from engine.vault import Vault
 from engine.writer import Writer
@@ -32,14 +34,16 @@ class Orders:
     """Use cases of the storefront's backend on orders."""
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog,
-                 reservations: Reservations, reservation_ttl_seconds: int) -> None:
+                 reservations: Reservations, distribution: Distribution,
+                 reservation_ttl_seconds: int) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
         self._codes = OrderCodes(writer, reservations)
-        self._placing = Placing(store, writer, vault, catalog, self._codes,
-                                reservation_ttl_seconds)
-        self._paying = Paying(store, writer, self._codes)
+        sales = Sales(store, catalog, distribution)
+        self._placing = Placing(store, writer, vault, catalog, self._codes, sales,
+                                distribution, reservation_ttl_seconds)
+        self._paying = Paying(store, writer, self._codes, sales)
 
     # -- reads ----------------------------------------------------------------------------
 
