@@ -116,6 +116,7 @@ class LedgerTransaction(Aggregate):
     settlement ids in ``links``). Created once; corrections are new transactions."""
 
     TOPIC = "quanyi:ledger_transaction"
+    REMEMBER = False  # never loaded to decide on: the writer need not keep a copy (recent.py)
 
     class Created(Aggregate.Created):
         TOPIC = "quanyi:ledger.posted"

@@ -125,7 +125,9 @@ class Sales:
                 *(leg for code in codes for leg in self._cost_legs(code)),
                 *self._commission(order, products)]
         links = _links(order, paid)
-        if self.inverted(order, codes, products):
+        # only a product that allows it can have been placed below cost (check_price)
+        if any(p.allow_below_cost for p in products.values()) \
+                and self.inverted(order, codes, products):
             links["price_inverted"] = "true"
         return _post(paid["payment_ref"], legs, links, paid["actor"])
 
