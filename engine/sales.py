@@ -44,10 +44,20 @@ def sale_cause(payment_ref: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class UnitCost:
-    """What one code cost: its batch's unit cost, owed to its supplier (None: generated)."""
+    """What one code of a batch cost and to whom it is owed (a generated batch: no one),
+    with the credit and account its cost legs post to, worked out once per batch."""
 
     supplier_id: str | None
     cost: Money
+    credit: Money
+    payable: str | None
+
+    @classmethod
+    def of(cls, batch: Batch) -> "UnitCost":
+        cost = Money(batch.unit_cost, batch.currency)
+        owed = batch.supplier_id is not None and cost.amount != 0
+        return cls(batch.supplier_id, cost, -cost,
+                   supplier_payable(batch.supplier_id) if owed and batch.supplier_id else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +82,7 @@ class BatchCosts:
         known = self._known.get(code.batch_id)
         if known is None:
             batch: Batch = self._store.get(UUID(code.batch_id), f"batch {code.batch_id}")
-            known = UnitCost(batch.supplier_id, Money(batch.unit_cost, batch.currency))
+            known = UnitCost.of(batch)
             with self._lock:
                 self._known[code.batch_id] = known
         return known
@@ -143,11 +153,11 @@ class Sales:
 
     def _cost_legs(self, code: Code) -> list[Leg]:
         unit = self.costs.of(code)
-        if unit.supplier_id is None or not unit.cost.amount:
+        if unit.payable is None:
             return []  # a generated code costs nothing and is owed to no one
-        return [Leg(COST_OF_SALES, unit.cost, "cost", code_id=str(code.id)),
-                Leg(supplier_payable(unit.supplier_id), -unit.cost, "cost",
-                    code_id=str(code.id))]
+        code_id = str(code.id)
+        return [Leg(COST_OF_SALES, unit.cost, "cost", code_id),
+                Leg(unit.payable, unit.credit, "cost", code_id)]
 
     def _commission(self, order: Order, products: dict[str, Product]) -> list[Leg]:
         """Each level's commission on what was paid, one leg pair per level and per set of
@@ -195,11 +205,13 @@ def units(order: Order, codes: Sequence[Code], products: dict[str, Product]) -> 
 
 
 def _capture(amount: Money, provider: str | None) -> list[Leg]:
-    return [Leg(clearing(provider), amount, "capture"), Leg(UNEARNED, -amount, "capture")]
+    return [Leg(clearing(provider), amount, "capture"),
+            Leg(UNEARNED, -amount, "capture")]
 
 
 def _revenue(amount: Money) -> list[Leg]:
     return [Leg(UNEARNED, amount, "revenue"), Leg(SALES, -amount, "revenue")]
+
 
 
 def _links(order: Order, paid: dict[str, Any]) -> dict[str, str]:
