@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engine.errors import AmountMismatch, NotFound, PriceBelowCost
+from engine.errors import AmountMismatch, NotFound, PriceBelowCost, ValidationFailed
 from engine.generation import CodePattern
 from engine.ids import payment_id
 from engine.ledger import transaction_id
@@ -230,3 +230,37 @@ def test_a_late_payment_finding_only_dearer_codes_is_refunded(short_lived):
     caught_up(rt)
     stock = rt.codes.inventory(sku)
     assert stock["available"] == 1 and stock["reserved"] == 0
+
+
+def test_lines_of_products_with_other_rates_earn_each_their_own(runtime):
+    runtime.engine.distribution.register(distributor_id="d-one", name="One", actor="t")
+    ten = stocked(runtime, price=1999, commission_rates_bp=[1000])
+    five = stocked(runtime, price=1999, commission_rates_bp=[500])
+    order = runtime.engine.orders.place(buyer_id="b", distributor_id="d-one", actor="key:app",
+                                        items=[{"sku": ten, "quantity": 1},
+                                               {"sku": five, "quantity": 1}])
+    pay(runtime, order)
+    commission = [leg for leg in legs(posted(runtime, "pay-1")) if leg[0] == COMMISSION]
+    assert commission == [(COMMISSION, 199, "commission level 1", None),  # 10 % of 1999
+                          (COMMISSION, 99, "commission level 1", None)]  # 5 % of 1999
+
+
+def test_a_free_order_posts_nothing(runtime):
+    sku = define_product(runtime, price=0)
+    import_codes(runtime, sku, codes_for(1), unit_cost=0)
+    assert pay(runtime, place(runtime, sku)).status == "delivered"
+    assert posted(runtime, "pay-1") is None
+
+
+def test_a_provider_that_cannot_name_an_account_is_refused_before_anything_moves(runtime):
+    order = place(runtime, stocked(runtime))
+    with pytest.raises(ValidationFailed, match="ledger account"):
+        pay(runtime, order, provider="we chat")
+    assert runtime.store.find(payment_id("pay-1")) is None
+    assert runtime.engine.orders.get(order.id).status == "reserved"
+
+
+def test_a_supplier_that_cannot_name_an_account_is_refused_at_import(runtime):
+    sku = define_product(runtime)
+    with pytest.raises(ValidationFailed, match="ledger account"):
+        import_codes(runtime, sku, codes_for(1), supplier_id="sup:1")
