@@ -17,6 +17,7 @@ the hot path reads nothing more per code than the code itself.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
@@ -26,7 +27,7 @@ from uuid import UUID
 
 from engine.catalog import Catalog, Product
 from engine.codes import Batch, Code
-from engine.distribution import Distribution, commission_legs
+from engine.distribution import MAX_CACHED, Distribution, commission_legs
 from engine.errors import NotFound, PriceBelowCost
 from engine.ledger import (COMMISSION, COST_OF_SALES, SALES, UNEARNED, LedgerTransaction, Leg,
                            clearing, distributor_payable, supplier_payable)
@@ -95,6 +96,8 @@ class Sales:
         self._catalog = catalog
         self._distribution = distribution
         self.costs = BatchCosts(store)
+        # a distributor's chain never changes: its accounts are worked out once (bounded)
+        self._known_payables = functools.lru_cache(maxsize=MAX_CACHED)(self._read_payables)
 
     # -- price inversion ------------------------------------------------------------------
 
@@ -163,28 +166,33 @@ class Sales:
         """Each level's commission on what was paid, one leg pair per level and per set of
         rates (an order's lines of one product, or of products with the same rates, share
         a leg: floored once on their sum)."""
-        chain = self._chain(order.distributor_id)
-        if not chain:
+        payables = self._payables(order.distributor_id)
+        if not payables:
             return []
         paid_at: dict[tuple[int, ...], int] = defaultdict(int)
         for line in order.lines:
             paid_at[tuple(products[line.sku].commission_rates_bp)] += line.total.amount
         legs = []
         for rates, amount in paid_at.items():
-            for distributor, level, earned in commission_legs(
-                    Money(amount, order.currency), rates, chain):
+            for _, level, earned in commission_legs(
+                    Money(amount, order.currency), rates, [d for d, _ in payables]):
                 memo = f"commission level {level}"
                 legs += [Leg(COMMISSION, earned, memo),
-                         Leg(distributor_payable(distributor), -earned, memo)]
+                         Leg(payables[level - 1][1], -earned, memo)]
         return legs
 
-    def _chain(self, distributor_id: str | None) -> list[str]:
+    def _payables(self, distributor_id: str | None) -> tuple[tuple[str, str], ...]:
+        """(distributor, its commission account) per level of the order's distributor."""
         if distributor_id is None:
-            return []
+            return ()
         try:
-            return [d.distributor_id for d in self._distribution.chain(distributor_id)]
+            return self._known_payables(distributor_id)
         except NotFound:
-            return []  # an order placed before distributors had to be registered
+            return ()  # an order placed before distributors had to be registered
+
+    def _read_payables(self, distributor_id: str) -> tuple[tuple[str, str], ...]:
+        return tuple((d.distributor_id, distributor_payable(d.distributor_id))
+                     for d in self._distribution.chain(distributor_id))
 
 
 def units(order: Order, codes: Sequence[Code], products: dict[str, Product]) -> list[Unit]:
