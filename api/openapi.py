@@ -63,7 +63,7 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
         errors.Forbidden, errors.AlreadyRolledBack, errors.ConcurrentUpdate),
     "POST /v1/keys/{key_id}/revoke": (errors.InvalidState,),
     "POST /v1/orders": (errors.NotFound, errors.SoldOut, errors.PurchaseLimitExceeded,
-                        errors.InvalidState),
+                        errors.InvalidState, errors.PriceBelowCost),
     "GET /v1/orders/{order_id}": (errors.ConcurrentUpdate,),
     "POST /v1/orders/{order_id}/payments": (errors.AmountMismatch, errors.InvalidState,
                                             errors.OrderExpired, errors.ConcurrentUpdate),

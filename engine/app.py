@@ -38,7 +38,7 @@ class Engine:
         self.keys = Keys(store, self.writer, self.vault)
         self.distribution = Distribution(store, self.writer)
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
-                             settings.reservation_ttl_seconds, self.distribution)
+                             self.distribution, settings.reservation_ttl_seconds)
         self.payouts = Payouts(store, self.writer, balances)
 
     @classmethod

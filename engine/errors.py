@@ -13,11 +13,11 @@
     │   ├── OrderExpired
     │   ├── AlreadyRefunded
     │   ├── InsufficientBalance    (a payout or settlement beyond what is owed)
+    │   ├── PriceBelowCost         (价格倒挂: a cost above the price, not allowed)
     │   └── ConcurrentUpdate       (a version clash the caller may retry)
     ├── Gone
     │   ├── CodeExpired
     │   └── CodeVoided
-    ├── PriceBelowCost
     ├── AmountMismatch
     ├── ValidationFailed
     │   └── PatternTooSmall
@@ -135,7 +135,7 @@ class CodeVoided(Gone):
     code = "code_voided"
 
 
-class PriceBelowCost(QuanyiError):
+class PriceBelowCost(Conflict):
     code = "price_below_cost"
 
 

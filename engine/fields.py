@@ -84,5 +84,13 @@ def _check_value(value: Any, field: str) -> None:
     elif isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
             _check_value(item, field)
-    elif hasattr(value, "to_json"):  # a value object (Money, Leg): as it will be stored
+    elif slots := getattr(type(value), "__slots__", None):  # a value object (Money, Leg)
+        for name in slots:  # its fields are what is stored (to_json), without the copy
+            item = getattr(value, name)
+            if type(item) is str:  # the common case inline: a ledger sale has many legs
+                if _FORBIDDEN.search(item):
+                    raise ValidationFailed(f"{field} must not contain control characters")
+            elif item is not None and type(item) is not int:
+                _check_value(item, field)
+    elif hasattr(value, "to_json"):  # a value object: as it will be stored
         _check_value(value.to_json(), field)

@@ -29,6 +29,7 @@ from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, Valida
 from engine.fields import check_instant
 from engine.generation import MAX_CODE_LENGTH, CodePattern
 from engine.ids import batch_id as make_batch_id
+from engine.ledger import PART
 from engine.retry import retrying
 from engine.store import EventStore
 from engine.vault import Vault
@@ -94,8 +95,9 @@ class Imports:
                 or not 0 <= unit_cost <= MAX_MONEY:
             raise ValidationFailed(f"unit_cost must be an integer of minor units, "
                                    f"0 to {MAX_MONEY}")
-        if not supplier_id or len(supplier_id) > 64:
-            raise ValidationFailed("supplier_id must be 1-64 characters")
+        if not isinstance(supplier_id, str) or not PART.match(supplier_id):
+            raise ValidationFailed("supplier_id must be 1-64 letters, digits, '.', '_' or '-', "
+                                   "starting with a letter or digit (it names a ledger account)")
         if product.is_below_cost(unit_cost):
             raise PriceBelowCost(f"unit cost {unit_cost} exceeds the price {product.price} of "
                                  f"{sku} and the product does not allow selling below cost")

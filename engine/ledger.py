@@ -83,8 +83,10 @@ class Leg:
     code_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"account": self.account, "amount": self.amount.to_json(), "memo": self.memo,
-                "code_id": self.code_id}
+        data = {"account": self.account, "amount": self.amount.to_json(), "memo": self.memo}
+        if self.code_id is not None:  # left out when absent: a sale has a dozen such legs
+            data["code_id"] = self.code_id
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Leg":
@@ -116,6 +118,7 @@ class LedgerTransaction(Aggregate):
     settlement ids in ``links``). Created once; corrections are new transactions."""
 
     TOPIC = "quanyi:ledger_transaction"
+    REMEMBER = False  # never loaded to decide on: the writer need not keep a copy (recent.py)
 
     class Created(Aggregate.Created):
         TOPIC = "quanyi:ledger.posted"

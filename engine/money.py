@@ -17,6 +17,7 @@ from engine.errors import ValidationFailed
 MAX_MINOR = 2**53 - 1  # exact in every JSON reader and in a BIGINT
 BASIS_POINTS = 10_000
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CHECKED: set[str] = set()  # currencies that passed CURRENCY (at most 26^3 of them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +32,12 @@ class Money:
             raise ValidationFailed("an amount of money is a whole number of minor units")
         if abs(self.amount) > MAX_MINOR:
             raise ValidationFailed(f"an amount of money is at most {MAX_MINOR} minor units")
+        if type(self.currency) is str and self.currency in _CHECKED:  # noqa: E721 - a sale
+            return  # makes a dozen amounts of one currency: check it once per process
         if not isinstance(self.currency, str) or not CURRENCY.match(self.currency):
             raise ValidationFailed("a currency is an ISO 4217 code such as CNY")
+        if len(_CHECKED) < 1000:
+            _CHECKED.add(self.currency)
 
     @classmethod
     def zero(cls, currency: str) -> "Money":

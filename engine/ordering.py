@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.catalog import Catalog
+from engine.distribution import Distribution
 from engine.clock import utc_now
 from engine.code_strings import mask
 from engine.codes import LISTED_FIELDS, Code
@@ -27,6 +28,7 @@ from engine.placing import MAX_LINES, MAX_UNITS, Placing  # noqa: F401 - their o
 from engine.refunds import Refunds
 from engine.reservations import Reservations
 from engine.retry import retrying
+from engine.sales import Sales
 from engine.store import EventStore
 from engine.vault import Vault
 from engine.writer import Writer
@@ -35,15 +37,16 @@ class Orders:
     """Use cases of the storefront's backend on orders."""
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog,
-                 reservations: Reservations, reservation_ttl_seconds: int,
-                 distribution: Distribution) -> None:
+                 reservations: Reservations, distribution: Distribution,
+                 reservation_ttl_seconds: int) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
         self._codes = OrderCodes(writer, reservations)
-        self._placing = Placing(store, writer, vault, catalog, self._codes,
-                                reservation_ttl_seconds)
-        self._paying = Paying(store, writer, self._codes)
+        sales = Sales(store, catalog, distribution)
+        self._placing = Placing(store, writer, vault, catalog, self._codes, sales,
+                                distribution, reservation_ttl_seconds)
+        self._paying = Paying(store, writer, self._codes, sales)
         self._refunds = Refunds(store, writer, catalog, distribution, reservations)
 
     # -- reads ----------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 The order decides whether it takes the payment (engine/orders.py); this use case finds the
 codes to deliver: the ones the order holds or, for a late payment after expiry or
 cancellation, fresh ones from the pool if stock allows (else the payment is kept and
-refunded). A payment's id derives from its ``payment_ref``, so it exists at most once.
+refunded). A payment's id derives from its ``payment_ref``, so it exists at most once, and
+so does the ledger transaction it posts (engine/sales.py), saved in the same atomic save.
 """
 
 from __future__ import annotations
@@ -12,25 +13,31 @@ from typing import Any
 from uuid import UUID
 
 from engine.codes import Code
-from engine.errors import ConcurrentUpdate, InvalidState, NotFound, SoldOut, ValidationFailed
+from engine.errors import (ConcurrentUpdate, InvalidState, NotFound, PriceBelowCost, SoldOut,
+                           ValidationFailed)
 from engine.holding import OrderCodes
 from engine.ids import payment_id
+from engine.ledger import clearing
 from engine.orders import DELIVERED, REFUNDED, Order, Payment
 from engine.retry import retrying
+from engine.sales import Sales
 from engine.store import EventStore
 from engine.writer import Writer
 
 MAX_PAYMENT_REF = 128
 LAPSED_OUT_OF_STOCK = "paid after the reservation lapsed; out of stock"
+LAPSED_BELOW_COST = "paid after the reservation lapsed; the codes left cost more than the price"
 
 
 class Paying:
     """The use case that turns a reservation into a delivery."""
 
-    def __init__(self, store: EventStore, writer: Writer, codes: OrderCodes) -> None:
+    def __init__(self, store: EventStore, writer: Writer, codes: OrderCodes,
+                 sales: Sales) -> None:
         self._store = store
         self._writer = writer
         self._codes = codes
+        self._sales = sales
 
     def pay(self, *, order_id: UUID, payment_ref: str, amount: int, currency: str,
             provider: str | None, actor: str, owner: str | None) -> Order:
@@ -38,6 +45,7 @@ class Paying:
         With ``owner``, only that owner's order is found."""
         if not payment_ref or len(payment_ref) > MAX_PAYMENT_REF:
             raise ValidationFailed(f"payment_ref must be 1-{MAX_PAYMENT_REF} characters")
+        clearing(provider)  # a provider names a ledger account: refused before anything moves
         paid = {"payment_ref": payment_ref, "amount": amount, "currency": currency,
                 "provider": provider, "actor": actor}
         return retrying(lambda: self._pay_once(order_id, owner, paid),
@@ -59,8 +67,10 @@ class Paying:
             code.sell(order_id=str(order_id), actor=paid["actor"])
         payment = Payment(id=payment_id(paid["payment_ref"]), order_id=str(order_id),
                           outcome=outcome, **paid)
+        posted = (self._sales.sale(order, codes, paid) if outcome == DELIVERED
+                  else self._sales.refunded_on_arrival(order, paid))
         try:
-            self._writer.save(order, payment, *codes, remember=True)
+            self._writer.save(order, payment, *codes, posted, remember=True)
         except ConcurrentUpdate:
             if late:
                 self._codes.give_back(codes, clashed=True)  # taken afresh by this attempt
@@ -75,13 +85,20 @@ class Paying:
         return order
 
     def _late(self, order: Order, paid: dict[str, Any]) -> tuple[list[Code], str]:
-        """A payment after expiry or cancellation: deliver afresh if stock allows, else
-        record an automatic refund. Either way the payment is kept."""
+        """A payment after expiry or cancellation: deliver afresh if stock allows, at a
+        price above the codes' cost (unless the product allows below), else record an
+        automatic refund. Either way the payment is kept."""
         try:
             codes = self._codes.take(order.needs, str(order.id), order.buyer_id,
                                      paid["actor"])
         except SoldOut:
             order.refund_payment(reason=LAPSED_OUT_OF_STOCK, **paid)
+            return [], REFUNDED
+        try:
+            self._sales.check_price(order, codes)
+        except PriceBelowCost:
+            self._codes.give_back(codes)
+            order.refund_payment(reason=LAPSED_BELOW_COST, **paid)
             return [], REFUNDED
         order.pay(codes=[{"code_id": str(c.id), "sku": c.sku} for c in codes], **paid)
         return codes, DELIVERED

@@ -9,12 +9,14 @@ from uuid import UUID, uuid4
 
 from engine.catalog import Catalog, Product
 from engine.clock import utc_now
-from engine.errors import ConcurrentUpdate, InvalidState, ValidationFailed
+from engine.distribution import Distribution
+from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
 from engine.holding import OrderCodes
 from engine.ids import legacy_order_id, quota_id
 from engine.ids import order_id as make_order_id
 from engine.orders import BuyerQuota, Order
 from engine.retry import retrying
+from engine.sales import Sales
 from engine.store import EventStore
 from engine.vault import Vault
 from engine.writer import Writer
@@ -27,24 +29,31 @@ class Placing:
     """The use case that reserves an order's units."""
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog,
-                 codes: OrderCodes, reservation_ttl_seconds: int) -> None:
+                 codes: OrderCodes, sales: Sales, distribution: Distribution,
+                 reservation_ttl_seconds: int) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
         self._catalog = catalog
         self._codes = codes
+        self._sales = sales
+        self._distribution = distribution
         self._ttl = timedelta(seconds=reservation_ttl_seconds)
 
     def place(self, *, buyer_id: str, items: list[dict[str, Any]], channel: str | None,
               distributor_id: str | None, external_ref: str | None, actor: str,
               owner: str | None) -> Order:
         """Reserve every unit of every item, or nothing; the order belongs to ``owner``
-        (by default the actor). The same owner's external_ref again answers its order."""
+        (by default the actor). The same owner's external_ref again answers its order.
+        A distributor must be registered; codes costing more than their unit's price are
+        refused unless the product allows it (PriceBelowCost), before anything is held."""
         lines = _merge_lines(buyer_id, items)
         owner = owner or actor
         oid, placed = self._order_id(owner, actor, external_ref)
         if placed:
             return placed
+        if distributor_id is not None:
+            self._distribution.chain(distributor_id)  # NotFound; kept for the payment
         products = {line["sku"]: self._sellable(line["sku"]) for line in lines}
         fields = _order_fields(lines, products, buyer_id=buyer_id, channel=channel,
                                distributor_id=distributor_id, external_ref=external_ref,
@@ -82,6 +91,11 @@ class Placing:
                                  fields["actor"])
         order = Order(id=oid, expires_at=now + self._ttl,
                       codes=[{"code_id": str(c.id), "sku": c.sku} for c in codes], **fields)
+        try:
+            self._sales.check_price(order, codes, products)
+        except PriceBelowCost:
+            self._codes.give_back(codes)
+            raise
         try:
             self._writer.save(order, *codes, *quotas, remember=True)
         except ConcurrentUpdate:

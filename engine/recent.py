@@ -24,7 +24,7 @@ class RecentAggregates:
         self._maxsize = maxsize
 
     def remember(self, aggregates: list[Any]) -> None:
-        copies = [copy.deepcopy(a) for a in aggregates]
+        copies = [copy.deepcopy(a) for a in aggregates if getattr(a, "REMEMBER", True)]
         with self._lock:
             for aggregate in copies:
                 self._items[aggregate.id] = aggregate

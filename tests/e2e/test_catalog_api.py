@@ -72,7 +72,7 @@ def test_more_than_100000_codes_is_422(client, keys, product):
 def test_unit_cost_above_price_is_refused_as_below_cost(client, keys, product):
     answer = client.post(f"/v1/products/{product}/batches", headers=keys["app"],
                          json={"supplier_id": "s", "unit_cost": 5000, "codes": [{"code": "Z"}]})
-    assert answer.status_code == 422 and answer.json()["code"] == "price_below_cost"
+    assert answer.status_code == 409 and answer.json()["code"] == "price_below_cost"
 
 
 def test_generate_follows_pattern_and_counts_in_inventory(client, keys, product):
