@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 from engine.catalog import Catalog
-from engine.distribution import Distribution
 from engine.clock import utc_now
 from engine.code_strings import mask
 from engine.codes import LISTED_FIELDS, Code
@@ -32,6 +31,7 @@ from engine.sales import Sales
 from engine.store import EventStore
 from engine.vault import Vault
 from engine.writer import Writer
+
 
 class Orders:
     """Use cases of the storefront's backend on orders."""
