@@ -8,7 +8,7 @@ import uuid
 from engine.ledger import transaction_id
 from tests.conftest import caught_up
 from tests.e2e.conftest import import_codes
-from tests.integration.ledger_helpers import post_sale
+from tests.integration.ledger_helpers import sale_of
 
 
 def paid_order(client, keys, runtime, sku, codes):
@@ -20,7 +20,7 @@ def paid_order(client, keys, runtime, sku, codes):
                              "amount": placed["amount"], "currency": "CNY",
                              "provider": "wechat"})
     assert paid.status_code == 200, paid.text
-    post_sale(runtime, runtime.engine.orders.get(uuid.UUID(placed["order_id"])))
+    assert sale_of(runtime, runtime.engine.orders.get(uuid.UUID(placed["order_id"]))).legs
     return paid.json()
 
 

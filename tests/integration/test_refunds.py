@@ -17,7 +17,7 @@ from replay.rebuild import rebuild
 from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
-from tests.integration.ledger_helpers import post_sale
+from tests.integration.ledger_helpers import sale_of
 
 SUPPLIER = "liabilities:suppliers:sup-1"
 CLEARING = "assets:clearing:alipay"
@@ -41,12 +41,12 @@ def chain(rt, prefix="d"):
 
 
 def sold(rt, sku, quantity=1, ref="pay-1", **extra):
-    """A paid order, with its sale posted."""
+    """A paid order; its payment posted its sale (checked here)."""
     order = rt.engine.orders.place(buyer_id="buyer-1", actor="key:app",
                                    items=[{"sku": sku, "quantity": quantity}], **extra)
     paid = rt.engine.orders.pay(order_id=order.id, payment_ref=ref, amount=order.amount,
                                 currency=order.currency, provider="alipay", actor="key:app")
-    post_sale(rt, paid)
+    assert sale_of(rt, paid).kind == "sale"
     return paid
 
 
