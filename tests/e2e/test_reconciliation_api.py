@@ -261,3 +261,24 @@ def test_a_level_named_in_the_leg_memo_is_taken_over_the_posting_order(client, k
     body = _reconcile(client, keys, order["order_id"]).json()
     assert body["commissions"] == [{"distributor_id": "d-2", "level": 2, "amount": 100}]
     assert body["consistent"] is True
+
+
+def test_a_bundle_allowed_below_its_components_cost_is_flagged_price_inverted(
+        client, keys, runtime):
+    """Each component code (1200) costs less than the bundle's price (2000); the two
+    together cost 2400, more than it: the sale is inverted, and so is the reconciliation."""
+    video, music = (_product(client, keys, price=1500) for _ in range(2))
+    for sku in (video, music):
+        _batch(client, keys, sku, "sup-A", 1200, 1)
+    bundle = f"REC-{uuid.uuid4().hex[:8]}"
+    answer = client.post("/v1/products", headers=keys["app"], json={
+        "sku": bundle, "name": "Video + music", "delivery": "card", "price": 2000,
+        "allow_below_cost": True, "components": [{"sku": video, "quantity": 1},
+                                                 {"sku": music, "quantity": 1}]})
+    assert answer.status_code == 201, answer.text
+    order = _paid_order(client, keys, bundle, 1, distributor=None, payment_ref="wx-inv-3")
+    assert runtime.store.get(transaction_id("sale", "wx-inv-3"), "sale").links[
+        "price_inverted"] == "true"
+    body = _reconcile(client, keys, order["order_id"]).json()
+    assert (body["paid"], body["cost"], body["margin"]) == (2000, 2400, -400)
+    assert body["flags"] == ["price_inverted"] and body["consistent"] is True
