@@ -13,7 +13,7 @@ reads from the order and its products; nothing is stored.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +39,7 @@ class OrderFacts:
     rates_bp: dict[str, Sequence[int]]  # per sku of the order's lines
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)  # code index, by id
     units_kept: int = 0
+    components: dict[str, Sequence[dict[str, Any]]] = field(default_factory=dict)  # by bundle sku
 
 
 def reconcile_order(facts: OrderFacts, entries: Sequence[Entry]) -> dict[str, Any]:
@@ -117,22 +118,34 @@ def _units_taken_back(entries: Sequence[Entry]) -> int:
 
 def _price_inverted(facts: OrderFacts, entries: Sequence[Entry],
                     commissions: list[dict[str, Any]]) -> bool:
-    """Whether a delivered code cost more than its line's price net of the commission the
-    order's levels earn on it (possible only for a product that allows selling below cost)."""
+    """Whether a delivered unit cost more than its line's price net of the commission the
+    order's levels earn on it (a sale posted with the ``price_inverted`` link always does).
+    A unit is one code of its SKU, or for a bundle one code of each component, its costs
+    summed; codes go to units in the order they were costed, as the sale took them."""
     earning = {c["level"] for c in commissions if c["amount"] > 0}
-    prices = {item["sku"]: item["unit_price"] for item in facts.items}
-    for entry in entries:
-        if entry.account != COST_OF_SALES or entry.amount <= 0 or not entry.code_id:
-            continue
-        sku = (facts.codes.get(entry.code_id) or {}).get("sku")
-        if sku not in prices:
-            continue
-        rates = facts.rates_bp.get(sku, ())
-        taken = sum(prices[sku] * rate // BASIS_POINTS
-                    for level, rate in enumerate(rates, start=1) if level in earning)
-        if entry.amount > prices[sku] - taken:
-            return True
+    pools = _costs_by_sku(facts, entries)
+    for item in facts.items:
+        sku, price = item["sku"], item["unit_price"]
+        taken = sum(price * rate // BASIS_POINTS for level, rate
+                    in enumerate(facts.rates_bp.get(sku, ()), start=1) if level in earning)
+        parts = facts.components.get(sku) or [{"sku": sku, "quantity": 1}]
+        for _ in range(item["quantity"]):
+            costs = [pools[p["sku"]].popleft() for p in parts for _ in range(p["quantity"])
+                     if pools[p["sku"]]]
+            if costs and sum(costs) > price - taken:
+                return True
     return False
+
+
+def _costs_by_sku(facts: OrderFacts, entries: Sequence[Entry]) -> dict[str, deque[int]]:
+    """Each delivered code's cost, per the SKU of the code, in the order they were costed."""
+    pools: dict[str, deque[int]] = defaultdict(deque)
+    for entry in entries:
+        if entry.account == COST_OF_SALES and entry.amount > 0 and entry.code_id:
+            sku = (facts.codes.get(entry.code_id) or {}).get("sku")
+            if sku is not None:
+                pools[sku].append(entry.amount)
+    return pools
 
 
 # -- the daily statement ------------------------------------------------------------------

@@ -63,7 +63,8 @@ def reconcile(order_id: UUID, request: Request,
         order_id=str(order_id), currency=order.currency, distributor_id=order.distributor_id,
         items=order.items, rates_bp={sku: p.commission_rates_bp for sku, p in products.items()},
         codes=reads.codes([e.code_id for e in entries if e.code_id]),
-        units_kept=reads.units_kept(str(order_id)))
+        units_kept=reads.units_kept(str(order_id)),
+        components={sku: p.components for sku, p in products.items() if p.components})
     return reconcile_order(facts, entries)
 
 
