@@ -134,7 +134,7 @@ class Sales:
         code, commission per distributor level (None when every leg is zero)."""
         products = self._products(order)
         amount = Money(paid["amount"], paid["currency"])
-        legs = [*_capture(amount, paid["provider"]), *_revenue(amount),
+        legs = [Leg(clearing(paid["provider"]), amount, "capture"), Leg(SALES, -amount, "revenue"),
                 *(leg for code in codes for leg in self._cost_legs(code)),
                 *self._commission(order, products)]
         links = _links(order, paid)
@@ -150,7 +150,7 @@ class Sales:
         refund in one."""
         amount = Money(paid["amount"], paid["currency"])
         account = clearing(paid["provider"])
-        legs = [*_capture(amount, paid["provider"]),
+        legs = [Leg(account, amount, "capture"), Leg(UNEARNED, -amount, "capture"),
                 Leg(UNEARNED, amount, REFUND_PAID_BACK), Leg(account, -amount, REFUND_PAID_BACK)]
         return _post(paid["payment_ref"], legs, _links(order, paid), paid["actor"])
 
@@ -172,14 +172,13 @@ class Sales:
         paid_at: dict[tuple[int, ...], int] = defaultdict(int)
         for line in order.lines:
             paid_at[tuple(products[line.sku].commission_rates_bp)] += line.total.amount
-        legs = []
+        legs, expense = [], Money(0, order.currency)
         for rates, amount in paid_at.items():
             for _, level, earned in commission_legs(
                     Money(amount, order.currency), rates, [d for d, _ in payables]):
-                memo = f"commission level {level}"
-                legs += [Leg(COMMISSION, earned, memo),
-                         Leg(payables[level - 1][1], -earned, memo)]
-        return legs
+                legs.append(Leg(payables[level - 1][1], -earned, f"commission level {level}"))
+                expense += earned
+        return [Leg(COMMISSION, expense, "commission"), *legs] if legs else []
 
     def _payables(self, distributor_id: str | None) -> tuple[tuple[str, str], ...]:
         """(distributor, its commission account) per level of the order's distributor."""
@@ -210,16 +209,6 @@ def units(order: Order, codes: Sequence[Code], products: dict[str, Product]) -> 
                           if pools[p["sku"]])
             found.append(Unit(line.sku, line.unit_price, taken))
     return found
-
-
-def _capture(amount: Money, provider: str | None) -> list[Leg]:
-    return [Leg(clearing(provider), amount, "capture"),
-            Leg(UNEARNED, -amount, "capture")]
-
-
-def _revenue(amount: Money) -> list[Leg]:
-    return [Leg(UNEARNED, amount, "revenue"), Leg(SALES, -amount, "revenue")]
-
 
 
 def _links(order: Order, paid: dict[str, Any]) -> dict[str, str]:
