@@ -18,7 +18,7 @@ from uuid import UUID
 from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from engine.errors import InsufficientBalance, QuanyiError
+from engine.errors import QuanyiError
 from engine.imports import CodeRow
 from engine.ledger import distributor_payable, supplier_payable
 from engine.money import Money
