@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from uuid import UUID
 
 from engine.errors import ValidationFailed
 
@@ -27,6 +28,7 @@ MAX_DIGITS = 19  # 2**63 has 19 digits: any bound below that fits
 _UTC = timedelta(0)
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _DIGITS = re.compile(r"[0-9]+")
+_PLAIN = frozenset({int, bool, float, type(None), UUID})  # nothing in them to check
 
 
 def check_text(value: Any, field: str) -> str:
@@ -70,7 +72,13 @@ def check_event(event: Any) -> None:
 
 
 def _check_value(value: Any, field: str) -> None:
-    if isinstance(value, str):
+    kind = type(value)
+    if kind in _PLAIN:  # the common cases first: this runs for every field of every save
+        return
+    if kind is str:
+        if _FORBIDDEN.search(value):
+            raise ValidationFailed(f"{field} must not contain control characters")
+    elif isinstance(value, str):
         if _FORBIDDEN.search(value):
             raise ValidationFailed(f"{field} must not contain control characters")
     elif isinstance(value, datetime):

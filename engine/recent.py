@@ -8,7 +8,7 @@ The clash evicts it, and the retry reads the store.
 
 from __future__ import annotations
 
-import copy
+import pickle
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -24,7 +24,7 @@ class RecentAggregates:
         self._maxsize = maxsize
 
     def remember(self, aggregates: list[Any]) -> None:
-        copies = [copy.deepcopy(a) for a in aggregates if getattr(a, "REMEMBER", True)]
+        copies = [_copy(a) for a in aggregates if getattr(a, "REMEMBER", True)]
         with self._lock:
             for aggregate in copies:
                 self._items[aggregate.id] = aggregate
@@ -41,4 +41,11 @@ class RecentAggregates:
         """A private copy of the remembered aggregate, or None."""
         with self._lock:
             aggregate = self._items.get(aggregate_id)
-        return None if aggregate is None else copy.deepcopy(aggregate)
+        return None if aggregate is None else _copy(aggregate)
+
+
+def _copy(aggregate: Any) -> Any:
+    """A private deep copy. A pickle round trip gives the same as ``copy.deepcopy`` for an
+    aggregate (plain data: dicts, lists, strings, datetimes, value objects) at a fraction of
+    its cost, which counts: every place and pay copies its aggregates twice."""
+    return pickle.loads(pickle.dumps(aggregate, pickle.HIGHEST_PROTOCOL))

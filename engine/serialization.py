@@ -40,16 +40,21 @@ def _encode_default(value: Any) -> Any:
 
 
 def _revive(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.get("_type_") == "datetime":
+    """The value with its typed envelopes revived; scalars are never visited (this runs
+    for every event every follower reads)."""
+    if type(value) is dict:
+        kind = value.get("_type_")
+        if kind == "datetime":
             return datetime.fromisoformat(value["_data_"])
-        kind = VALUE_TYPES.get(value.get("_type_"))  # type: ignore[arg-type]
-        if kind is not None:
-            return kind.from_json(value["_data_"])
-        return {key: _revive(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_revive(item) for item in value]
-    return value
+        value_type = VALUE_TYPES.get(kind) if kind is not None else None
+        if value_type is not None:
+            return value_type.from_json(value["_data_"])
+        return {key: _revive(item) if type(item) in _NESTED else item
+                for key, item in value.items()}
+    return [_revive(item) if type(item) in _NESTED else item for item in value]
+
+
+_NESTED = (dict, list)
 
 
 class OrjsonTranscoder(Transcoder):
@@ -61,7 +66,7 @@ class OrjsonTranscoder(Transcoder):
     def decode(self, data: bytes) -> Any:
         state = orjson.loads(data)
         for key, value in state.items():
-            if isinstance(value, (dict, list)):
+            if type(value) in _NESTED:
                 state[key] = _revive(value)
         return state
 
