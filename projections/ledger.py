@@ -92,13 +92,11 @@ def _add_to_accounts(cursor: Cursor, entries: list[tuple[Any, ...]]) -> None:
         sums = added[(account, currency)]
         sums[0 if amount > 0 else 1] += abs(amount)
         sums[2] += 1
-    accounts = sorted({account for account, _ in added})
-    cursor.execute("SELECT account, currency, debits, credits, entries FROM ledger_accounts "
-                   f"WHERE account IN ({', '.join(['%s'] * len(accounts))})", accounts)
-    known = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}  # one read a chunk
     rows = []
     for (account, currency), (debits, credits, count) in added.items():
-        was = known.get((account, currency), (0, 0, 0))
+        cursor.execute("SELECT debits, credits, entries FROM ledger_accounts "
+                       "WHERE account = %s AND currency = %s", (account, currency))
+        was = cursor.fetchone() or (0, 0, 0)
         debits, credits = bigint(int(was[0]) + debits), bigint(int(was[1]) + credits)
         rows.append((account, currency, debits, credits, debits - credits,
                      bigint(int(was[2]) + count)))
