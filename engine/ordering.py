@@ -23,7 +23,7 @@ from engine.holding import OrderCodes
 from engine.ids import quota_id
 from engine.orders import Order
 from engine.paying import Paying
-from engine.placing import MAX_LINES, MAX_UNITS, Placing  # noqa: F401 - their old home
+from engine.placing import Placing
 from engine.refunds import Refunds
 from engine.reservations import Reservations
 from engine.retry import retrying

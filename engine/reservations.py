@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 from uuid import UUID
 
-from engine.clock import utc_now  # noqa: F401 - its old home, still imported from here
+from engine.clock import utc_now
 from engine.codes import AVAILABLE, Code
 from engine.errors import ConcurrentUpdate, InvalidState, SoldOut
 from engine.retry import retrying

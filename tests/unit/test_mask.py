@@ -1,6 +1,6 @@
 import pytest
 
-from engine.ordering import mask
+from engine.code_strings import mask
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
