@@ -70,7 +70,7 @@ class Paying:
         posted = (self._sales.sale(order, codes, paid) if outcome == DELIVERED
                   else self._sales.refunded_on_arrival(order, paid))
         try:
-            self._writer.save(order, payment, *codes, posted, remember=True)
+            self._writer.save(order, payment, *codes, posted)
         except ConcurrentUpdate:
             if late:
                 self._codes.give_back(codes, clashed=True)  # taken afresh by this attempt

@@ -100,7 +100,7 @@ class Writer:
 
     def _write(self, group: list[_Request]) -> None:
         try:
-            self._store.save(*[e for r in group for e in r.events])
+            self._store.append([e for r in group for e in r.events])
         except IntegrityError:
             if len(group) == 1:
                 group[0].error = ConcurrentUpdate("another command changed the same record")
@@ -116,7 +116,7 @@ class Writer:
 
     def _write_alone(self, request: _Request) -> None:
         try:
-            self._store.save(*request.events)
+            self._store.append(request.events)
         except IntegrityError:
             request.error = ConcurrentUpdate("another command changed the same record")
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller

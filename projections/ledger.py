@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.ledger import LedgerTransaction
-from projections.database import Cursor
+from projections.database import Cursor, storable
 from projections.projection import Chunk, Projection, Table, bigint, event_handlers, iso, key
 
 LINKS = ("order_id", "refund_id", "payout_id", "settlement_id", "payment_ref", "provider")
 ENTRY_COLUMNS = ("txn_id", "leg", "position", "kind", "account", "amount", "currency", "memo",
                  "code_id") + LINKS + ("at",)
+ACCOUNTS_A_READ = 500
 ACCOUNT_COLUMNS = ("account", "currency", "debits", "credits", "balance", "entries")
 
 LEDGER_ENTRIES = Table("ledger_entries", (
@@ -75,9 +76,29 @@ def _entries(position: int, event: Any) -> list[tuple[Any, ...]]:
     links = event.links if isinstance(event.links, dict) else {}
     linked = tuple(key(_text(links.get(name))) for name in LINKS)
     at, txn_id = iso(event.timestamp), str(event.originator_id)
-    return [(txn_id, number, position, event.kind, key(leg.account), bigint(leg.amount.amount),
-             key(leg.amount.currency), leg.memo, key(_text(leg.code_id))) + linked + (at,)
+    return [(txn_id, number, position, event.kind, account_key(leg.account),
+             bigint(leg.amount.amount), account_key(leg.amount.currency), leg.memo,
+             key(_text(leg.code_id))) + linked + (at,)
             for number, leg in enumerate(event.legs)]
+
+
+def account_key(text: str) -> str:
+    """An account or currency as both stores hold it (PostgreSQL cannot hold NUL), so the
+    accounts' sums are read back by the very text they were written under; queries pass
+    their look-up values through it too."""
+    return storable(key(text))
+
+
+def _known_sums(cursor: Cursor, accounts: list[str]) -> dict[tuple[str, str], Sequence[Any]]:
+    """The stored sums of the given accounts, a few hundred accounts a query."""
+    known: dict[tuple[str, str], Sequence[Any]] = {}
+    for start in range(0, len(accounts), ACCOUNTS_A_READ):
+        some = accounts[start:start + ACCOUNTS_A_READ]
+        cursor.execute("SELECT account, currency, debits, credits, entries FROM "
+                       f"ledger_accounts WHERE account IN ({', '.join(['%s'] * len(some))})",
+                       some)
+        known.update({(row[0], row[1]): row[2:] for row in cursor.fetchall()})
+    return known
 
 
 def _text(value: Any) -> str | None:
@@ -92,11 +113,10 @@ def _add_to_accounts(cursor: Cursor, entries: list[tuple[Any, ...]]) -> None:
         sums = added[(account, currency)]
         sums[0 if amount > 0 else 1] += abs(amount)
         sums[2] += 1
+    known = _known_sums(cursor, sorted({account for account, _ in added}))
     rows = []
     for (account, currency), (debits, credits, count) in added.items():
-        cursor.execute("SELECT debits, credits, entries FROM ledger_accounts "
-                       "WHERE account = %s AND currency = %s", (account, currency))
-        was = cursor.fetchone() or (0, 0, 0)
+        was = known.get((account, currency), (0, 0, 0))
         debits, credits = bigint(int(was[0]) + debits), bigint(int(was[1]) + credits)
         rows.append((account, currency, debits, credits, debits - credits,
                      bigint(int(was[2]) + count)))

@@ -9,8 +9,8 @@ from typing import Any
 from engine.ledger import account_type
 from engine.errors import ValidationFailed
 from projections.database import ReadDatabase
-from projections.ledger import ENTRY_COLUMNS
-from projections.projection import iso, key
+from projections.ledger import ENTRY_COLUMNS, account_key
+from projections.projection import iso
 from projections.runner import ProjectionRunner
 
 SUMS = ("COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0), "
@@ -51,13 +51,13 @@ class LedgerQueries:
         """The currencies an account has entries in (none: the account is unknown)."""
         with self._db.transaction(write=False) as cursor:
             cursor.execute("SELECT currency FROM ledger_accounts WHERE account = %s "
-                           "ORDER BY currency", (key(account),))
+                           "ORDER BY currency", (account_key(account),))
             return [row[0] for row in cursor.fetchall()]
 
     def balance(self, account: str, currency: str, as_of: datetime | None = None) -> int:
         """Debits − credits of the account's entries in ``currency`` (at or before ``as_of``)."""
         sql = (f"SELECT {SUMS} FROM ledger_entries WHERE account = %s AND currency = %s")
-        params: tuple[Any, ...] = (key(account), key(currency))
+        params: tuple[Any, ...] = (account_key(account), account_key(currency))
         if as_of is not None:
             sql, params = sql + " AND at <= %s", params + (iso(as_of),)
         with self._db.transaction(write=False) as cursor:
@@ -73,7 +73,7 @@ class LedgerQueries:
             cursor.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger_entries "
                            "WHERE account = %s AND (position > %s OR (position = %s AND "
                            "leg > %s)) ORDER BY position, leg LIMIT %s",
-                           (key(account), position, position, leg, limit))
+                           (account_key(account), position, position, leg, limit))
             return [dict(zip(ENTRY_FIELDS, row)) for row in cursor.fetchall()]
 
     def trial_balance(self, as_of: datetime | None = None,
@@ -93,7 +93,7 @@ class LedgerQueries:
         """The account's balance as far as the projection has applied the log."""
         with self._db.transaction(write=False) as cursor:
             cursor.execute("SELECT balance FROM ledger_accounts WHERE account = %s "
-                           "AND currency = %s", (key(account), key(currency)))
+                           "AND currency = %s", (account_key(account), account_key(currency)))
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
