@@ -34,6 +34,7 @@ LEDGER_ENTRIES = Table("ledger_entries", (
     "CREATE INDEX IF NOT EXISTS ledger_entries_account_at ON ledger_entries (account, at)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_at ON ledger_entries (at)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_order ON ledger_entries (order_id)",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_code ON ledger_entries (code_id)",
 ), "txn_id, leg")
 
 LEDGER_ACCOUNTS = Table("ledger_accounts", (
@@ -68,10 +69,11 @@ class LedgerProjection(Projection):
     @project.register
     def _posted(self, event: LedgerTransaction.Created, position: int,
                 chunk: LedgerChunk) -> None:
-        chunk.entries += _entries(position, event)
+        chunk.entries += entry_rows(position, event)
 
 
-def _entries(position: int, event: Any) -> list[tuple[Any, ...]]:
+def entry_rows(position: int, event: Any) -> list[tuple[Any, ...]]:
+    """The ``ledger_entries`` rows (ENTRY_COLUMNS) of one posted transaction."""
     links = event.links if isinstance(event.links, dict) else {}
     linked = tuple(key(_text(links.get(name))) for name in LINKS)
     at, txn_id = iso(event.timestamp), str(event.originator_id)
@@ -84,16 +86,26 @@ def _text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
 
 
-def _add_to_accounts(cursor: Cursor, entries: list[tuple[Any, ...]]) -> None:
-    """Add the entries' debits and credits to their accounts' running sums."""
-    added: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+Sums = dict[tuple[str, str], list[int]]
+
+
+def add_up(entries: Sequence[tuple[Any, ...]], into: Sums | None = None) -> Sums:
+    """Per (account, currency), ``[debits, credits, entries]`` of the entry rows, added to
+    ``into`` when given: the one fold of legs into balances, which the live tables and the
+    as-of answers (replay/ledger_at.py) both use."""
+    added: Sums = into if into is not None else defaultdict(lambda: [0, 0, 0])
     for entry in entries:
         account, amount, currency = entry[4], entry[5], entry[6]
         sums = added[(account, currency)]
         sums[0 if amount > 0 else 1] += abs(amount)
         sums[2] += 1
+    return added
+
+
+def _add_to_accounts(cursor: Cursor, entries: list[tuple[Any, ...]]) -> None:
+    """Add the entries' debits and credits to their accounts' running sums."""
     rows = []
-    for (account, currency), (debits, credits, count) in added.items():
+    for (account, currency), (debits, credits, count) in add_up(entries).items():
         cursor.execute("SELECT debits, credits, entries FROM ledger_accounts "
                        "WHERE account = %s AND currency = %s", (account, currency))
         was = cursor.fetchone() or (0, 0, 0)
