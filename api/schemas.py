@@ -54,6 +54,8 @@ def as_of_query() -> Any:
                                     "as the events stamped at or before it made it",
                  openapi_examples={"instant": {"summary": "an instant in UTC",
                                                "value": AS_OF_EXAMPLE}})
+
+
 # Positions in the event log and the cursors that carry them; every route reads them so.
 Position = Annotated[int, _digits(MAX_POSITION)]
 Cursor = Annotated[int, _digits(MAX_POSITION),

@@ -19,6 +19,7 @@ ENTRY_FIELDS = tuple("account_id" if c == "account" else c for c in ENTRY_COLUMN
 
 
 def account_row(account: str, currency: str, debits: int, credits: int) -> dict[str, Any]:
+    """An account's line as the ledger reads answer it (now, or as of an instant)."""
     try:
         kind = account_type(account)
     except ValidationFailed:  # a name outside the chart, stored by hand: shown, not refused
