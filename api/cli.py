@@ -1,4 +1,4 @@
-"""The `quanyi` command line: serve, init, keys, replay.
+"""The `quanyi` command line: serve, init, keys, replay, audit.
 
 Every command names the store it works on (one line on standard error). Only `serve`,
 `init` and commands run with `quanyi --init ...` create a store or a secret key: anything
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import typer
 
@@ -25,8 +26,10 @@ app = typer.Typer(help="Quanyi: event-sourced card-code transaction engine.",
 keys = typer.Typer(help="API keys.", no_args_is_help=True)
 replay = typer.Typer(help="Rebuild and verify projections from the event log.",
                      no_args_is_help=True)
+audit = typer.Typer(help="Audit: a code's whole story.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(replay, name="replay")
+app.add_typer(audit, name="audit")
 
 
 class _Asked:
@@ -211,6 +214,52 @@ def verify() -> None:
             typer.echo(line)
         raise typer.Exit(1)
     typer.echo("projections agree")
+
+
+@audit.command("code")
+def audit_code(code_id: str | None = typer.Argument(None, help="the code's id"),
+               code: str | None = typer.Option(
+                   None, "--code", help="the code string instead of its id (never printed)"),
+               ) -> None:
+    """Print a code's whole story: import, reservations, sale, reveals, redemptions,
+    rollbacks, refund, void and ledger postings, oldest first."""
+    from projections.ledger_reads import LedgerReads
+    from replay.story import code_story
+
+    if (code_id is None) == (code is None):
+        raise ValidationFailed("give a code id or --code, not both")
+    with _keys_command() as runtime:
+        wanted = runtime.engine.codes.look_up(code).id if code is not None \
+            else _code_id(code_id)
+        story = code_story(runtime.store, LedgerReads(runtime.read_db), wanted)
+        behind = runtime.runner.lag()
+    _print_story(story, behind)
+
+
+def _code_id(text: str | None) -> UUID:
+    try:
+        return UUID(str(text))
+    except ValueError:
+        raise ValidationFailed("a code id is a UUID (use --code for a code string)") from None
+
+
+def _print_story(story: Any, behind: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    # Piped into a file or grep, rows stay whole rather than wrapped at 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    table = Table(title=Text(f"code {story.code_id} · sku {story.sku} · {story.status} now"))
+    for column in ("when (UTC)", "what", "who", "details"):
+        table.add_column(column, overflow="fold")
+    for line in story.lines:
+        # Text, not markup: a reason or terminal id in brackets is shown as it was given.
+        table.add_row(*(Text(cell) for cell in (line.at, line.what, line.actor, line.details)))
+    console.print(table)
+    if behind:
+        typer.echo(f"postings as far as the read model has applied the log ({behind} events "
+                   "behind: is `quanyi serve` running?)", err=True)
 
 
 def main() -> None:

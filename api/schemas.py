@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from fastapi import Query
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict,
                       Field, Strict, ValidationInfo, WithJsonSchema)
 from pydantic_core import PydanticCustomError
@@ -44,6 +45,17 @@ def _digits(maximum: int) -> BeforeValidator:
 Text = Annotated[str, AfterValidator(_pydantic(check_text))]
 Instant = Annotated[AwareDatetime, AfterValidator(_pydantic(check_instant))]
 Int = Annotated[int, Strict()]
+AS_OF_EXAMPLE = "2026-11-23T10:00:00Z"
+
+
+def as_of_query() -> Any:
+    """The `as_of` query parameter every point-in-time read takes (replay/as_of.py)."""
+    return Query(None, description="RFC 3339 with a timezone, years 2000-2199: the answer "
+                                    "as the events stamped at or before it made it",
+                 openapi_examples={"instant": {"summary": "an instant in UTC",
+                                               "value": AS_OF_EXAMPLE}})
+
+
 # Positions in the event log and the cursors that carry them; every route reads them so.
 Position = Annotated[int, _digits(MAX_POSITION)]
 Cursor = Annotated[int, _digits(MAX_POSITION),
@@ -415,8 +427,12 @@ class HistoryEventOut(BaseModel):
 
 
 class HistoryOut(BaseModel):
+    """The code's events (`events`) and, apart, the ledger legs that name it (`postings`),
+    each oldest first."""
+
     code_id: str
     events: list[HistoryEventOut]
+    postings: list[EntryOut] = []
 
     model_config = _example(code_id=UUID_EXAMPLE, events=[
         {"position": 12, "type": "code.imported", "at": "2026-11-23T10:22:23.123456Z",
@@ -424,7 +440,13 @@ class HistoryOut(BaseModel):
          "expires_at": None},
         {"position": 40, "type": "code.redeemed", "at": "2026-11-24T08:01:02.000001Z",
          "actor": "key:1a2b3c4d5e6f", "redemption_id": UUID_EXAMPLE, "merchant_id": "m-7",
-         "terminal_id": "t-1", "location": "Shanghai"}])
+         "terminal_id": "t-1", "location": "Shanghai"}], postings=[
+        {"txn_id": UUID_EXAMPLE, "leg": 4, "position": 31, "kind": "sale",
+         "account_id": "expenses:cost_of_sales", "amount": 1000, "currency": "CNY",
+         "memo": "cost", "code_id": UUID_EXAMPLE, "order_id": UUID_EXAMPLE,
+         "refund_id": None, "payout_id": None, "settlement_id": None,
+         "payment_ref": "wx-4200001234", "provider": "wechat",
+         "at": "2026-11-23T10:23:01.000002Z"}])
 
 
 def _in_utc(value: Any) -> Any:

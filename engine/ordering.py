@@ -68,6 +68,10 @@ class Orders:
         codes = [self._writer.recent.recall(i) for i in order.code_ids] if just_saved else []
         if not codes or None in codes:
             codes = self.codes_of(order)
+        return self.masked(codes)
+
+    def masked(self, codes: list[Code]) -> list[dict[str, Any]]:
+        """Codes as an order lists them: id, SKU, status and the code masked."""
         return [{**c.view(LISTED_FIELDS),
                  "masked": mask(self._vault.open(c.id, c.sealed)["code"])} for c in codes]
 

@@ -4,6 +4,7 @@ queries on the event table that the library does not offer (bulk existence of ag
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -82,15 +83,17 @@ class EventStore(Application):
             cursor.execute(sql, [i.hex for i in chunk])
             return {UUID(row["originator_id"]) for row in cursor.fetchall()}
 
-    def get_many(self, ids: Sequence[UUID]) -> list[Any]:
-        """Aggregates for many ids in one query each chunk (missing ids are left out)."""
+    def get_many(self, ids: Sequence[UUID], until: datetime | None = None) -> list[Any]:
+        """Aggregates for many ids in one query each chunk (missing ids are left out); with
+        ``until``, each as its events stamped at or before that instant made it."""
         found: list[Any] = []
         for start in range(0, len(ids), EXISTENCE_CHUNK):
             rows = self._events_of(ids[start:start + EXISTENCE_CHUNK])
             by_id: dict[UUID, list[Any]] = {}
             for stored in rows:
                 event = self.mapper.to_domain_event(stored)
-                by_id.setdefault(event.originator_id, []).append(event)
+                if until is None or event.timestamp <= until:
+                    by_id.setdefault(event.originator_id, []).append(event)
             for events in by_id.values():
                 aggregate = None
                 for event in sorted(events, key=lambda e: e.originator_version):

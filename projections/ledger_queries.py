@@ -18,7 +18,8 @@ SUMS = ("COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0), "
 ENTRY_FIELDS = tuple("account_id" if c == "account" else c for c in ENTRY_COLUMNS)
 
 
-def _account(account: str, currency: str, debits: int, credits: int) -> dict[str, Any]:
+def account_row(account: str, currency: str, debits: int, credits: int) -> dict[str, Any]:
+    """An account's line as the ledger reads answer it (now, or as of an instant)."""
     try:
         kind = account_type(account)
     except ValidationFailed:  # a name outside the chart, stored by hand: shown, not refused
@@ -26,6 +27,15 @@ def _account(account: str, currency: str, debits: int, credits: int) -> dict[str
     debits, credits = int(debits), int(credits)
     return {"account_id": account, "type": kind, "currency": currency, "debits": debits,
             "credits": credits, "balance": debits - credits}
+
+
+def trial_balance_of(accounts: list[dict[str, Any]], as_of: datetime | None,
+                     currency: str | None = None) -> dict[str, Any]:
+    """The trial balance of account rows (``account_row``), in one currency if given."""
+    kept = [a for a in accounts if currency is None or a["currency"] == currency]
+    return {"accounts": kept,
+            "total_debits": sum(max(a["balance"], 0) for a in kept),
+            "total_credits": sum(max(-a["balance"], 0) for a in kept), "as_of": as_of}
 
 
 class LedgerQueries:
@@ -45,7 +55,7 @@ class LedgerQueries:
                            "GROUP BY account, currency ORDER BY account, currency"), (iso(as_of),)
         with self._db.transaction(write=False) as cursor:
             cursor.execute(sql, params)
-            return [_account(*row) for row in cursor.fetchall()]
+            return [account_row(*row) for row in cursor.fetchall()]
 
     def currencies(self, account: str) -> list[str]:
         """The currencies an account has entries in (none: the account is unknown)."""
@@ -81,11 +91,7 @@ class LedgerQueries:
         """Every account's balance (in one currency, if given), in the debit column or the
         credit column, and the two columns' totals: always equal, since every transaction
         balances in every currency."""
-        accounts = [a for a in self.accounts(as_of)
-                    if currency is None or a["currency"] == currency]
-        return {"accounts": accounts,
-                "total_debits": sum(max(a["balance"], 0) for a in accounts),
-                "total_credits": sum(max(-a["balance"], 0) for a in accounts), "as_of": as_of}
+        return trial_balance_of(self.accounts(as_of), as_of, currency)
 
     # -- BalanceSource (engine/payouts.py) ----------------------------------------------
 
@@ -93,7 +99,8 @@ class LedgerQueries:
         """The account's balance as far as the projection has applied the log."""
         with self._db.transaction(write=False) as cursor:
             cursor.execute("SELECT balance FROM ledger_accounts WHERE account = %s "
-                           "AND currency = %s", (account_key(account), account_key(currency)))
+                           "AND currency = %s",
+                           (account_key(account), account_key(currency)))
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 

@@ -55,6 +55,10 @@ class LedgerReads:
     def of_order(self, order_id: str) -> list[Entry]:
         return self._entries(f"{SELECT} WHERE order_id = %s {ORDERED}", (key(order_id),))
 
+    def of_code(self, code_id: str) -> list[Entry]:
+        """The legs that name the code (its cost, reversal or write-off), in log order."""
+        return self._entries(f"{SELECT} WHERE code_id = %s {ORDERED}", (key(code_id),))
+
     def between(self, start: str | None, end: str | None,
                 account: str | None = None) -> list[Entry]:
         """Legs posted at ``start`` <= at < ``end`` (either open), of one account or all."""

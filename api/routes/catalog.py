@@ -15,10 +15,11 @@ from api.auth import require
 from api.problems import ApiProblem
 from api.schemas import (BatchIn, BatchListOut, BatchOut, ChannelPriceIn, GeneratedOut,
                          GenerateIn, Instant, InventoryOut, ProductIn, ProductOut, QueryMoney,
-                         Text)
+                         Text, as_of_query)
 from engine.generation import CodePattern
 from engine.imports import MAX_BATCH, CodeRow
 from engine.keys import Principal
+from replay.as_of import inventory_at
 
 router = APIRouter(prefix="/v1/products", tags=["catalog"])
 BATCH_BODY = {"requestBody": {"required": True, "content": {
@@ -120,11 +121,14 @@ def generate_batch(sku: str, body: GenerateIn, request: Request,
 
 
 @router.get("/{sku}/inventory", response_model=InventoryOut)
-def inventory(sku: str, request: Request,
+def inventory(sku: str, request: Request, as_of: Instant | None = as_of_query(),
               _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
-    """Codes of the SKU by status; the parts always sum to the total imported."""
+    """Codes of the SKU by status, now or as the codes' own events made them at `as_of`;
+    the parts always sum to the total imported."""
     runtime = request.app.state.runtime
     runtime.engine.catalog.get(sku)
+    if as_of is not None:
+        return inventory_at(runtime.store, sku, as_of)
     runtime.read_your_writes()
     return runtime.codes.inventory(sku)
 

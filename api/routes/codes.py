@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
 from api.limits import subjects
-from api.problems import ApiProblem
-from api.schemas import CodeOut, HistoryOut, LookupIn, MerchantCodeOut, ReasonIn
+from api.schemas import (CodeOut, HistoryOut, Instant, LookupIn, MerchantCodeOut, ReasonIn,
+                         as_of_query)
 from engine.errors import NotFound
 from engine.keys import Principal
+from projections.ledger_reads import Entry, LedgerReads
+from replay.as_of import code_state_at
 
 router = APIRouter(prefix="/v1/codes", tags=["codes"])
 
@@ -39,17 +41,12 @@ def look_up(body: LookupIn, request: Request,
 
 
 @router.get("/{code_id}", response_model=CodeOut)
-def code_state(code_id: UUID, request: Request,
-               as_of: datetime | None = Query(None, description="RFC 3339 with a timezone"),
+def code_state(code_id: UUID, request: Request, as_of: Instant | None = as_of_query(),
                _: Principal = Depends(require("support", "app"))) -> dict[str, Any]:
-    """The code's state now, or as it was at `as_of`, computed from its events."""
+    """The code's state now, or as its own events made it at `as_of`."""
     runtime = request.app.state.runtime
     if as_of is None:
         return runtime.engine.codes.get(code_id).state()
-    if as_of.tzinfo is None:
-        raise ApiProblem(422, "validation_error", "as_of must carry a timezone")
-    from replay.as_of import code_state_at
-
     return code_state_at(runtime.store, code_id, as_of)
 
 
@@ -57,11 +54,13 @@ def code_state(code_id: UUID, request: Request,
 def history(code_id: UUID, request: Request,
             _: Principal = Depends(require("support"))) -> dict[str, Any]:
     """Everything that happened to the code, oldest first: import, reservation, sale,
-    reveals, redemptions, rollbacks, voids."""
+    reveals, redemptions, rollbacks, voids; and its ledger postings, oldest first."""
     runtime = request.app.state.runtime
     runtime.engine.codes.get(code_id)
     runtime.read_your_writes()
-    return {"code_id": str(code_id), "events": runtime.codes.history(code_id)}
+    postings = LedgerReads(runtime.read_db).of_code(str(code_id))
+    return {"code_id": str(code_id), "events": runtime.codes.history(code_id),
+            "postings": [_posting(p) for p in postings]}
 
 
 @router.post("/{code_id}/void", response_model=CodeOut)
@@ -71,3 +70,9 @@ def void(code_id: UUID, body: ReasonIn, request: Request,
     runtime = request.app.state.runtime
     return runtime.engine.codes.void(code_id=code_id, reason=body.reason,
                                      actor=who.actor).state()
+
+
+def _posting(entry: Entry) -> dict[str, Any]:
+    fields = asdict(entry)
+    fields["account_id"] = fields.pop("account")
+    return fields

@@ -12,22 +12,28 @@ from api.auth import require
 from api.csv_cells import csv_text
 from api.idempotency import carries_secrets
 from api.responses import OrjsonResponse
-from api.schemas import CancelIn, OrderIn, OrderOut, PaymentIn, RefundIn, RefundOut, RevealOut
+from api.schemas import (CancelIn, Instant, OrderIn, OrderOut, PaymentIn, RefundIn, RefundOut,
+                         RevealOut, as_of_query)
+from engine.errors import NotFound
 from engine.keys import Principal
 from engine.orders import Order
+from replay.as_of import order_at
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 
-def order_view(request: Request, order: Order, *, just_saved: bool = False) -> dict[str, Any]:
+def order_view(request: Request, order: Order, *, just_saved: bool = False,
+               codes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The order as answered; ``codes`` (masked) when given, else its codes now."""
     orders = request.app.state.runtime.engine.orders
+    if codes is None:
+        codes = orders.masked_codes(order, just_saved=just_saved)
     return {
         "order_id": str(order.id), "status": order.status, "buyer_id": order.buyer_id,
         "amount": order.amount, "currency": order.currency, "items": order.items,
         "channel": order.channel, "distributor_id": order.distributor_id,
         "external_ref": order.external_ref, "expires_at": order.expires_at,
-        "placed_at": order.created_on,
-        "codes": orders.masked_codes(order, just_saved=just_saved),
+        "placed_at": order.created_on, "codes": codes,
         "released": order.released, "payments": order.payments, "refunds": order.refunds,
     }
 
@@ -44,11 +50,17 @@ def place(body: OrderIn, request: Request,
 
 
 @router.get("/{order_id}", response_model=OrderOut)
-def get_order(order_id: UUID, request: Request,
+def get_order(order_id: UUID, request: Request, as_of: Instant | None = as_of_query(),
               who: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
-    """The order with its payments, refunds and codes (masked)."""
-    return order_view(request, request.app.state.runtime.engine.orders.get(order_id,
-                                                                           who.scope))
+    """The order with its payments, refunds and codes (masked), now or as its own events
+    (and its codes' events) made it at `as_of`."""
+    orders = request.app.state.runtime.engine.orders
+    if as_of is None:
+        return order_view(request, orders.get(order_id, who.scope))
+    order, codes = order_at(request.app.state.runtime.store, order_id, as_of)
+    if not order.belongs_to(who.scope):
+        raise NotFound(f"no order {order_id}")
+    return order_view(request, order, codes=orders.masked(codes))
 
 
 @router.post("/{order_id}/payments", response_model=OrderOut)
