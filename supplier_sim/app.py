@@ -47,6 +47,7 @@ class Topup:
     placed: int = 1  # how many times this reference was placed
     sequence: int = 1  # bumped on every change of status, carried in callbacks
     message: str | None = None
+    closed: bool = False  # asked about before it was ever placed: it can only fail
 
     def answer(self) -> dict[str, Any]:
         return {"reference": self.reference, "status": self.status,
@@ -88,7 +89,7 @@ def create_app(config: SimConfig) -> Starlette:
         await _pause(books.config.latency_ms)
         existing = books.topups.get(body["reference"])
         if existing is not None:
-            if not existing.same_request(body):
+            if not existing.closed and not existing.same_request(body):
                 return _error(409, "reference_conflict",
                               "this reference was placed with other details")
             existing.placed += 1
@@ -105,7 +106,7 @@ def create_app(config: SimConfig) -> Starlette:
             if REFERENCE.match(reference):  # closed: placed later, it is refused
                 books.topups[reference] = Topup(reference, "", "", 0, "", "failed",
                                                 f"sim-{len(books.topups) + 1}", placed=0,
-                                                message="not_received")
+                                                message="not_received", closed=True)
             return _error(404, "not_found", "no top-up with this reference")
         return JSONResponse(found.answer())
 
