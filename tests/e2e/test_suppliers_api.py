@@ -212,3 +212,19 @@ def test_a_registered_supplier_adapter_tops_up_with_its_sealed_credentials(clien
                                             Money(10000, "CNY")))
         assert report.outcome is Outcome.SUCCEEDED
         assert sim.admin().credits("13800138000") == 1
+
+
+def test_the_event_feed_shows_registrations_and_offers_without_credentials(client, keys):
+    supplier_id = new_id()
+    register(client, keys, supplier_id)
+    sku = topup_product(client, keys)
+    client.put(f"/v1/products/{sku}/offers", headers=keys["app"],
+               json={"offers": [offer(supplier_id, 1)]})
+    feed = client.get("/v1/events", headers=keys["admin"], params={"limit": 1000})
+    assert feed.status_code == 200, feed.text
+    by_type = {item["type"]: item["data"] for item in feed.json()["items"]}
+    assert by_type["supplier.registered"]["supplier_id"] == supplier_id
+    assert "sealed_credentials" not in by_type["supplier.registered"]
+    assert by_type["topup_offers.set"]["offers"][0]["cost"] == {"amount": 9800,
+                                                                "currency": "CNY"}
+    assert API_KEY not in feed.text and CALLBACK_SECRET not in feed.text
