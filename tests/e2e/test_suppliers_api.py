@@ -4,6 +4,7 @@ offers only for top-up SKUs and in priority order, and the adapter a registratio
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -102,13 +103,19 @@ def test_a_retry_with_the_same_idempotency_key_replays_the_answer(client, keys):
     ({"endpoint": "https://supplier.example/?key=abc"}, "no user, password, query"),
     ({"endpoint": "ftp://supplier.example/"}, "http or https"),
     ({"endpoint": "not a url"}, "http or https"),
+    ({"endpoint": "http://[::1"}, "http or https"),
+    ({"endpoint": "http://supplier.example:99999"}, "http or https"),
+    ({"endpoint": "http://bad_host.example"}, "http or https"),
+    ({"credentials": {"api_key": "k\ud800", "callback_secret": "s"}}, "api_key"),
+    ({"credentials": {"api_key": "k\x00", "callback_secret": "s"}}, "api_key"),
     ({"supplier_id": "has space"}, "supplier_id"),
     ({"name": ""}, "name"),
     ({"unexpected": 1}, "unexpected"),
 ])
 def test_bad_registrations_are_422_problems(client, keys, changes, fragment):
-    answer = client.post("/v1/suppliers", headers=keys["admin"],
-                         json={**supplier_body(new_id()), **changes})
+    body = json.dumps({**supplier_body(new_id()), **changes})  # escapes a lone surrogate
+    answer = client.post("/v1/suppliers", content=body,
+                         headers={**keys["admin"], "Content-Type": "application/json"})
     problem = assert_problem(answer, 422, "validation_error")
     assert fragment in problem["detail"]
     assert API_KEY not in answer.text
