@@ -10,7 +10,7 @@ blob (and the credentials' names). Only ``adapter_for`` opens them, to build the
 Each top-up SKU has an ordered list of offers (``TopupOffer``: the supplier, its SKU, what it
 costs, a priority), its own aggregate so that changing offers never touches the product:
 
-    (none) ──set──▶ offers ──set──▶ offers ...   (an empty list: no supplier fulfils it)
+    (none) ──set──▶ offers ──set──▶ offers ...   (an empty list: none fulfils it)
 
 Suppliers and offers are platform-wide, like products.
 """

@@ -35,6 +35,7 @@ class Received:
 
     calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     answer: int = 204
+    url: str = ""
 
     def wait_for(self, count: int, reference: str, timeout: float = 10.0
                  ) -> list[tuple[dict[str, str], bytes]]:
@@ -63,7 +64,7 @@ def received() -> Iterator[Received]:
     while not server.started:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    got.url = f"http://127.0.0.1:{port}/callbacks"  # type: ignore[attr-defined]
+    got.url = f"http://127.0.0.1:{port}/callbacks"
     yield got
     server.should_exit = True
     thread.join(timeout=10)
@@ -72,8 +73,7 @@ def received() -> Iterator[Received]:
 @pytest.fixture(scope="module")
 def sim(received: Received) -> Iterator[SimServer]:
     config = SimConfig(api_key=API_KEY, callback_secret=CALLBACK_SECRET,
-                       callback_url=received.url, hang_seconds=HANG,  # type: ignore[attr-defined]
-                       callback_delay_ms=100)
+                       callback_url=received.url, hang_seconds=HANG, callback_delay_ms=100)
     with SimServer(config) as server:
         yield server
 

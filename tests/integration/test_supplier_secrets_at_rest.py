@@ -23,7 +23,7 @@ def test_supplier_credentials_appear_nowhere_in_storage_or_logs(runtime, quanyi_
     caplog.set_level(logging.DEBUG)
     suppliers = runtime.engine.suppliers
     with SimServer(SimConfig(api_key=API_KEY, callback_secret=CALLBACK_SECRET)) as sim:
-        supplier = suppliers.register(
+        suppliers.register(
             supplier_id="sup-rest", name="At rest", adapter="http-json", endpoint=sim.url,
             credentials={"api_key": API_KEY, "callback_secret": CALLBACK_SECRET},
             actor="test")
