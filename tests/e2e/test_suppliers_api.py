@@ -221,7 +221,8 @@ def test_a_registered_supplier_adapter_tops_up_with_its_sealed_credentials(clien
         assert sim.admin().credits("13800138000") == 1
 
 
-def test_the_event_feed_shows_registrations_and_offers_without_credentials(client, keys):
+def test_the_event_feed_shows_registrations_and_offers_without_credentials(client, keys,
+                                                                         runtime):
     supplier_id = new_id()
     register(client, keys, supplier_id)
     sku = topup_product(client, keys)
@@ -235,3 +236,4 @@ def test_the_event_feed_shows_registrations_and_offers_without_credentials(clien
     assert by_type["topup_offers.set"]["offers"][0]["cost"] == {"amount": 9800,
                                                                 "currency": "CNY"}
     assert API_KEY not in feed.text and CALLBACK_SECRET not in feed.text
+    assert runtime.read_your_writes() and runtime.runner.health.errors == 0  # read side too
