@@ -162,16 +162,17 @@ class Suppliers:
         product = self._catalog.get(sku)
         if product.delivery != "topup":
             raise InvalidState(f"product {sku} is not a top-up product: it has no offers")
-        for index, offer in enumerate(offers):
-            self._check_offer(offer, index, product)
-        if len({offer.supplier_id for offer in offers}) != len(offers):
-            raise ValidationFailed("a supplier makes at most one offer per SKU")
         if len(offers) > MAX_OFFERS:
             raise ValidationFailed(f"a SKU has at most {MAX_OFFERS} offers")
+        if len({offer.supplier_id for offer in offers}) != len(offers):
+            raise ValidationFailed("a supplier makes at most one offer per SKU")
+        for index, offer in enumerate(offers):
+            self._check_offer(offer, index, product)
 
         def attempt() -> TopupOffers:
             found = self._store.find(ids.topup_offers_id(sku))
-            found = found or TopupOffers(id=ids.topup_offers_id(sku), sku=sku, actor=actor)
+            if found is None:
+                found = TopupOffers(id=ids.topup_offers_id(sku), sku=sku, actor=actor)
             found.set(offers=list(offers), actor=actor)
             self._writer.save(found)
             return found
