@@ -38,6 +38,9 @@ class Settings:
     health_max_lag: int = 10_000  # events the projections may trail before /healthz degrades
     miss_limit: int = 20
     miss_window_seconds: float = 60.0
+    supplier_connect_timeout_seconds: float = 3.0
+    supplier_timeout_seconds: float = 10.0  # an answer slower than this is UNKNOWN
+    supplier_callback_tolerance_seconds: float = 300.0  # a callback's timestamp, at most
 
     @property
     def store(self) -> str:
@@ -61,6 +64,11 @@ class Settings:
             health_max_lag=_positive(env, "QUANYI_HEALTH_MAX_LAG", 10_000),
             miss_limit=_positive(env, "QUANYI_MISS_LIMIT", 20),
             miss_window_seconds=_positive(env, "QUANYI_MISS_WINDOW_SECONDS", 60.0),
+            supplier_connect_timeout_seconds=_positive(
+                env, "QUANYI_SUPPLIER_CONNECT_TIMEOUT_SECONDS", 3.0),
+            supplier_timeout_seconds=_positive(env, "QUANYI_SUPPLIER_TIMEOUT_SECONDS", 10.0),
+            supplier_callback_tolerance_seconds=_positive(
+                env, "QUANYI_SUPPLIER_CALLBACK_TOLERANCE_SECONDS", 300.0),
         )
 
     def where(self) -> str:
