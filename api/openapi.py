@@ -31,6 +31,7 @@ from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut,
                          LookupIn, MerchantCodeOut, OrderOut, OrderReconciliationOut, PaymentIn,
                          Problem, ProviderReconciliationOut, ReasonIn, RedeemIn, RedemptionOut,
                          RefundIn, RefundOut, RevealOut)
+from api.webhook_schemas import EXAMPLES as WEBHOOK_EXAMPLES
 from engine import errors
 
 SCHEMAS = "#/components/schemas/"
@@ -83,6 +84,12 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
                                            errors.InvalidState, errors.ConcurrentUpdate,
                                            errors.CodeVoided, errors.CodeExpired),
     "GET /v1/reconciliation/orders/{order_id}": (errors.ConcurrentUpdate,),
+    "POST /v1/webhooks/{endpoint_id}/disable": (errors.InvalidState, errors.ConcurrentUpdate),
+    "POST /v1/webhooks/{endpoint_id}/enable": (errors.InvalidState, errors.ConcurrentUpdate),
+    "POST /v1/webhooks/{endpoint_id}/rotate-secret": (errors.ConcurrentUpdate,),
+    "POST /v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver": (
+        errors.ConcurrentUpdate,),
+    "PUT /v1/products/{sku}/low-stock": (errors.ConcurrentUpdate,),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})
@@ -181,6 +188,7 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "missing_in_statement": [],
         "amount_differences": [{"payment_ref": "wx-4200001234", "type": "refund",
                                 "statement": 990, "ledger": 995}]},
+    **WEBHOOK_EXAMPLES,
 }
 
 

@@ -16,6 +16,7 @@ from engine.reservations import CandidateSource, CodeAllocator, Reservations
 from engine.settings import Settings
 from engine.store import EventStore, open_event_store
 from engine.vault import Vault
+from engine.webhooks import Webhooks
 from engine.writer import Writer
 
 
@@ -40,6 +41,8 @@ class Engine:
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
                              self.distribution, settings.reservation_ttl_seconds)
         self.payouts = Payouts(store, self.writer, balances)
+        self.webhooks = Webhooks(store, self.writer, self.vault,
+                                 allow_private_urls=settings.webhook_allow_private_urls)
 
     @classmethod
     def open(cls, settings: Settings, candidates: CandidateSource,

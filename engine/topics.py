@@ -6,6 +6,6 @@ checks that none is missing)."""
 from __future__ import annotations
 
 from engine import (catalog, codes, distribution, keys, ledger, orders, payouts,
-                    redemptions)
+                    redemptions, webhooks)
 
-MODULES = (catalog, codes, distribution, keys, ledger, orders, payouts, redemptions)
+MODULES = (catalog, codes, distribution, keys, ledger, orders, payouts, redemptions, webhooks)
