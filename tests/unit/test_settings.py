@@ -74,6 +74,9 @@ BAD = [
     ("QUANYI_EXPIRY_SWEEP_SECONDS", "soon"),
     ("QUANYI_EXPIRY_SWEEP_SECONDS", "inf"),
     ("QUANYI_WRITE_BATCH_SIZE", "1.5"),
+    ("QUANYI_WEBHOOK_RETRY_BASE_SECONDS", "0"),
+    ("QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS", "a day"),
+    ("QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS", "maybe"),
 ]
 
 
@@ -97,3 +100,20 @@ def test_a_malformed_url_is_refused_without_echoing_its_password(tmp_path):
                            "QUANYI_DATABASE_URL": "postgresql://u:Hunter%zz2@h/q"})
     assert "QUANYI_DATABASE_URL" in caught.value.detail
     assert "Hunter" not in caught.value.detail
+
+
+def test_webhook_settings_are_read_with_safe_defaults(tmp_path):
+    default = Settings.from_env({"QUANYI_DATA_DIR": str(tmp_path)})
+    assert default.webhook_disable_after_seconds == 86400.0
+    assert default.webhook_allow_private_urls is False
+    told = Settings.from_env({"QUANYI_DATA_DIR": str(tmp_path),
+                              "QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+                              "QUANYI_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+                              "QUANYI_WEBHOOK_RETRY_MAX_SECONDS": "60",
+                              "QUANYI_WEBHOOK_TIMEOUT_SECONDS": "3",
+                              "QUANYI_WEBHOOK_POLL_SECONDS": "0.2",
+                              "QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS": "600"})
+    assert told.webhook_allow_private_urls is True
+    assert (told.webhook_retry_base_seconds, told.webhook_retry_max_seconds,
+            told.webhook_timeout_seconds, told.webhook_poll_seconds,
+            told.webhook_disable_after_seconds) == (0.5, 60.0, 3.0, 0.2, 600.0)
