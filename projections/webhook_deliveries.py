@@ -4,7 +4,9 @@ every attempt, in the read-side database.
 This is not a projection: it records what receivers answered, which no event holds, so a
 rebuild leaves it alone. Each endpoint has its own row in ``webhook_cursors`` (the last log
 position whose messages are queued for it), so one endpoint's failures hold back only its
-own queue. A delivery's ``seq`` is its log position times ``REDELIVERIES`` plus the number
+own queue. One process at a time delivers to an endpoint: its worker holds a lease on the
+endpoint's row (``holder``, ``held_until``), renewed at every step, which a second
+``quanyi serve`` on the same database waits out. A delivery's ``seq`` is its log position times ``REDELIVERIES`` plus the number
 of earlier deliveries of the same event: the queue is sent in ``seq`` order, which is log
 order, and a redelivery sits beside the event it repeats.
 
@@ -33,7 +35,7 @@ PENDING, DELIVERED = "pending", "delivered"
 
 TABLES = (
     "CREATE TABLE IF NOT EXISTS webhook_cursors (endpoint_id TEXT PRIMARY KEY, "
-    "position BIGINT NOT NULL, failing_since TEXT)",
+    "position BIGINT NOT NULL, failing_since TEXT, holder TEXT, held_until TEXT)",
     "CREATE TABLE IF NOT EXISTS webhook_deliveries (endpoint_id TEXT NOT NULL, "
     "seq BIGINT NOT NULL, delivery_id TEXT NOT NULL UNIQUE, position BIGINT NOT NULL, "
     "message_id TEXT NOT NULL, event_type TEXT NOT NULL, payload TEXT NOT NULL, "
@@ -111,13 +113,31 @@ class DeliveryLog:
 
     def position(self, endpoint_id: str, registered_at: int) -> int:
         """The endpoint's position; a new endpoint starts where it was registered."""
-        with self.db.transaction() as cursor:
-            cursor.execute("INSERT INTO webhook_cursors (endpoint_id, position) VALUES (%s, %s) "
-                           "ON CONFLICT (endpoint_id) DO NOTHING", (endpoint_id, registered_at))
+        with self.db.transaction(write=False) as cursor:
             cursor.execute("SELECT position FROM webhook_cursors WHERE endpoint_id = %s",
                            (endpoint_id,))
             row = cursor.fetchone()
-        return int(row[0]) if row else registered_at
+        if row is not None:
+            return int(row[0])
+        with self.db.transaction() as cursor:
+            cursor.execute("INSERT INTO webhook_cursors (endpoint_id, position) VALUES (%s, %s) "
+                           "ON CONFLICT (endpoint_id) DO NOTHING", (endpoint_id, registered_at))
+        return self.position(endpoint_id, registered_at)
+
+    def hold(self, endpoint_id: str, holder: str, now: datetime, until: datetime) -> bool:
+        """Take or renew the lease on delivering to the endpoint; False while another
+        process holds it."""
+        with self.db.transaction() as cursor:
+            cursor.execute("UPDATE webhook_cursors SET holder = %s, held_until = %s "
+                           "WHERE endpoint_id = %s AND (holder IS NULL OR holder = %s "
+                           "OR held_until < %s)",
+                           (holder, iso(until), endpoint_id, holder, iso(now)))
+            return cursor.rowcount == 1
+
+    def let_go(self, endpoint_id: str, holder: str) -> None:
+        with self.db.transaction() as cursor:
+            cursor.execute("UPDATE webhook_cursors SET holder = NULL, held_until = NULL "
+                           "WHERE endpoint_id = %s AND holder = %s", (endpoint_id, holder))
 
     def enqueue(self, endpoint_id: str, was: int, upto: int, queued: Sequence[Queued],
                 now: datetime) -> bool:

@@ -20,7 +20,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 
@@ -42,6 +42,7 @@ log = logging.getLogger("quanyi.webhooks")
 
 BATCH = 200  # events read from the log at a time, per endpoint
 RETRY_SECONDS = 1.0  # after an unexpected error in a worker
+LEASE_SECONDS = 30.0  # beyond one attempt's timeout: how long a dead process holds an endpoint
 USER_AGENT = "Quanyi-Webhooks/1.0"
 KNOWN_ORDERS = 10_000
 
@@ -158,6 +159,8 @@ class EndpointWorker:
         self.d = dispatcher
         self.endpoint_id = endpoint_id
         self.registered_at = registered_at
+        self.holder = uuid4().hex  # this worker's name on the endpoint's lease
+        self._held_until: datetime | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True,
@@ -187,13 +190,36 @@ class EndpointWorker:
         self._wake.clear()
 
     def _run(self) -> None:
-        self._forgive_if_enabled_again()
         while not self._stop.is_set():
             try:
-                self._step()
+                if self._hold():
+                    self._step()
+                else:  # another process delivers to this endpoint
+                    self._pause(self.d.settings.webhook_poll_seconds)
             except Exception:  # noqa: BLE001 - keep delivering; the error is logged
                 log.exception("webhook endpoint %s: delivery step failed", self.endpoint_id)
                 self._stop.wait(RETRY_SECONDS)
+        try:
+            self.d.log.let_go(self.endpoint_id, self.holder)
+        except Exception:  # noqa: BLE001 - the lease runs out by itself
+            log.exception("webhook endpoint %s: could not let go of the lease", self.endpoint_id)
+
+    def _hold(self) -> bool:
+        """Take this worker's lease, or renew it once half of it has run; forgive old
+        failures on first taking it."""
+        now = utc_now()
+        lease = timedelta(seconds=self.d.settings.webhook_timeout_seconds + LEASE_SECONDS)
+        if self._held_until is not None and now < self._held_until - lease / 2:
+            return True
+        if self._held_until is None:
+            self.d.log.position(self.endpoint_id, self.registered_at)  # the row to hold
+        if not self.d.log.hold(self.endpoint_id, self.holder, now, now + lease):
+            self._held_until = None
+            return False
+        if self._held_until is None:
+            self._forgive_if_enabled_again()
+        self._held_until = now + lease
+        return True
 
     def _endpoint(self) -> WebhookEndpoint:
         return self.d.engine.webhooks.get(UUID(self.endpoint_id))
