@@ -180,7 +180,6 @@ class EndpointWorker:
         self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.d.settings.webhook_timeout_seconds + 5)
-        self._client.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -199,6 +198,7 @@ class EndpointWorker:
             except Exception:  # noqa: BLE001 - keep delivering; the error is logged
                 log.exception("webhook endpoint %s: delivery step failed", self.endpoint_id)
                 self._stop.wait(RETRY_SECONDS)
+        self._client.close()
         try:
             self.d.log.let_go(self.endpoint_id, self.holder)
         except Exception:  # noqa: BLE001 - the lease runs out by itself
