@@ -201,6 +201,24 @@ def test_every_event_arrives_in_order_once_the_receiver_is_back(client, keys, pr
             "items"])]
 
 
+def test_a_slow_endpoint_delays_neither_another_nor_a_command(client, keys, product,
+                                                              receiver):
+    slow = Receiver()
+    slow.delay = 1.5  # beyond this test's patience, within the 2 s attempt timeout
+    try:
+        register(client, keys["app"], slow.url)
+        register(client, keys["app"], receiver.url)
+        started = time.monotonic()
+        buy(client, keys, product)
+        _, second = buy(client, keys, product)
+        assert time.monotonic() - started < 1.5  # the payments did not wait on anyone
+        told = receiver.wait_for(2, timeout=1.0)
+        assert told[1].data["order_id"] == second["order_id"]
+        assert slow.received == []  # still sitting on the first one
+    finally:
+        slow.down()
+
+
 def test_an_endpoint_failing_too_long_is_disabled_and_says_why(client, keys, runtime,
                                                                 product, receiver):
     runtime.webhooks.settings = dataclasses.replace(runtime.settings,

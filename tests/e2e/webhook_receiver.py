@@ -34,6 +34,7 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.status = 200
+        self.delay = 0.0  # seconds to sit on each request before answering
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
@@ -49,6 +50,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                time.sleep(receiver.delay)
                 with receiver._lock:
                     status = receiver.status
                     if 200 <= status < 300:

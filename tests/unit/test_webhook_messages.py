@@ -77,6 +77,14 @@ def test_a_refund_carries_its_money_and_codes():
     assert (message.data["amount"], message.data["currency"]) == (990, "CNY")
 
 
+def test_a_late_payment_returned_is_told_as_a_refund():
+    state = stored(originator_id=uuid.UUID(ORDER), payment_ref="wx-9", amount=1990,
+                   currency="CNY", provider="wechat", reason="sold out", actor="a")
+    message = message_of("quanyi:order.payment_refunded", state, 9, Context())
+    assert message.type == "order.refunded"
+    assert message.data["refund_id"] == "auto-wx-9" and message.data["status"] == "refunded"
+
+
 def test_a_redemption_names_the_code_sku_and_order_never_the_code():
     state = stored(originator_id=uuid.UUID(CODE), redemption_id="rd-1", merchant_id="m-7",
                    terminal_id="t-1", location=None, actor="a")
