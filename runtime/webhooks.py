@@ -161,6 +161,7 @@ class EndpointWorker:
         self.registered_at = registered_at
         self.holder = uuid4().hex  # this worker's name on the endpoint's lease
         self._held_until: datetime | None = None
+        self._seen = 0  # the read models' position when the queue was last filled
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True,
@@ -237,8 +238,8 @@ class EndpointWorker:
             return
         head = self.d.log.head(self.endpoint_id)
         if head is None:
-            if not self._fill(endpoint):
-                self._pause(self.d.settings.webhook_poll_seconds)
+            if not self._fill(endpoint):  # nothing new: until the read models move on
+                self.d.runner.wait_beyond(self._seen, self.d.settings.webhook_poll_seconds)
             return
         wait = (datetime.fromisoformat(head.next_attempt_at) - utc_now()).total_seconds()
         if wait > 0:
@@ -252,7 +253,7 @@ class EndpointWorker:
         """Queue the next messages after the endpoint's position; False when there were
         no new events to look at."""
         was = self.d.log.position(self.endpoint_id, self.registered_at)
-        upto = self.d.runner.position()
+        upto = self._seen = self.d.runner.position()
         if upto <= was:
             return False
         messages, end = self._messages(endpoint, was, upto)
