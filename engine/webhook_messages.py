@@ -71,7 +71,6 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 # -- stored events to messages --------------------------------------------------------
 
-Built = "tuple[dict[str, Any], str | None] | None"  # the data, and whose order it concerns
 Builder = Callable[[dict[str, Any], Context], Any]
 
 
