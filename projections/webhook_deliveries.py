@@ -244,8 +244,14 @@ class DeliveryLog:
                 raise ConcurrentUpdate(f"delivery {delivery_id_} was redelivered too often")
             queued = Queued(original.position, original.message_id, original.event_type,
                             original.payload)
-            cursor.execute(_insert(), _row(endpoint_id, queued, seq, now,
-                                           redelivery_of=original.delivery_id))
+            try:
+                cursor.execute(_insert(), _row(endpoint_id, queued, seq, now,
+                                               redelivery_of=original.delivery_id))
+            except Exception as exc:
+                if _is_unique_violation(exc):  # a redelivery of the same event at once
+                    raise ConcurrentUpdate("another redelivery was queued at once; retry") \
+                        from exc
+                raise
             fresh = self._find(cursor, endpoint_id, delivery_id(endpoint_id, seq))
         return _view(fresh, [])
 
@@ -271,6 +277,11 @@ class DeliveryLog:
                 "attempt": row[1], "at": _instant(row[2]), "status_code": row[3],
                 "error": row[4], "duration_ms": row[5]})
         return found
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    """SQLite's and psycopg's refusals of a duplicate key alike."""
+    return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
 
 
 def _insert() -> str:

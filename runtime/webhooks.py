@@ -273,7 +273,13 @@ class EndpointWorker:
         messages = []
         for note in notes:
             state = {**decode(note.state), "originator_id": note.originator_id}
-            message = message_of(note.topic, state, note.id, self.d.context)
+            try:
+                message = message_of(note.topic, state, note.id, self.d.context)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                # an event no payload can be made of would hold the queue for ever
+                log.exception("webhook endpoint %s: event at position %s (%s) cannot be "
+                              "told; skipped", self.endpoint_id, note.id, note.topic)
+                continue
             if message is not None:
                 messages.append(message)
         if STOCK_LOW in endpoint.event_types:

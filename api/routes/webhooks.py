@@ -37,8 +37,8 @@ def list_webhooks(request: Request, cursor: Cursor | None = Query(None),
     """The endpoints the key may see (an app key: its owner's), in the order registered."""
     runtime = request.app.state.runtime
     ids, more = runtime.webhooks.endpoints.listing(who.scope, cursor or 0, limit)
-    webhooks = _webhooks(request)
-    return {"items": [webhooks.get(UUID(i)).view() for i in ids],
+    endpoints = _webhooks(request).many([UUID(i) for i in ids])
+    return {"items": [endpoint.view() for endpoint in endpoints],
             "next_cursor": str(more) if more is not None else None}
 
 
