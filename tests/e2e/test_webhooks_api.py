@@ -15,6 +15,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from engine.settings import Settings
+from runtime import Runtime
 from tests.conftest import caught_up
 from tests.e2e.conftest import import_codes
 from tests.e2e.webhook_receiver import Receiver
@@ -217,6 +218,40 @@ def test_a_slow_endpoint_delays_neither_another_nor_a_command(client, keys, prod
         assert slow.received == []  # still sitting on the first one
     finally:
         slow.down()
+
+
+def test_a_restarted_server_delivers_what_the_stopped_one_had_not(client, keys, runtime,
+                                                                  settings, product,
+                                                                  receiver):
+    register(client, keys["app"], receiver.url)
+    receiver.down()
+    _, order = buy(client, keys, product)
+    caught_up(runtime)
+    time.sleep(0.3)  # an attempt or two fail
+    runtime.webhooks.stop()  # the first server's dispatcher is gone
+    receiver.up()
+    second = Runtime.open(settings)
+    second.start()
+    try:
+        (told,) = receiver.wait_for(1)
+        assert told.data["order_id"] == order["order_id"]
+    finally:
+        second.close()
+
+
+def test_two_servers_on_one_database_deliver_each_event_once(client, keys, runtime,
+                                                             settings, product, receiver):
+    second = Runtime.open(settings)
+    second.start()
+    try:
+        register(client, keys["app"], receiver.url)
+        orders = [buy(client, keys, product)[1]["order_id"] for _ in range(4)]
+        told = receiver.wait_for(4)
+        time.sleep(0.5)  # time enough for a second copy to arrive
+        assert [r.data["order_id"] for r in receiver.received] == orders
+        assert len(told) == 4
+    finally:
+        second.close()
 
 
 def test_an_endpoint_failing_too_long_is_disabled_and_says_why(client, keys, runtime,
