@@ -32,6 +32,7 @@ from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut,
                          Problem, ProviderReconciliationOut, ReasonIn, RedeemIn, RedemptionOut,
                          RefundIn, RefundOut, RevealOut, OffersIn, OffersOut, SupplierIn,
                          SupplierOut)
+from api.webhook_schemas import EXAMPLES as WEBHOOK_EXAMPLES
 from engine import errors
 
 SCHEMAS = "#/components/schemas/"
@@ -87,6 +88,12 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
     "POST /v1/suppliers": (errors.AlreadyExists,),
     "PUT /v1/products/{sku}/offers": (errors.InvalidState, errors.PriceBelowCost,
                                       errors.ConcurrentUpdate),
+    "POST /v1/webhooks/{endpoint_id}/disable": (errors.InvalidState, errors.ConcurrentUpdate),
+    "POST /v1/webhooks/{endpoint_id}/enable": (errors.InvalidState, errors.ConcurrentUpdate),
+    "POST /v1/webhooks/{endpoint_id}/rotate-secret": (errors.ConcurrentUpdate,),
+    "POST /v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver": (
+        errors.ConcurrentUpdate,),
+    "PUT /v1/products/{sku}/low-stock": (errors.ConcurrentUpdate,),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})
@@ -203,6 +210,7 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "missing_in_statement": [],
         "amount_differences": [{"payment_ref": "wx-4200001234", "type": "refund",
                                 "statement": 990, "ledger": 995}]},
+    **WEBHOOK_EXAMPLES,
 }
 
 

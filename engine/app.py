@@ -18,6 +18,7 @@ from engine.store import EventStore, open_event_store
 from engine.supplier_protocol import AdapterRegistry, SupplierTimeouts
 from engine.suppliers import Suppliers
 from engine.vault import Vault
+from engine.webhooks import Webhooks
 from engine.writer import Writer
 
 
@@ -44,6 +45,8 @@ class Engine:
         self.payouts = Payouts(store, self.writer, balances)
         self.suppliers = Suppliers(store, self.writer, self.vault, self.catalog,
                                    adapters or AdapterRegistry(), supplier_timeouts(settings))
+        self.webhooks = Webhooks(store, self.writer, self.vault,
+                                 allow_private_urls=settings.webhook_allow_private_urls)
 
     @classmethod
     def open(cls, settings: Settings, candidates: CandidateSource,

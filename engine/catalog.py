@@ -17,7 +17,8 @@ from engine.writer import Writer
 
 DELIVERY_KINDS = ("card", "code", "topup")
 RECENT_SECONDS = 1.0
-MAX_MONEY = 10**12  # minor units; far above any voucher, well inside 64 bits
+MAX_MONEY = 10**12
+MAX_THRESHOLD = 10**9  # minor units; far above any voucher, well inside 64 bits
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,15 @@ class Product(Aggregate):
         self.components = list(components)
         # whether `abc` and `ABC` are two codes; generated codes always ignore case
         self.case_sensitive = case_sensitive
+        self.low_stock_threshold: int | None = None  # stock.low webhooks below it
 
     @event("ChannelPriceSet", topic="quanyi:product.channel_price_set")
     def set_channel_price(self, channel: str, price: int, actor: str) -> None:
         self.channel_prices[channel] = price
+
+    @event("LowStockThresholdSet", topic="quanyi:product.low_stock_threshold_set")
+    def set_low_stock_threshold(self, sku: str, threshold: int | None, actor: str) -> None:
+        self.low_stock_threshold = threshold
 
     @property
     def is_bundle(self) -> bool:
@@ -160,6 +166,22 @@ class Catalog:
         product = retrying(attempt, attempts=5, what=f"product {sku}")
         self._recent.pop(sku, None)
         return product
+
+    def set_low_stock_threshold(self, *, sku: str, threshold: int | None,
+                                actor: str) -> Product:
+        """Set (or clear, with None) the available count below which stock is low."""
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(
+                threshold, int) or not 1 <= threshold <= MAX_THRESHOLD):
+            raise ValidationFailed(f"threshold must be 1-{MAX_THRESHOLD}, or null to clear it")
+
+        def attempt() -> Product:
+            product = self.get(sku)
+            if product.is_bundle or product.delivery == "topup":
+                raise ValidationFailed(f"product {sku} holds no codes to run low on")
+            product.set_low_stock_threshold(sku=sku, threshold=threshold, actor=actor)
+            self._writer.save(product)
+            return product
+        return retrying(attempt, attempts=5, what=f"product {sku}")
 
     def _check_components(self, parts: list[dict[str, Any]], currency: str) -> None:
         if len(parts) > 20:

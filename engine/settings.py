@@ -41,6 +41,12 @@ class Settings:
     supplier_connect_timeout_seconds: float = 3.0
     supplier_timeout_seconds: float = 10.0  # an answer slower than this is UNKNOWN
     supplier_callback_tolerance_seconds: float = 300.0  # a callback's timestamp, at most
+    webhook_timeout_seconds: float = 10.0  # one delivery attempt, connect to last byte
+    webhook_retry_base_seconds: float = 5.0  # first retry; doubles each failure, jittered
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_disable_after_seconds: float = 86400.0  # failing this long disables an endpoint
+    webhook_poll_seconds: float = 1.0  # how often an idle endpoint looks for new events
+    webhook_allow_private_urls: bool = False  # see engine/webhook_urls.py
 
     @property
     def store(self) -> str:
@@ -69,6 +75,14 @@ class Settings:
             supplier_timeout_seconds=_positive(env, "QUANYI_SUPPLIER_TIMEOUT_SECONDS", 10.0),
             supplier_callback_tolerance_seconds=_positive(
                 env, "QUANYI_SUPPLIER_CALLBACK_TOLERANCE_SECONDS", 300.0),
+            webhook_timeout_seconds=_positive(env, "QUANYI_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_retry_base_seconds=_positive(env, "QUANYI_WEBHOOK_RETRY_BASE_SECONDS", 5.0),
+            webhook_retry_max_seconds=_positive(env, "QUANYI_WEBHOOK_RETRY_MAX_SECONDS",
+                                                3600.0),
+            webhook_disable_after_seconds=_positive(
+                env, "QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS", 86400.0),
+            webhook_poll_seconds=_positive(env, "QUANYI_WEBHOOK_POLL_SECONDS", 1.0),
+            webhook_allow_private_urls=_flag(env, "QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS"),
         )
 
     def where(self) -> str:
@@ -109,6 +123,14 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> Any:
         kind = "a positive whole number" if isinstance(default, int) else "a positive number"
         raise SettingsError(f"{name} must be {kind}, not {text!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """A yes/no setting: true/1/yes or false/0/no (unset: no)."""
+    text = (env.get(name) or "false").strip().lower()
+    if text not in ("true", "1", "yes", "false", "0", "no"):
+        raise SettingsError(f"{name} must be true or false, not {text!r}")
+    return text in ("true", "1", "yes")
 
 
 def _schema(name: str) -> str:

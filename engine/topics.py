@@ -6,6 +6,7 @@ checks that none is missing)."""
 from __future__ import annotations
 
 from engine import (catalog, codes, distribution, keys, ledger, orders, payouts,
-                    redemptions, suppliers)
+                    redemptions, suppliers, webhooks)
 
-MODULES = (catalog, codes, distribution, keys, ledger, orders, payouts, redemptions, suppliers)
+MODULES = (catalog, codes, distribution, keys, ledger, orders, payouts, redemptions, suppliers,
+           webhooks)

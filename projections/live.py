@@ -7,8 +7,12 @@ from projections.codes import CodeProjection
 from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
 from projections.projection import Projection
+from projections.stock import StockProjection
+from projections.webhooks import WebhookEndpointProjection
 
 
 def all_projections() -> list[Projection]:
-    """Every live projection, in the order the runner applies them."""
-    return [CodeProjection(), OrderProjection(), LedgerProjection()]
+    """Every live projection, in the order the runner applies them (stock first: it reads
+    the codes as they stood before each chunk)."""
+    return [StockProjection(), CodeProjection(), OrderProjection(), LedgerProjection(),
+            WebhookEndpointProjection()]

@@ -214,6 +214,12 @@ class ProjectionRunner:
                 self._advanced.wait(remaining)
         return True
 
+    def wait_beyond(self, position: int, timeout: float) -> bool:
+        """Wait, without waking the runner, until it has applied the log past ``position``
+        (for followers of the read models, such as the webhook dispatcher)."""
+        with self._advanced:
+            return self._advanced.wait_for(lambda: self._position > position, timeout)
+
     def _advance(self, position: int) -> None:
         with self._advanced:
             if position > self._position:

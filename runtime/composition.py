@@ -13,6 +13,7 @@ from projections.live import all_projections
 from projections.queries import CodeQueries
 from projections.runner import ProjectionRunner
 from runtime.sweepers import ExpirySweeper
+from runtime.webhooks import WebhookDispatcher
 from supplier_adapters import registry as supplier_adapters
 
 
@@ -31,15 +32,18 @@ class Runtime:
                              balances=self.ledger, adapters=supplier_adapters())
         self.sweeper = ExpirySweeper(self.engine, self.codes, self.runner, store,
                                      every=settings.expiry_sweep_seconds)
+        self.webhooks = WebhookDispatcher(self.engine, store, self.read_db, self.runner,
+                                          settings)
 
     @classmethod
     def open(cls, settings: Settings) -> "Runtime":
         return cls(settings, open_event_store(settings))
 
     def start(self) -> None:
-        """Start the projection runner and the expiry sweeper."""
+        """Start the projection runner, the expiry sweeper and the webhook dispatcher."""
         self.runner.start()
         self.sweeper.start()
+        self.webhooks.start()
 
     def read_your_writes(self, timeout: float = 5.0) -> bool:
         """Wait until the read models include every event written before this call."""
@@ -54,6 +58,7 @@ class Runtime:
         return self.sweeper.sweep_expired()
 
     def close(self) -> None:
+        self.webhooks.stop()
         self.sweeper.stop()
         self.runner.stop()
         self.engine.close()

@@ -12,20 +12,25 @@ import pytest
 from eventsourcing.domain import Aggregate
 
 import engine
+from engine.catalog import Product
 from engine.codes import Batch, Code
 from engine.ledger import LedgerTransaction
 from engine.orders import Order
+from engine.webhooks import WebhookEndpoint
 from projections.codes import CodeProjection
 from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
 from projections.projection import Chunk, Projection, event_handlers
+from projections.stock import StockProjection
+from projections.webhooks import WebhookEndpointProjection
 
 # The engine's aggregates whose events each projection must see ...
 FOLLOWED = {Code: CodeProjection, Batch: CodeProjection, Order: OrderProjection,
-            LedgerTransaction: LedgerProjection}
+            LedgerTransaction: LedgerProjection, Product: StockProjection,
+            WebhookEndpoint: WebhookEndpointProjection}
 # ... and those no projection reads (yet). A new aggregate must be put in one of the two.
-UNFOLLOWED = {"ApiKey", "BuyerQuota", "Payment", "Product", "Redemption",
-              "Distributor", "Payout", "Settlement", "PayoutBook"}
+UNFOLLOWED = {"ApiKey", "BuyerQuota", "Payment", "Redemption",
+              "Distributor", "Payout", "Settlement", "PayoutBook", "Supplier", "TopupOffers"}
 
 
 def subclasses(cls: type) -> set[type]:

@@ -77,6 +77,9 @@ BAD = [
     ("QUANYI_SUPPLIER_TIMEOUT_SECONDS", "0"),
     ("QUANYI_SUPPLIER_CONNECT_TIMEOUT_SECONDS", "never"),
     ("QUANYI_SUPPLIER_CALLBACK_TOLERANCE_SECONDS", "-300"),
+    ("QUANYI_WEBHOOK_RETRY_BASE_SECONDS", "0"),
+    ("QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS", "a day"),
+    ("QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS", "maybe"),
 ]
 
 
@@ -112,3 +115,18 @@ def test_supplier_timeouts_are_read_and_handed_to_adapters(tmp_path):
     timeouts = supplier_timeouts(settings)
     assert (timeouts.read_seconds, timeouts.connect_seconds,
             timeouts.callback_tolerance_seconds) == (2.5, 0.5, 60.0)
+def test_webhook_settings_are_read_with_safe_defaults(tmp_path):
+    default = Settings.from_env({"QUANYI_DATA_DIR": str(tmp_path)})
+    assert default.webhook_disable_after_seconds == 86400.0
+    assert default.webhook_allow_private_urls is False
+    told = Settings.from_env({"QUANYI_DATA_DIR": str(tmp_path),
+                              "QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+                              "QUANYI_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+                              "QUANYI_WEBHOOK_RETRY_MAX_SECONDS": "60",
+                              "QUANYI_WEBHOOK_TIMEOUT_SECONDS": "3",
+                              "QUANYI_WEBHOOK_POLL_SECONDS": "0.2",
+                              "QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS": "600"})
+    assert told.webhook_allow_private_urls is True
+    assert (told.webhook_retry_base_seconds, told.webhook_retry_max_seconds,
+            told.webhook_timeout_seconds, told.webhook_poll_seconds,
+            told.webhook_disable_after_seconds) == (0.5, 60.0, 3.0, 0.2, 600.0)
