@@ -76,6 +76,25 @@ class LedgerQueries:
                            (key(account), position, position, leg, limit))
             return [dict(zip(ENTRY_FIELDS, row)) for row in cursor.fetchall()]
 
+    def order_postings(self, order_id: str) -> list[dict[str, Any]]:
+        """Every leg of the transactions linked to the order, in log order."""
+        return self._postings("order_id = %s", (key(order_id),))
+
+    def code_postings(self, code_id: str, txn_ids: list[str]) -> list[dict[str, Any]]:
+        """The code's legs in the given transactions (found from the code's own events:
+        no index is kept by code), in log order."""
+        if not txn_ids:
+            return []
+        marks = ", ".join(["%s"] * len(txn_ids))
+        return self._postings(f"txn_id IN ({marks}) AND code_id = %s",
+                              (*txn_ids, key(code_id)))
+
+    def _postings(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger_entries "
+                           f"WHERE {where} ORDER BY position, leg", params)
+            return [dict(zip(ENTRY_FIELDS, row)) for row in cursor.fetchall()]
+
     def trial_balance(self, as_of: datetime | None = None,
                       currency: str | None = None) -> dict[str, Any]:
         """Every account's balance (in one currency, if given), in the debit column or the
