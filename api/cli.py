@@ -1,4 +1,4 @@
-"""The `quanyi` command line: serve, init, keys, replay.
+"""The `quanyi` command line: serve, init, keys, replay, audit.
 
 Every command names the store it works on (one line on standard error). Only `serve`,
 `init` and commands run with `quanyi --init ...` create a store or a secret key: anything
@@ -25,8 +25,11 @@ app = typer.Typer(help="Quanyi: event-sourced card-code transaction engine.",
 keys = typer.Typer(help="API keys.", no_args_is_help=True)
 replay = typer.Typer(help="Rebuild and verify projections from the event log.",
                      no_args_is_help=True)
+audit = typer.Typer(help="Audit the event log and check dispute bundles.",
+                    no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(replay, name="replay")
+app.add_typer(audit, name="audit")
 
 
 class _Asked:
@@ -211,6 +214,29 @@ def verify() -> None:
             typer.echo(line)
         raise typer.Exit(1)
     typer.echo("projections agree")
+
+
+@audit.command("verify-bundle")
+def verify_bundle(file: str = typer.Argument(..., help="the bundle (JSON) to check"),
+                  public_key: str | None = typer.Option(
+                      None, help="the audit public key you trust (base64); without it the "
+                                 "key in the bundle is taken, which proves less")) -> None:
+    """Check a dispute bundle offline (no store needed): exit 0 verified, 1 refused with
+    the reason."""
+    from replay.bundle_check import Refused, check_bundle, load
+    from replay.bundle_check import public_key as trusted_key
+
+    try:
+        verified = check_bundle(load(file), trusted_key(public_key))
+    except Refused as exc:
+        typer.echo(f"refused: {exc}")
+        raise typer.Exit(1) from None
+    if public_key is None:
+        typer.echo("quanyi: no --public-key given: the head is checked against the key the "
+                   "bundle itself names", err=True)
+    typer.echo(f"verified: the {verified.kind} bundle of {verified.subject}")
+    for line in verified.lines:
+        typer.echo(f"  {line}")
 
 
 def main() -> None:
