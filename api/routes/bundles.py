@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
 from api.responses import OrjsonResponse
+from api.schemas import BundleOut
 from api.routes.orders import order_view
 from engine.keys import Principal
 from replay.bundles import Bundles
@@ -24,7 +25,7 @@ def _bundles(request: Request) -> Bundles:
     return Bundles(runtime.store, runtime.audit, runtime.ledger, runtime.read_your_writes)
 
 
-@router.get("/orders/{order_id}/bundle")
+@router.get("/orders/{order_id}/bundle", response_model=BundleOut)
 def order_bundle(order_id: UUID, request: Request,
                  who: Principal = Depends(AUDITORS)) -> OrjsonResponse:
     """The order's dispute bundle: its events, its payments' and ledger transactions'
@@ -38,7 +39,7 @@ def order_bundle(order_id: UUID, request: Request,
     return OrjsonResponse(_bundles(request).of_order(order_id, who.scope, view))
 
 
-@router.get("/codes/{code_id}/bundle")
+@router.get("/codes/{code_id}/bundle", response_model=BundleOut)
 def code_bundle(code_id: UUID, request: Request,
                 _: Principal = Depends(AUDITORS)) -> OrjsonResponse:
     """The code's dispute bundle: its events and its ledger transactions' events, each with
