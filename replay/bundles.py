@@ -115,7 +115,7 @@ def export(store: EventStore, audit: AuditLog, *, kind: str, subject: UUID,
            streams: Iterable[UUID], claims: dict[str, Any]) -> dict[str, Any]:
     """The bundle of ``subject``: its streams' events, each proven in a head signed now."""
     events = recorded(store, streams)
-    head = audit.sign_head()  # after the read: the head covers every event read
+    head, indexes = _covering_head(audit, events)
     return {
         "format": FORMAT,
         "subject": {"kind": kind, "id": str(subject)},
@@ -123,9 +123,25 @@ def export(store: EventStore, audit: AuditLog, *, kind: str, subject: UUID,
         "public_key": _b64(audit.public_key),
         "head": head_json(head),
         "streams": _streams(events),
-        "events": [_event(audit, head, event) for event in events],
+        "events": [_event(audit, head, event, index) for event, index in zip(events, indexes)],
         "claims": claims,
     }
+
+
+def _covering_head(audit: AuditLog, events: list[Recorded]) -> tuple[SignedHead, list[int]]:
+    """A head signed after the events were read, and each event's leaf in it. The head
+    catches the tree up to the log's end; an event the tree does not hold yet (committed
+    behind a later one) is waited for by signing again."""
+    for _ in range(ATTEMPTS):
+        head = audit.sign_head()
+        try:
+            indexes = [audit.leaf_index(event.position) for event in events]
+        except NotFound:
+            continue
+        if all(index < head.tree_size for index in indexes):
+            return head, indexes
+    raise ConcurrentUpdate("the audit tree does not hold every event of the bundle yet: "
+                           "try again")
 
 
 def head_json(head: SignedHead) -> dict[str, Any]:
@@ -142,8 +158,7 @@ def _streams(events: list[Recorded]) -> list[dict[str, Any]]:
             for stream, versions in last.items()]
 
 
-def _event(audit: AuditLog, head: SignedHead, event: Recorded) -> dict[str, Any]:
-    index = audit.leaf_index(event.position)
+def _event(audit: AuditLog, head: SignedHead, event: Recorded, index: int) -> dict[str, Any]:
     return {
         "position": event.position, "originator_id": str(event.originator_id),
         "originator_version": event.originator_version, "topic": event.topic,

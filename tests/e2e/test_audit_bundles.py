@@ -29,37 +29,6 @@ CHAIN = (("d-root", None), ("d-shop", "d-root"))
 CODES = ["BUNDLE-A-7781", "BUNDLE-B-4402"]
 
 
-class LogAudit:  # TEMPORARY until h-auditlog is merged: the tree over the whole log
-    def __init__(self, store) -> None:
-        self._store = store
-        self._key = Ed25519PrivateKey.generate()
-        self.public_key = self._key.public_key().public_bytes_raw()
-
-    def sign_head(self):
-        self._leaves, self._index, after = [], {}, 0
-        while batch := self._store.notifications(after, 500):
-            for n in batch:
-                self._index[n.id] = len(self._leaves)
-                self._leaves.append(merkle.leaf_hash(merkle.leaf_bytes(
-                    n.id, n.originator_id, n.originator_version, n.topic, n.state)))
-            after = batch[-1].id
-        root, at = merkle.root(self._leaves), "2026-01-01T00:00:00Z"
-        signature = self._key.sign(merkle.head_message(len(self._leaves), root, at))
-        return merkle.SignedHead(len(self._leaves), root, at, signature)
-
-    def leaf_index(self, position):
-        return self._index[position]
-
-    def inclusion_proof(self, index, size):
-        return merkle.inclusion_proof(index, size, merkle.list_subtree(self._leaves[:size]))
-
-
-@pytest.fixture(autouse=True)
-def _audit(runtime):
-    if not hasattr(runtime, "audit"):
-        runtime.audit = LogAudit(runtime.store)
-
-
 def _trusted(runtime) -> bytes:
     return runtime.audit.public_key
 
