@@ -32,6 +32,7 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 from uuid import UUID
 
@@ -195,7 +196,7 @@ def _authentic(events: list[Event], head: merkle.SignedHead, key: bytes, named: 
             raise Refused("authentic", f"{event.name()} is not in the signed log: its bytes, "
                                        "position or proof do not lead to the head's root")
     by_leaf = [seen[i] for i in sorted(seen)]
-    if any(a.position >= b.position for a, b in zip(by_leaf, by_leaf[1:])):
+    if any(a.position >= b.position for a, b in pairwise(by_leaf)):
         raise Refused("authentic", "events' positions are not in the order of their leaves")
     whose = "the key you trust" if trusted else "the key the bundle names (none was given)"
     return (f"authentic: {len(events)} events are leaves of the log of {head.tree_size} "
@@ -306,9 +307,9 @@ def _order_state(subject: str, events: list[Event], claims: Any) -> list[str]:
     _payments_match(subject, order, events)
     paid = sum(p["amount"] for p in order["payments"])
     back = sum(r["amount"] for r in order["refunds"])
-    return [f"state: order {subject} is {order['status']}: {order['amount']} "
-            f"{order['currency']} (minor units), paid {paid}, refunded {back}, "
-            f"{len(order['codes'])} codes held, {len(order['released'])} released"]
+    return [(f"state: order {subject} is {order['status']}: {order['amount']} "
+             f"{order['currency']} (minor units), paid {paid}, refunded {back}, "
+             f"{len(order['codes'])} codes held, {len(order['released'])} released")]
 
 
 def _payments_match(subject: str, order: dict[str, Any], events: list[Event]) -> None:
@@ -395,15 +396,15 @@ def _code_state(subject: str, events: list[Event], claims: Any) -> list[str]:
     _same("redemption time", redemption.get("at"), _instant(claimed.get("redeemed_at")))
     told = (f", redeemed by {redemption['merchant_id']} at {redemption['at'].isoformat()}"
             if redemption else "")
-    return [f"state: code {subject} is {code['status']} (sku {code['sku']}, order "
-            f"{code['order_id']}, shown {code['reveals']} times{told})"]
+    return [(f"state: code {subject} is {code['status']} (sku {code['sku']}, order "
+             f"{code['order_id']}, shown {code['reveals']} times{told})")]
 
 
 def _instant(text: Any) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(text))
     except ValueError:
         raise Refused("format", f"{text!r} is not a time") from None
 

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
 from api.responses import OrjsonResponse
-from api.schemas import BundleOut
 from api.routes.orders import order_view
+from api.schemas import BundleOut
 from engine.keys import Principal
 from replay.bundles import Bundles
 
