@@ -154,6 +154,15 @@ def _head(raw: dict[str, Any]) -> merkle.SignedHead:
 def check_bundle(bundle: Any, public_key: bytes | None = None) -> Verified:
     """Every check of the bundle, against ``public_key`` (raw 32 bytes) when given, else
     against the key the bundle names; raises Refused at the first that fails."""
+    try:
+        return _check(bundle, public_key)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # a field of the wrong shape somewhere the checks above did not look first
+        raise Refused("format", f"the bundle is malformed ({type(exc).__name__}: {exc})") \
+            from None
+
+
+def _check(bundle: Any, public_key: bytes | None) -> Verified:
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise Refused("format", f"not a {FORMAT} bundle")
     try:

@@ -285,3 +285,17 @@ def test_only_support_and_finance_get_bundles(client, keys):
         for role in ("app", "merchant"):
             assert client.get(path, headers=keys[role]).status_code == 403, role
         assert client.get(path).status_code == 401
+
+
+@pytest.mark.parametrize("edit", [
+    lambda b: b.update(events="not a list"),
+    lambda b: b["claims"].update(order={"codes": ["not an object"]}),
+    lambda b: b["head"].update(tree_size="many"),
+    lambda b: b["streams"].append({"originator_id": "not a uuid", "versions": 1}),
+])
+def test_a_malformed_bundle_is_refused_never_a_crash(edit, client, keys, runtime):
+    bundle = order_bundle(client, keys, refunded_order(client, keys))
+    edit(bundle)
+    with pytest.raises(Refused) as refused:
+        check_bundle(bundle, _trusted(runtime))
+    assert refused.value.check in ("format", "state")
