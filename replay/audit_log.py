@@ -14,15 +14,14 @@ not the data key: a third party given ``public_key`` checks heads and proofs off
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from engine.errors import NotFound
-from engine.settings import Settings
+from engine.errors import NotFound, StoreMissing
+from engine.settings import AUDIT_KEY_FILE, Settings
 from engine.store import EventStore
 from projections.database import ReadDatabase
 from replay import merkle
@@ -58,10 +57,15 @@ class AuditLog:
         self._lock = threading.Lock()  # one extension at a time in this process
         self._builder = TreeBuilder()
         self._position = 0
+        self._stale = True  # the builder must be read from the database before use
         self._reload()
 
     @classmethod
     def open(cls, settings: Settings, store: EventStore) -> "AuditLog":
+        if not settings.audit_key:
+            raise StoreMissing(f"no audit key in {settings.data_dir} ({AUDIT_KEY_FILE}) and "
+                               "QUANYI_AUDIT_KEY is not set: run `quanyi init` to create one, "
+                               "or set QUANYI_AUDIT_KEY to the store's audit key")
         return cls(store, ReadDatabase.open(settings, name=DATABASE_NAME), settings.audit_key)
 
     def close(self) -> None:
@@ -81,27 +85,30 @@ class AuditLog:
     def catch_up(self) -> int:
         """Extend the tree to the store's current end now; the tree size."""
         with self._lock:
-            while notes := self.store.notifications(self._position, CHUNK):
-                self._extend(notes)
+            while self._extend_once():
+                pass
             return self._builder.size
 
     def extend_once(self) -> int:
-        """Extend the tree by at most one chunk of the log; the number of events added."""
+        """Extend the tree by at most one chunk of the log; the number of events read."""
         with self._lock:
-            notes = self.store.notifications(self._position, CHUNK)
-            return self._extend(notes) if notes else 0
+            return self._extend_once()
 
-    def _extend(self, notes: Sequence[Any]) -> int:
+    def _extend_once(self) -> int:
+        if self._stale:
+            self._reload()
+        notes = self.store.notifications(self._position, CHUNK)
+        if not notes:
+            return 0
         builder, old = self._builder, self._builder.size
+        self._stale = True  # until the grown tree is stored
         for note in notes:
             builder.append(event_leaf(note), note.id)
         with self.db.transaction() as cursor:
             stored = self.tables.advance(cursor, old, builder.size, notes[-1].id,
                                          builder.take_changed())
-        if not stored:  # another follower extended the tree first: continue from theirs
-            self._reload()
-            return 0
-        self._position = notes[-1].id
+        if stored:  # else another follower extended the tree first: continue from theirs
+            self._position, self._stale = notes[-1].id, False
         return len(notes)
 
     def _reload(self) -> None:
@@ -109,15 +116,15 @@ class AuditLog:
             size, position = self.tables.state(cursor)
             self._builder = builder_from(lambda level, index: self.tables.tile(
                 cursor, level, index), lambda index: self.tables.positions(cursor, index), size)
-        self._position = position
+        self._position, self._stale = position, False
 
     # -- heads ----------------------------------------------------------------------------
 
     def sign_head(self) -> merkle.SignedHead:
         """Catch up, sign a head of the current tree, keep it, return it."""
         with self._lock:
-            while notes := self.store.notifications(self._position, CHUNK):
-                self._extend(notes)
+            while self._extend_once():
+                pass
             size, root = self._builder.size, self._builder.frontier.root()
         signed_at = signing_time()
         signature = self._key.sign(merkle.head_message(size, root, signed_at))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from replay import merkle
 from replay.audit_log import event_leaf
@@ -71,6 +73,37 @@ def test_inclusion_proofs_from_the_tiles_equal_the_ones_from_the_leaves(runtime)
             proof = runtime.audit.inclusion_proof(index, tree_size)
             assert proof == merkle.inclusion_proof(index, tree_size, reference)
             assert merkle.verify_inclusion(leaves[index], index, tree_size, proof, root)
+
+
+@pytest.fixture
+def tree_of_600(runtime) -> list[bytes]:
+    some_events(runtime, 600)
+    runtime.audit.catch_up()
+    return all_leaves(runtime)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_stored_proofs_equal_the_leaves_proofs_for_any_size(runtime, tree_of_600, data):
+    leaves = tree_of_600
+    reference = merkle.list_subtree(leaves)
+    tree_size = data.draw(st.integers(1, len(leaves)), label="tree size")
+    index = data.draw(st.integers(0, tree_size - 1), label="leaf")
+    old = data.draw(st.integers(1, tree_size), label="older size")
+    assert runtime.audit.inclusion_proof(index, tree_size) == merkle.inclusion_proof(
+        index, tree_size, reference)
+    assert runtime.audit.consistency_proof(old, tree_size) == merkle.consistency_proof(
+        old, tree_size, reference)
+
+
+def test_a_proof_beyond_the_stored_tree_is_not_found(runtime):
+    from engine.errors import NotFound
+
+    some_events(runtime, 3)
+    size = runtime.audit.catch_up()
+    with pytest.raises(NotFound):
+        runtime.audit.inclusion_proof(0, size + 1)
 
 
 def test_leaf_index_finds_each_event_by_its_position(runtime):
