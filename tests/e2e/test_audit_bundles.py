@@ -299,3 +299,21 @@ def test_a_malformed_bundle_is_refused_never_a_crash(edit, client, keys, runtime
     with pytest.raises(Refused) as refused:
         check_bundle(bundle, _trusted(runtime))
     assert refused.value.check in ("format", "state")
+
+
+def test_a_payment_refunded_on_arrival_verifies(client, keys, runtime, product):
+    """Cancelled, its code sold to another, then paid: the payment kept and paid back."""
+    import_codes(client, keys, product, ["BUNDLE-LATE-1"])
+    first = client.post("/v1/orders", headers=keys["app"], json={
+        "buyer_id": "b-1", "items": [{"sku": product, "quantity": 1}]}).json()
+    assert client.post(f"/v1/orders/{first['order_id']}/cancel",
+                       headers=keys["app"]).status_code == 200
+    assert client.post("/v1/orders", headers=keys["app"], json={
+        "buyer_id": "b-2", "items": [{"sku": product, "quantity": 1}]}).status_code == 201
+    paid = client.post(f"/v1/orders/{first['order_id']}/payments", headers=keys["app"],
+                       json={"payment_ref": "wx-late-1", "amount": first["amount"],
+                             "provider": "wechat"})
+    assert paid.status_code == 200 and paid.json()["status"] == "refunded", paid.text
+    verified = check_bundle(order_bundle(client, keys, first), _trusted(runtime))
+    assert "paid 1990, refunded 1990" in verified.lines[2]
+    assert "assets:clearing:wechat 0 CNY" in verified.lines[3]
