@@ -28,7 +28,7 @@ from replay import merkle
 from replay.audit_store import AuditTables
 from replay.audit_tiles import TreeBuilder, builder_from, subtree_reader
 
-CHUNK = 2_000
+CHUNK = 10_000
 DATABASE_NAME = "audit"  # audit.sqlite in the data directory (SQLite)
 
 
@@ -37,6 +37,11 @@ def event_leaf(notification: Any) -> bytes:
     return merkle.leaf_hash(merkle.leaf_bytes(
         notification.id, notification.originator_id, notification.originator_version,
         notification.topic, notification.state))
+
+
+def row_leaf(row: tuple[int, bytes, int, str, bytes]) -> bytes:
+    """The leaf hash of one stored event read as a raw row (``EventStore.stored_rows``)."""
+    return merkle.leaf_hash(merkle.leaf_bytes_raw(*row))
 
 
 def signing_time() -> str:
@@ -97,19 +102,19 @@ class AuditLog:
     def _extend_once(self) -> int:
         if self._stale:
             self._reload()
-        notes = self.store.notifications(self._position, CHUNK)
-        if not notes:
+        rows = self.store.stored_rows(self._position, CHUNK)
+        if not rows:
             return 0
         builder, old = self._builder, self._builder.size
         self._stale = True  # until the grown tree is stored
-        for note in notes:
-            builder.append(event_leaf(note), note.id)
+        for row in rows:
+            builder.append(row_leaf(row), row[0])
         with self.db.transaction() as cursor:
-            stored = self.tables.advance(cursor, old, builder.size, notes[-1].id,
+            stored = self.tables.advance(cursor, old, builder.size, rows[-1][0],
                                          builder.take_changed())
         if stored:  # else another follower extended the tree first: continue from theirs
-            self._position, self._stale = notes[-1].id, False
-        return len(notes)
+            self._position, self._stale = rows[-1][0], False
+        return len(rows)
 
     def _reload(self) -> None:
         with self.db.transaction(write=False) as cursor:

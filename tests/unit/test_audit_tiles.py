@@ -82,3 +82,10 @@ def test_a_proof_reads_a_few_tiles_not_the_log():
                             or tiles.fetch(level, index))
     merkle.inclusion_proof(size // 2, size, stored)
     assert len(reads) <= 6
+
+
+@given(position=st.integers(0, 2**63), version=st.integers(0, 2**63),
+       topic=st.text(max_size=40), state=st.binary(max_size=300), stream=st.uuids())
+def test_raw_leaf_bytes_are_the_leaf_bytes(position, version, topic, state, stream):
+    assert merkle.leaf_bytes_raw(position, stream.bytes, version, topic, state) == \
+        merkle.leaf_bytes(position, stream, version, topic, state)
