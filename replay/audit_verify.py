@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from projections.runner import Progress
 from replay import merkle
 from replay.audit_log import CHUNK, AuditLog, event_leaf
 from replay.audit_tiles import HEIGHT, WIDTH, TreeBuilder, split_hashes, unpack_positions
@@ -61,12 +62,13 @@ class AuditVerdict:
         return max(0, self.events - self.tree_size)
 
 
-def verify_audit(audit: AuditLog) -> AuditVerdict:
-    """Walk the whole log against the stored tree and every signed head."""
+def verify_audit(audit: AuditLog, progress: Progress | None = None) -> AuditVerdict:
+    """Walk the whole log against the stored tree and every signed head; ``progress`` hears
+    (position, the log's last position) after each chunk."""
     verdict = AuditVerdict(tree_size=audit.stored_size())
     heads = _checked_heads(audit, verdict)
     walk = _Walk(audit, verdict, heads)
-    walk.run()
+    walk.run(progress or (lambda position, target: None))
     if verdict.mismatch is None:
         walk.finish()
     return verdict
@@ -93,8 +95,8 @@ class _Walk:
         self.stored = _stored_leaves(audit, verdict.tree_size)
         self.anchored = 0  # the size of the last head the log matched
 
-    def run(self) -> None:
-        position = 0
+    def run(self, progress: Progress) -> None:
+        position, target = 0, self.audit.store.last_position()
         while notes := self.audit.store.notifications(position, CHUNK):
             for note in notes:
                 if not self._leaf(note):
@@ -102,6 +104,7 @@ class _Walk:
             if not self._upper_tiles_match():
                 return
             position = notes[-1].id
+            progress(position, max(target, position))
 
     def _leaf(self, note) -> bool:
         index, hashed = self.builder.size, event_leaf(note)
