@@ -78,12 +78,17 @@ def _checked_heads(audit: AuditLog, verdict: AuditVerdict) -> list[merkle.Signed
     """The heads whose signatures verify, by size; the others are problems."""
     good = []
     for head in audit.heads():
-        if merkle.verify_head(audit.public_key, head):
-            good.append(head)
-        else:
+        if not merkle.verify_head(audit.public_key, head):
             verdict.head_problems.append(
                 f"the head of size {head.tree_size} signed at {head.signed_at} does not "
                 "verify with the audit key: it was forged or altered")
+        elif head.tree_size == 0:  # the walk meets no size 0: check the empty tree here
+            if head.root_hash != merkle.EMPTY_ROOT:
+                verdict.head_problems.append(f"the head of size 0 signed at {head.signed_at} "
+                                             "does not hold the empty tree's root")
+            verdict.heads_checked += 1
+        else:
+            good.append(head)
     return sorted(good, key=lambda h: h.tree_size)
 
 
