@@ -5,6 +5,7 @@ tiles serve the same proofs as the whole list of leaves would."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -121,19 +122,75 @@ def test_leaf_index_finds_each_event_by_its_position(runtime):
         runtime.audit.leaf_index(positions[-1] + 1000)
 
 
-def test_the_follower_under_concurrent_writers_ends_with_the_recomputed_tree(runtime):
+def eventually(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def write_concurrently(runtime, writers: int = 6, batches: int = 5) -> None:
     sku = define_product(runtime)
 
-    def write(n: int) -> None:
-        for _ in range(5):
+    def write() -> None:
+        for _ in range(batches):
             import_codes(runtime, sku, codes_for(7))
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    threads = [threading.Thread(target=write) for _ in range(writers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    size = runtime.audit.catch_up()
+
+
+def test_the_follower_under_concurrent_writers_ends_with_the_recomputed_tree(runtime):
+    write_concurrently(runtime)
+    assert eventually(lambda: runtime.audit.position() == runtime.store.last_position())
     leaves = all_leaves(runtime)
-    assert size == len(leaves)
-    assert runtime.audit.root(size) == merkle.root(leaves)
+    assert runtime.audit.stored_size() == len(leaves)
+    assert runtime.audit.root(len(leaves)) == merkle.root(leaves)
+
+
+def test_two_followers_on_one_database_build_one_tree(runtime, settings):
+    from replay.audit_log import AuditLog
+
+    other = AuditLog.open(settings, runtime.store)  # as a second server process would
+    stop = threading.Event()
+
+    def follow(audit) -> None:
+        while not stop.is_set():
+            audit.catch_up()
+
+    followers = [threading.Thread(target=follow, args=(a,)) for a in (runtime.audit, other)]
+    for thread in followers:
+        thread.start()
+    try:
+        write_concurrently(runtime, writers=4)
+    finally:
+        stop.set()
+        for thread in followers:
+            thread.join()
+    size = other.catch_up()
+    leaves = all_leaves(runtime)
+    assert size == runtime.audit.catch_up() == len(leaves)
+    assert other.root(size) == merkle.root(leaves)
+    other.close()
+
+
+def test_the_follower_signs_a_head_every_so_many_events(runtime):
+    runtime.audit_follower.head_every_events = 20
+    some_events(runtime, 25)
+    assert eventually(lambda: runtime.audit.latest_head() is not None)
+    head = runtime.audit.latest_head()
+    assert head.tree_size >= 20 and merkle.verify_head(runtime.audit.public_key, head)
+
+
+def test_the_follower_signs_a_head_after_so_long_if_the_tree_grew(runtime):
+    runtime.audit_follower.head_every_seconds = 0.2
+    some_events(runtime, 2)
+    assert eventually(lambda: runtime.audit.latest_head() is not None)
+    count = len(runtime.audit.heads())
+    time.sleep(1.5)  # nothing written: no new head however long it waits
+    assert len(runtime.audit.heads()) == count
