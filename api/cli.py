@@ -26,7 +26,8 @@ app = typer.Typer(help="Quanyi: event-sourced card-code transaction engine.",
 keys = typer.Typer(help="API keys.", no_args_is_help=True)
 replay = typer.Typer(help="Rebuild and verify projections from the event log.",
                      no_args_is_help=True)
-audit = typer.Typer(help="Audit: a code's whole story.", no_args_is_help=True)
+audit = typer.Typer(help="The tamper-evident log, dispute bundles and a code's whole story.",
+                    no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(replay, name="replay")
 app.add_typer(audit, name="audit")
@@ -304,6 +305,80 @@ def _print_story(story: Any, behind: int) -> None:
     if behind:
         typer.echo(f"postings as far as the read model has applied the log ({behind} events "
                    "behind: is `quanyi serve` running?)", err=True)
+@audit.command("verify")
+def verify_audit() -> None:
+    """Walk the whole log against the audit tree and every signed head: exit 0 when every
+    event matches, 1 naming the first that does not."""
+    from engine.store import open_event_store
+    from replay.audit_log import AuditLog
+    from replay.audit_verify import verify_audit as run_verify
+    from replay.progress import progress_reporter
+
+    settings = _settings()
+    store = open_event_store(settings)
+    try:
+        audit_log = AuditLog.open(settings, store)
+    except QuanyiError:
+        store.close()
+        raise
+    try:
+        with progress_reporter("audit verify") as progress:
+            verdict = run_verify(audit_log, progress)
+    finally:
+        audit_log.close()
+        store.close()
+    for line in _audit_lines(verdict):
+        typer.echo(line)
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+def _audit_lines(verdict: Any) -> list[str]:
+    reach = (f"the tree covers {verdict.tree_size:,} of the log's {verdict.events:,} events "
+             f"(last position {verdict.last_position:,}); {verdict.heads_checked} signed "
+             "heads checked")
+    if verdict.uncovered:
+        reach += f"; {verdict.uncovered:,} events are not covered yet"
+    lines = [f"TAMPERED: {p}" for p in verdict.head_problems]
+    if verdict.mismatch:
+        lines.insert(0, f"TAMPERED: {verdict.mismatch.describe()}")
+    return lines + [reach if not verdict.ok else f"audit log verified: {reach}"]
+
+
+@audit.command("public-key")
+def audit_public_key() -> None:
+    """Print the audit key's public key (base64 of its 32 raw bytes), for third parties."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = Ed25519PrivateKey.from_private_bytes(_settings().audit_key)
+    typer.echo(base64.b64encode(key.public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)).decode())
+
+
+@audit.command("verify-bundle")
+def verify_bundle(file: str = typer.Argument(..., help="the bundle (JSON) to check"),
+                  public_key: str | None = typer.Option(
+                      None, help="the audit public key you trust (base64); without it the "
+                                 "key in the bundle is taken, which proves less")) -> None:
+    """Check a dispute bundle offline (no store needed): exit 0 verified, 1 refused with
+    the reason."""
+    from replay.bundle_check import Refused, check_bundle, load
+    from replay.bundle_check import public_key as trusted_key
+
+    try:
+        verified = check_bundle(load(file), trusted_key(public_key))
+    except Refused as exc:
+        typer.echo(f"refused: {exc}")
+        raise typer.Exit(1) from None
+    if public_key is None:
+        typer.echo("quanyi: no --public-key given: the head is checked against the key the "
+                   "bundle itself names", err=True)
+    typer.echo(f"verified: the {verified.kind} bundle of {verified.subject}")
+    for line in verified.lines:
+        typer.echo(f"  {line}")
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from api import auth, problems
-from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut,
+from api.schemas import (BatchIn, BatchOut, BundleOut, CancelIn, ChannelPriceIn, CodeOut,
                          DailyStatementOut, DistributorIn, DistributorOut, GeneratedOut,
                          GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
                          LookupIn, MerchantCodeOut, OrderOut, OrderReconciliationOut, PaymentIn,
@@ -94,6 +94,8 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
     "POST /v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver": (
         errors.ConcurrentUpdate,),
     "PUT /v1/products/{sku}/low-stock": (errors.ConcurrentUpdate,),
+    "GET /v1/audit/orders/{order_id}/bundle": (errors.ConcurrentUpdate,),
+    "GET /v1/audit/codes/{code_id}/bundle": (errors.ConcurrentUpdate,),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})
@@ -213,6 +215,32 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     **WEBHOOK_EXAMPLES,
 }
 
+# A code's bundle, cut to one event of each kind (a real one carries every event).
+EXAMPLES[BundleOut] = {
+    "format": "quanyi-dispute-bundle/1",
+    "subject": {"kind": "code", "id": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50"},
+    "exported_at": "2026-11-24T09:00:00.000001Z",
+    "public_key": "WXIZKGJQuEM8288gey5/p63rvfaOedw8ZyxLuoxm8J8=",
+    "head": {"tree_size": 23,
+             "root_hash": "71340fe5419415281df5962040ee8105d0879a8d80f3ca3f877f03a80fa2c5f6",
+             "signed_at": "2026-11-24T09:00:00.000001Z",
+             "signature": "UI2dFcOLSge3WNnDIztJhkQIRLdJ1gp7DdF9wNs7eMxZ6rT4MeufU5ZDrlbGQocJz5"
+                          "prWf1SCODCrknb96VmDg=="},
+    "streams": [{"originator_id": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50", "versions": 1}],
+    "events": [{"position": 5, "originator_id": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50",
+                "originator_version": 1, "topic": "quanyi:code.imported",
+                "state": "eyJ0aW1lc3RhbXAiOnsiX3R5cGVfIjoiZGF0ZXRpbWUiLCJfZGF0YV8iOiIyMDI2LTEx"
+                         "LTIzVDEwOjAwOjAwKzAwOjAwIn0sInNrdSI6IlZJUC0xTSIsInNlYWxlZCI6Ijxz"
+                         "ZWFsZWQ+In0=",
+                "leaf_index": 4,
+                "proof": ["12a8f5be7d46d2c761560cdb7902dbd22d1ee9a494bd6aaf86e2bebf0e5e6880"]}],
+    "claims": {"order": None,
+               "code": {**EXAMPLES[CodeOut], "status": "available", "order_id": None,
+                        "holder": None, "redemption_id": None, "redeemed_at": None,
+                        "redeemed_by": None, "terminal_id": None, "location": None,
+                        "version": 1},
+               "postings": []},
+}
 
 DOC_ASSETS = "/docs/assets"
 

@@ -486,7 +486,7 @@ class EventFeedOut(BaseModel):
 
 
 class ProjectionFailureOut(BaseModel):
-    """The event the projection runner cannot get past."""
+    """The event the projection runner (or the audit follower) cannot get past."""
 
     position: int | None
     error: str = Field(description="the error's class")
@@ -504,9 +504,13 @@ class HealthOut(BaseModel):
     projection_failure: ProjectionFailureOut | None = None
     max_lag: int | None = Field(default=None, description="present when the lag exceeds it "
                                                           "(QUANYI_HEALTH_MAX_LAG)")
+    audit_lag: int | None = Field(default=None, description="events written but not yet in "
+                                                            "the audit tree")
+    audit_failure: ProjectionFailureOut | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"status": "ok", "store": "postgres", "projection_lag": 0, "position": 1042},
+        {"status": "ok", "store": "postgres", "projection_lag": 0, "position": 1042,
+         "audit_lag": 0},
         {"status": "degraded", "store": "postgres", "projection_lag": 17, "position": 1059,
          "projection_failure": {"position": 1043, "error": "DataError",
                                 "consecutive_failures": 12,
@@ -879,3 +883,57 @@ class OffersOut(BaseModel):
 
     sku: str
     offers: list[OfferOut]
+# -- dispute bundles (docs/audit.md, "The bundle") ------------------------------------------
+
+class BundleSubjectOut(BaseModel):
+    kind: Literal["order", "code"]
+    id: str
+
+
+class SignedHeadOut(BaseModel):
+    """The log's size and root when the bundle was made, signed by the audit key."""
+
+    tree_size: int
+    root_hash: str = Field(description="SHA-256 root of the log's Merkle tree, hex")
+    signed_at: str = Field(description="as signed: RFC 3339 UTC")
+    signature: str = Field(description="Ed25519 signature of the head's message, base64")
+
+
+class BundleStreamOut(BaseModel):
+    originator_id: str
+    versions: int = Field(description="how many events the stream holds: the bundle "
+                                      "carries each of 1..versions")
+
+
+class BundleEventOut(BaseModel):
+    """One stored event exactly as the store holds it, and its proof of inclusion."""
+
+    position: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: str = Field(description="the stored bytes, base64 (secrets stay sealed)")
+    leaf_index: int
+    proof: list[str] = Field(description="RFC 9162 inclusion proof, leaf side first, hex")
+
+
+class BundleClaimsOut(BaseModel):
+    order: dict[str, Any] | None = Field(None, description="the order as GET /v1/orders/{id} "
+                                                            "shows it, without masks")
+    code: dict[str, Any] | None = Field(None, description="the code as GET /v1/codes/{id} "
+                                                           "shows it")
+    postings: list[EntryOut] = Field(description="the ledger read model's legs of it")
+
+
+class BundleOut(BaseModel):
+    """An order's or a code's events, proven in a signed head, and what the projections
+    claim of it: checked offline by `quanyi audit verify-bundle`."""
+
+    format: Literal["quanyi-dispute-bundle/1"]
+    subject: BundleSubjectOut
+    exported_at: datetime
+    public_key: str = Field(description="the audit key's raw Ed25519 public key, base64")
+    head: SignedHeadOut
+    streams: list[BundleStreamOut]
+    events: list[BundleEventOut]
+    claims: BundleClaimsOut

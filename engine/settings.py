@@ -21,6 +21,7 @@ from engine.data_dir import FILE_MODE, private_dir, private_file
 from engine.errors import SettingsError, StoreMissing
 
 SECRET_KEY_FILE = "secret.key"
+AUDIT_KEY_FILE = "audit.key"
 MAX_BODY_BYTES = 32 * 2**20  # a 100,000-code JSON import of long codes and PINs fits
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -47,6 +48,9 @@ class Settings:
     webhook_disable_after_seconds: float = 86400.0  # failing this long disables an endpoint
     webhook_poll_seconds: float = 1.0  # how often an idle endpoint looks for new events
     webhook_allow_private_urls: bool = False  # see engine/webhook_urls.py
+    audit_key: bytes = b""  # the Ed25519 seed that signs the audit log's heads
+    audit_head_every_events: int = 10_000  # sign a head once the tree grew this much
+    audit_head_every_seconds: float = 60.0  # ... or this long after the last, if it grew
 
     @property
     def store(self) -> str:
@@ -83,6 +87,9 @@ class Settings:
                 env, "QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS", 86400.0),
             webhook_poll_seconds=_positive(env, "QUANYI_WEBHOOK_POLL_SECONDS", 1.0),
             webhook_allow_private_urls=_flag(env, "QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS"),
+            audit_key=_audit_key(env.get("QUANYI_AUDIT_KEY"), data_dir, create_key),
+            audit_head_every_events=_positive(env, "QUANYI_AUDIT_HEAD_EVERY_EVENTS", 10_000),
+            audit_head_every_seconds=_positive(env, "QUANYI_AUDIT_HEAD_EVERY_SECONDS", 60.0),
         )
 
     def where(self) -> str:
@@ -186,6 +193,47 @@ def _secret_key(configured: str | None, data_dir: Path, create: bool) -> bytes:
                            "QUANYI_SECRET_KEY is not set: run `quanyi init` to create a "
                            "new store there, or set QUANYI_DATA_DIR to the existing one")
     return _decode_key(path.read_text().strip(), str(path))
+
+
+def _audit_key(configured: str | None, data_dir: Path, create: bool) -> bytes:
+    """The audit key's 32-byte Ed25519 seed: QUANYI_AUDIT_KEY, else the data directory's file,
+    made on first use (also beside the secret key of a store older than the audit log).
+    Empty when there is none and none may be made: opening the audit log then says so, after
+    the command line has said whether the store itself exists."""
+    if configured:
+        return _decode_seed(configured, "QUANYI_AUDIT_KEY")
+    path = data_dir / AUDIT_KEY_FILE
+    if path.exists():
+        private_file(path)
+    elif create or (data_dir / SECRET_KEY_FILE).exists():
+        _write_new_key(path)
+    else:
+        return b""
+    return _decode_seed(path.read_text().strip(), str(path))
+
+
+def _write_new_key(path: Path) -> None:
+    """A fresh 32-byte key, base64, 0600; written aside and linked in, so that two processes
+    starting at once agree on one key and neither reads a half-written file."""
+    private_dir(path.parent)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(secrets.token_bytes(32)).decode())
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    finally:
+        aside.unlink()
+
+
+def _decode_seed(text: str, source: str) -> bytes:
+    key = _decode_key(text, source)
+    if len(key) != 32:
+        raise SettingsError(f"{source} must be the base64 of exactly 32 bytes "
+                            "(an Ed25519 private seed)")
+    return key
 
 
 def _decode_key(text: str, source: str) -> bytes:

@@ -10,7 +10,7 @@ from engine.ledger import account_type
 from engine.errors import ValidationFailed
 from projections.database import ReadDatabase
 from projections.ledger import ENTRY_COLUMNS, account_key
-from projections.projection import iso
+from projections.projection import iso, key
 from projections.runner import ProjectionRunner
 
 SUMS = ("COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0), "
@@ -84,6 +84,25 @@ class LedgerQueries:
                            "WHERE account = %s AND (position > %s OR (position = %s AND "
                            "leg > %s)) ORDER BY position, leg LIMIT %s",
                            (account_key(account), position, position, leg, limit))
+            return [dict(zip(ENTRY_FIELDS, row)) for row in cursor.fetchall()]
+
+    def order_postings(self, order_id: str) -> list[dict[str, Any]]:
+        """Every leg of the transactions linked to the order, in log order."""
+        return self._postings("order_id = %s", (key(order_id),))
+
+    def code_postings(self, code_id: str, txn_ids: list[str]) -> list[dict[str, Any]]:
+        """The code's legs in the given transactions (found from the code's own events:
+        no index is kept by code), in log order."""
+        if not txn_ids:
+            return []
+        marks = ", ".join(["%s"] * len(txn_ids))
+        return self._postings(f"txn_id IN ({marks}) AND code_id = %s",
+                              (*txn_ids, key(code_id)))
+
+    def _postings(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        with self._db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger_entries "
+                           f"WHERE {where} ORDER BY position, leg", params)
             return [dict(zip(ENTRY_FIELDS, row)) for row in cursor.fetchall()]
 
     def trial_balance(self, as_of: datetime | None = None,
