@@ -1,0 +1,158 @@
+"""Load an export file (replay/event_file.py) into an empty store, either kind.
+
+    header, trailer (read first) ──▶ refuse unless the head's signature verifies with the
+                                      public key, and the target's secret key is the source's
+    one transaction on the target's event table (replay/event_tables.py):
+        refuse unless the table is empty
+        each event line ──▶ leaf hash into a Merkle frontier, row into a batch at its position
+        each kept head's size reached ──▶ the root then must be the head's
+    last line: the signed head ──▶ size and root must match the lines; only then commit
+
+A file that is malformed, reordered, edited, cut short or signed by another key is refused
+and the transaction rolls back, so the target's event table is left empty. A forged head
+or another secret key is refused before anything is written. Memory stays flat: one batch
+of rows, the frontier, and the kept heads' sizes and roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from engine.settings import Settings
+from projections.runner import Progress
+from replay.event_file import (
+    FileRefused,
+    Header,
+    Trailer,
+    parse,
+    read_event,
+    read_head,
+    read_header,
+    read_trailer,
+)
+from replay.event_tables import EventTable, Row, positioned_writer
+from replay.export import secret_key_check
+from replay.merkle import Frontier, SignedHead, leaf_bytes, leaf_hash, verify_head
+
+BATCH = 5_000  # rows written to the store at a time
+TAIL = 64 * 1024  # bytes read from the end of the file for its trailer
+
+
+@dataclass
+class Imported:
+    """What an import loaded: the events, the head that covers them, the source's heads."""
+
+    events: int
+    head: SignedHead
+    public_key: bytes
+    kept_heads: list[SignedHead] = field(default_factory=list)
+
+
+def import_events(settings: Settings, path: Path, *, public_key: bytes | None = None,
+                  progress: Progress | None = None) -> Imported:
+    """Load the file into the store's empty event table, or refuse it leaving it empty."""
+    with open(path, "rb") as file:
+        header = read_header(parse(file.readline(), 1))
+        trailer = _tail(file)
+        key = public_key or header.audit_public_key
+        _check_keys(settings, header, trailer, key)
+        file.seek(0)
+        file.readline()
+        with positioned_writer(settings) as table:
+            if not table.is_empty():
+                raise FileRefused("the target store already holds events: import only into "
+                                  "an empty store")
+            return _load(file, table, trailer, key, progress)
+
+
+def _tail(file: BinaryIO) -> Trailer:
+    """The trailer, read from the end of the file before anything else is."""
+    file.seek(0, 2)
+    size = file.tell()
+    file.seek(max(0, size - TAIL))
+    last = file.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    return read_trailer(parse(last, 0), 0)
+
+
+def _check_keys(settings: Settings, header: Header, trailer: Trailer, key: bytes) -> None:
+    if not verify_head(key, trailer.head):
+        raise FileRefused("the file's signed head does not verify with the "
+                          f"{'given' if key != header.audit_public_key else 'file'}'s "
+                          "public audit key")
+    if header.secret_key_check != secret_key_check(settings.secret_key):
+        raise FileRefused("the target's secret key is not the one that sealed these events: "
+                          "set QUANYI_SECRET_KEY (or copy secret.key) from the source first")
+
+
+def _load(file: BinaryIO, table: EventTable, trailer: Trailer, key: bytes,
+          progress: Progress | None) -> Imported:
+    expected = trailer.head.tree_size
+    kept: dict[int, SignedHead] = {}
+    frontier, batch, last, number = Frontier(), [], 0, 1
+    for number, value in _lines(file, start=2):
+        if "kept_head" in value and not frontier.size:
+            _keep(kept, read_head(value["kept_head"], number), key, number)
+            continue
+        if "signed_head" in value:
+            break
+        row = read_event(value, number)
+        last = _append(frontier, row, last, number)
+        _check_kept(kept, frontier, number)
+        batch.append(row)
+        if len(batch) >= BATCH:
+            table.insert(batch)
+            batch = []
+            if progress:
+                progress(frontier.size, expected)
+    else:
+        raise FileRefused("the file ends without its signed head: it was cut short")
+    _check_end(file, read_trailer(value, number), trailer, frontier, number)
+    table.insert(batch)
+    table.finish(last)
+    if progress:
+        progress(frontier.size, expected)
+    return Imported(frontier.size, trailer.head, key, sorted(kept.values(),
+                                                            key=lambda h: h.tree_size))
+
+
+def _lines(file: BinaryIO, start: int) -> Iterator[tuple[int, dict]]:
+    for number, line in enumerate(file, start):
+        yield number, parse(line, number)
+
+
+def _keep(kept: dict[int, SignedHead], head: SignedHead, key: bytes, number: int) -> None:
+    if not verify_head(key, head):
+        raise FileRefused(f"line {number}: a kept head's signature does not verify")
+    kept[head.tree_size] = head
+
+
+def _append(frontier: Frontier, row: Row, last: int, number: int) -> int:
+    position = row[0]
+    if position <= last:
+        raise FileRefused(f"line {number}: position {position} does not follow {last}: "
+                          "the events are out of log order")
+    frontier.append(leaf_hash(leaf_bytes(*row)))
+    return position
+
+
+def _check_kept(kept: dict[int, SignedHead], frontier: Frontier, number: int) -> None:
+    head = kept.get(frontier.size)
+    if head is not None and frontier.root() != head.root_hash:
+        raise FileRefused(f"line {number}: the first {frontier.size} events do not match the "
+                          "kept head of that size")
+
+
+def _check_end(file: BinaryIO, seen: Trailer, trailer: Trailer, frontier: Frontier,
+               number: int) -> None:
+    if file.read().strip():
+        raise FileRefused(f"line {number}: the signed head is not the file's last line")
+    if seen != trailer or frontier.size != trailer.head.tree_size or \
+            trailer.events != frontier.size:
+        raise FileRefused(f"the file holds {frontier.size} events, its signed head covers "
+                          f"{trailer.head.tree_size}: events were dropped or added")
+    if frontier.root() != trailer.head.root_hash:
+        raise FileRefused("the events' Merkle root is not the signed head's: an event was "
+                          "edited, moved or replaced")
