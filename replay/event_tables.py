@@ -29,8 +29,7 @@ from engine.settings import Settings
 from engine.store import EVENTS_FILE, EventStore
 
 Row = tuple[int, UUID, int, str, bytes]  # position, originator_id, version, topic, state
-TABLE = f"{EventStore.name}_events"
-LOCK_TIMEOUT = "30s"
+LOCK_TIMEOUT_SECONDS = 30
 
 
 class EventTable(Protocol):
@@ -40,25 +39,26 @@ class EventTable(Protocol):
 
 
 @contextlib.contextmanager
-def positioned_writer(settings: Settings) -> Iterator[EventTable]:
+def positioned_writer(settings: Settings, store: EventStore) -> Iterator[EventTable]:
     """The store's event table in one locked transaction; it commits when the block ends
     normally and rolls back when it raises."""
+    name = store.recorder.events_table_name
     if settings.database_url:
-        with _postgres(settings) as table:
+        with _postgres(settings, name) as table:
             yield table
     else:
-        with _sqlite(settings) as table:
+        with _sqlite(settings, name) as table:
             yield table
 
 
 @contextlib.contextmanager
-def _sqlite(settings: Settings) -> Iterator[EventTable]:
+def _sqlite(settings: Settings, name: str) -> Iterator[EventTable]:
     conn = sqlite3.connect(settings.data_dir / EVENTS_FILE, isolation_level=None,
-                           timeout=float(LOCK_TIMEOUT.rstrip("s")))
+                           timeout=LOCK_TIMEOUT_SECONDS)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            yield SqliteEventTable(conn)
+            yield SqliteEventTable(conn, name)
         except BaseException:
             conn.rollback()
             raise
@@ -70,13 +70,14 @@ def _sqlite(settings: Settings) -> Iterator[EventTable]:
 class SqliteEventTable:
     """rowid is SQLite's position: written explicitly, the next save continues after it."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
         self._conn = conn
-        self._insert = (f"INSERT INTO {TABLE} (rowid, originator_id, originator_version, "
+        self._name = name
+        self._insert = (f"INSERT INTO {name} (rowid, originator_id, originator_version, "
                         "topic, state) VALUES (?, ?, ?, ?, ?)")
 
     def is_empty(self) -> bool:
-        return self._conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchone() is None
+        return self._conn.execute(f"SELECT 1 FROM {self._name} LIMIT 1").fetchone() is None
 
     def insert(self, rows: Sequence[Row]) -> None:
         self._conn.executemany(self._insert, [(p, i.hex, v, t, s) for p, i, v, t, s in rows])
@@ -86,21 +87,23 @@ class SqliteEventTable:
 
 
 @contextlib.contextmanager
-def _postgres(settings: Settings) -> Iterator[EventTable]:
+def _postgres(settings: Settings, name: str) -> Iterator[EventTable]:
     with psycopg.connect(settings.database_url or "") as conn:  # one transaction until exit
-        table = sql.Identifier(settings.database_schema, TABLE)
-        conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+        table = sql.Identifier(settings.database_schema, name)
+        conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+            sql.Literal(f"{LOCK_TIMEOUT_SECONDS}s")))
         conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
-        yield PostgresEventTable(conn, table, settings.database_schema)
+        yield PostgresEventTable(conn, table, f'"{settings.database_schema}"."{name}"')
 
 
 class PostgresEventTable:
     """notification_id is PostgreSQL's position: copied in, then its sequence moved past it."""
 
-    def __init__(self, conn: psycopg.Connection, table: sql.Identifier, schema: str) -> None:
+    def __init__(self, conn: psycopg.Connection, table: sql.Identifier,
+                 qualified: str) -> None:
         self._conn = conn
         self._table = table
-        self._qualified = f'"{schema}".{TABLE}'
+        self._qualified = qualified
         self._copy = sql.SQL("COPY {} (notification_id, originator_id, originator_version, "
                              "topic, state) FROM STDIN (FORMAT BINARY)").format(table)
 

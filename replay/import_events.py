@@ -16,12 +16,15 @@ of rows, the frontier, and the kept heads' sizes and roots.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from engine.settings import Settings
+from engine.store import EventStore
 from projections.runner import Progress
 from replay.event_file import (
     FileRefused,
@@ -40,6 +43,9 @@ from replay.merkle import Frontier, SignedHead, leaf_bytes, leaf_hash, verify_he
 BATCH = 5_000  # rows written to the store at a time
 TAIL = 64 * 1024  # bytes read from the end of the file for its trailer
 
+# label -> a context giving that step's progress callback (replay.progress.progress_reporter)
+Reporter = Callable[[str], AbstractContextManager[Progress]]
+
 
 @dataclass
 class Imported:
@@ -51,7 +57,8 @@ class Imported:
     kept_heads: list[SignedHead] = field(default_factory=list)
 
 
-def import_events(settings: Settings, path: Path, *, public_key: bytes | None = None,
+def import_events(settings: Settings, store: EventStore, path: Path, *,
+                  public_key: bytes | None = None,
                   progress: Progress | None = None) -> Imported:
     """Load the file into the store's empty event table, or refuse it leaving it empty."""
     with open(path, "rb") as file:
@@ -61,7 +68,7 @@ def import_events(settings: Settings, path: Path, *, public_key: bytes | None = 
         _check_keys(settings, header, trailer, key)
         file.seek(0)
         file.readline()
-        with positioned_writer(settings) as table:
+        with positioned_writer(settings, store) as table:
             if not table.is_empty():
                 raise FileRefused("the target store already holds events: import only into "
                                   "an empty store")
@@ -94,7 +101,7 @@ def _load(file: BinaryIO, table: EventTable, trailer: Trailer, key: bytes,
     frontier, batch, last, number = Frontier(), [], 0, 1
     for number, value in _lines(file, start=2):
         if "kept_head" in value and not frontier.size:
-            _keep(kept, read_head(value["kept_head"], number), key, number)
+            _keep(kept, read_head(value["kept_head"], number), key, expected, number)
             continue
         if "signed_head" in value:
             break
@@ -123,7 +130,11 @@ def _lines(file: BinaryIO, start: int) -> Iterator[tuple[int, dict]]:
         yield number, parse(line, number)
 
 
-def _keep(kept: dict[int, SignedHead], head: SignedHead, key: bytes, number: int) -> None:
+def _keep(kept: dict[int, SignedHead], head: SignedHead, key: bytes, expected: int,
+          number: int) -> None:
+    if not 0 < head.tree_size <= expected:
+        raise FileRefused(f"line {number}: a kept head of size {head.tree_size} is not "
+                          f"within the {expected} events the file covers")
     if not verify_head(key, head):
         raise FileRefused(f"line {number}: a kept head's signature does not verify")
     kept[head.tree_size] = head
@@ -156,3 +167,39 @@ def _check_end(file: BinaryIO, seen: Trailer, trailer: Trailer, frontier: Fronti
     if frontier.root() != trailer.head.root_hash:
         raise FileRefused("the events' Merkle root is not the signed head's: an event was "
                           "edited, moved or replaced")
+
+
+class AuditFollower(Protocol):
+    def catch_up(self) -> int: ...
+
+
+class Target(Protocol):
+    """What an import needs of the target (a runtime.Runtime)."""
+
+    settings: Settings
+    store: EventStore
+    audit: AuditFollower
+
+
+def import_and_build(target: Target, path: Path, *, public_key: bytes | None = None,
+                     reporter: Reporter | None = None) -> Imported:
+    """Import the file into the empty store, then rebuild every projection from it and
+    extend the audit tree over it, so the store answers as the source did."""
+    from replay.rebuild import rebuild
+
+    with _reporting(reporter, "import") as progress:
+        imported = import_events(target.settings, target.store, path, public_key=public_key,
+                                 progress=progress)
+    with _reporting(reporter, "rebuild") as progress:
+        rebuild(target.settings, progress=progress)
+    target.audit.catch_up()
+    return imported
+
+
+@contextlib.contextmanager
+def _reporting(reporter: Reporter | None, label: str) -> Iterator[Progress | None]:
+    if reporter is None:
+        yield None
+    else:
+        with reporter(label) as progress:
+            yield progress
