@@ -81,8 +81,7 @@ def export_log(store: EventStore, audit: AuditKeeper, out: Path, *, secret_key: 
 def _write(file: BinaryIO, store: EventStore, header: Header, kept: Sequence[SignedHead],
            head: SignedHead, progress: Progress | None) -> None:
     file.write(header_line(header))
-    for old in sorted(kept, key=lambda h: h.tree_size):
-        file.write(kept_head_line(old))
+    file.writelines(kept_head_line(old) for old in sorted(kept, key=lambda h: h.tree_size))
     frontier = Frontier()
     for page in pages(store, head.tree_size):
         lines = []
