@@ -21,6 +21,7 @@ from engine.data_dir import FILE_MODE, private_dir, private_file
 from engine.errors import SettingsError, StoreMissing
 
 SECRET_KEY_FILE = "secret.key"
+AUDIT_KEY_FILE = "audit.key"
 MAX_BODY_BYTES = 32 * 2**20  # a 100,000-code JSON import of long codes and PINs fits
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -38,6 +39,9 @@ class Settings:
     health_max_lag: int = 10_000  # events the projections may trail before /healthz degrades
     miss_limit: int = 20
     miss_window_seconds: float = 60.0
+    audit_key: bytes = b""  # the Ed25519 seed that signs the audit log's heads
+    audit_head_every_events: int = 10_000  # sign a head once the tree grew this much
+    audit_head_every_seconds: float = 60.0  # ... or this long after the last, if it grew
 
     @property
     def store(self) -> str:
@@ -61,6 +65,9 @@ class Settings:
             health_max_lag=_positive(env, "QUANYI_HEALTH_MAX_LAG", 10_000),
             miss_limit=_positive(env, "QUANYI_MISS_LIMIT", 20),
             miss_window_seconds=_positive(env, "QUANYI_MISS_WINDOW_SECONDS", 60.0),
+            audit_key=_audit_key(env.get("QUANYI_AUDIT_KEY"), data_dir, create_key),
+            audit_head_every_events=_positive(env, "QUANYI_AUDIT_HEAD_EVERY_EVENTS", 10_000),
+            audit_head_every_seconds=_positive(env, "QUANYI_AUDIT_HEAD_EVERY_SECONDS", 60.0),
         )
 
     def where(self) -> str:
@@ -156,6 +163,47 @@ def _secret_key(configured: str | None, data_dir: Path, create: bool) -> bytes:
                            "QUANYI_SECRET_KEY is not set: run `quanyi init` to create a "
                            "new store there, or set QUANYI_DATA_DIR to the existing one")
     return _decode_key(path.read_text().strip(), str(path))
+
+
+def _audit_key(configured: str | None, data_dir: Path, create: bool) -> bytes:
+    """The audit key's 32-byte Ed25519 seed: QUANYI_AUDIT_KEY, else the data directory's file,
+    made on first use; also beside the secret key of a store older than the audit log."""
+    if configured:
+        return _decode_seed(configured, "QUANYI_AUDIT_KEY")
+    path = data_dir / AUDIT_KEY_FILE
+    if path.exists():
+        private_file(path)
+    elif create or (data_dir / SECRET_KEY_FILE).exists():
+        _write_new_key(path)
+    else:
+        raise StoreMissing(f"no audit key in {data_dir} ({AUDIT_KEY_FILE}) and "
+                           "QUANYI_AUDIT_KEY is not set: run `quanyi init` to create one "
+                           "there, or set QUANYI_DATA_DIR to the directory that holds it")
+    return _decode_seed(path.read_text().strip(), str(path))
+
+
+def _write_new_key(path: Path) -> None:
+    """A fresh 32-byte key, base64, 0600; written aside and linked in, so that two processes
+    starting at once agree on one key and neither reads a half-written file."""
+    private_dir(path.parent)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(secrets.token_bytes(32)).decode())
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    finally:
+        aside.unlink()
+
+
+def _decode_seed(text: str, source: str) -> bytes:
+    key = _decode_key(text, source)
+    if len(key) != 32:
+        raise SettingsError(f"{source} must be the base64 of exactly 32 bytes "
+                            "(an Ed25519 private seed)")
+    return key
 
 
 def _decode_key(text: str, source: str) -> bytes:

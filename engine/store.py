@@ -13,6 +13,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import Environment
 from psycopg.rows import dict_row
 
+from engine.append_only import refuse_changes
 from engine.data_dir import private_database
 from engine.errors import NotFound, SettingsError
 from engine.serialization import OrjsonTranscoder
@@ -153,7 +154,9 @@ def open_event_store(settings: Settings) -> EventStore:
             "SQLITE_DBNAME": str(private_database(settings.data_dir / EVENTS_FILE)),
             "SQLITE_LOCK_TIMEOUT": "10",
         }
-    return EventStore(env=env)
+    store = EventStore(env=env)
+    refuse_changes(store.recorder, store.kind)
+    return store
 
 
 def store_exists(settings: Settings) -> bool:

@@ -12,6 +12,8 @@ from projections.ledger_queries import LedgerQueries
 from projections.live import all_projections
 from projections.queries import CodeQueries
 from projections.runner import ProjectionRunner
+from replay.audit_log import AuditLog
+from runtime.audit_follower import AuditFollower
 from runtime.sweepers import ExpirySweeper
 
 
@@ -26,7 +28,12 @@ class Runtime:
                                        listen_url=settings.database_url)
         self.codes = CodeQueries(self.read_db, self.runner)
         self.ledger = LedgerQueries(self.read_db, self.runner)
-        self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake,
+        self.audit = AuditLog.open(settings, store)
+        self.audit_follower = AuditFollower(
+            self.audit, head_every_events=settings.audit_head_every_events,
+            head_every_seconds=settings.audit_head_every_seconds,
+            listen_url=settings.database_url)
+        self.engine = Engine(settings, store, self.codes, on_saved=self._saved,
                              balances=self.ledger)
         self.sweeper = ExpirySweeper(self.engine, self.codes, self.runner, store,
                                      every=settings.expiry_sweep_seconds)
@@ -36,9 +43,14 @@ class Runtime:
         return cls(settings, open_event_store(settings))
 
     def start(self) -> None:
-        """Start the projection runner and the expiry sweeper."""
+        """Start the projection runner, the audit follower and the expiry sweeper."""
         self.runner.start()
+        self.audit_follower.start()
         self.sweeper.start()
+
+    def _saved(self) -> None:
+        self.runner.wake()
+        self.audit_follower.wake()
 
     def read_your_writes(self, timeout: float = 5.0) -> bool:
         """Wait until the read models include every event written before this call."""
@@ -54,6 +66,8 @@ class Runtime:
 
     def close(self) -> None:
         self.sweeper.stop()
+        self.audit_follower.stop()
         self.runner.stop()
         self.engine.close()
+        self.audit.close()
         self.read_db.close()
