@@ -246,7 +246,7 @@ def import_events(
     """Load an export into an empty store, refusing a file whose chain does not verify; then
     rebuild the projections and the audit tree from it."""
     from replay.event_file import FileRefused
-    from replay.import_events import import_and_build
+    from replay.import_events import ImportUnfinished, import_and_build
     from replay.progress import progress_reporter
     from replay.rebuild import RebuildFailed
     from runtime import Runtime
@@ -262,11 +262,18 @@ def import_events(
         typer.echo(f"the events were imported but the projections were not rebuilt ({exc}): "
                    "run `quanyi replay rebuild`", err=True)
         raise typer.Exit(1) from None
+    except ImportUnfinished as exc:
+        typer.echo(f"the events were imported but {exc}", err=True)
+        raise typer.Exit(1) from None
     finally:
         runtime.close()
     typer.echo(f"imported {done.events} events under the head signed at "
                f"{done.head.signed_at}, root {done.head.root_hash.hex()}; projections and "
                "the audit tree rebuilt")
+    if not done.heads_kept:
+        typer.echo("the source's signed heads were signed by another audit key: they are not "
+                   "kept in this store (the file keeps them; set QUANYI_AUDIT_KEY to the "
+                   "source's audit key to keep them)", err=True)
 
 
 def _public_key(text: str | None) -> bytes | None:

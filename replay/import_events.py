@@ -12,6 +12,13 @@ A file that is malformed, reordered, edited, cut short or signed by another key 
 and the transaction rolls back, so the target's event table is left empty. A forged head
 or another secret key is refused before anything is written. Memory stays flat: one batch
 of rows, the frontier, and the kept heads' sizes and roots.
+
+``import_and_build`` then rebuilds the projections and the audit tree from the events. The
+source's signed heads (the kept ones and the file's own) join the target's kept heads when
+the target signs with the same audit key (QUANYI_AUDIT_KEY or audit.key copied from the
+source, as secret.key must be): then every old head stays provable against the imported
+tree. Under another audit key they are left out, since a store's heads are all checked with
+its one public key; they stay in the file, checkable with the public key it names.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from typing import BinaryIO, Protocol
 
 from engine.settings import Settings
 from engine.store import EventStore
+from projections.database import ReadDatabase
 from projections.runner import Progress
+from replay.audit_store import AuditTables
 from replay.event_file import (
     FileRefused,
     Header,
@@ -47,6 +56,10 @@ TAIL = 64 * 1024  # bytes read from the end of the file for its trailer
 Reporter = Callable[[str], AbstractContextManager[Progress]]
 
 
+class ImportUnfinished(Exception):
+    """The events were imported, but what is built from them afterwards did not complete."""
+
+
 @dataclass
 class Imported:
     """What an import loaded: the events, the head that covers them, the source's heads."""
@@ -55,6 +68,7 @@ class Imported:
     head: SignedHead
     public_key: bytes
     kept_heads: list[SignedHead] = field(default_factory=list)
+    heads_kept: bool = False  # whether the target keeps them (it signs with the same key)
 
 
 def import_events(settings: Settings, store: EventStore, path: Path, *,
@@ -169,8 +183,15 @@ def _check_end(file: BinaryIO, seen: Trailer, trailer: Trailer, frontier: Fronti
                           "edited, moved or replaced")
 
 
-class AuditFollower(Protocol):
+class AuditTree(Protocol):
+    """What an import needs of the target's audit log (runtime.audit: replay/audit_log.py)."""
+
+    public_key: bytes
+    db: ReadDatabase
+    tables: AuditTables
+
     def catch_up(self) -> int: ...
+    def root(self, tree_size: int) -> bytes: ...
 
 
 class Target(Protocol):
@@ -178,13 +199,14 @@ class Target(Protocol):
 
     settings: Settings
     store: EventStore
-    audit: AuditFollower
+    audit: AuditTree
 
 
 def import_and_build(target: Target, path: Path, *, public_key: bytes | None = None,
                      reporter: Reporter | None = None) -> Imported:
-    """Import the file into the empty store, then rebuild every projection from it and
-    extend the audit tree over it, so the store answers as the source did."""
+    """Import the file into the empty store, then rebuild every projection from it, extend
+    the audit tree over it and keep the source's heads, so the store answers as the source
+    did."""
     from replay.rebuild import rebuild
 
     with _reporting(reporter, "import") as progress:
@@ -193,7 +215,22 @@ def import_and_build(target: Target, path: Path, *, public_key: bytes | None = N
     with _reporting(reporter, "rebuild") as progress:
         rebuild(target.settings, progress=progress)
     target.audit.catch_up()
+    if target.audit.root(imported.head.tree_size) != imported.head.root_hash:
+        raise ImportUnfinished("the audit tree built from the imported events does not have "
+                               "the signed head's root: run `quanyi audit verify`")
+    imported.heads_kept = keep_heads(target.audit, imported)
     return imported
+
+
+def keep_heads(audit: AuditTree, imported: Imported) -> bool:
+    """Keep the source's heads among the target's when the same audit key signs both
+    (a head is checked with the store's one public key); whether they were kept."""
+    if audit.public_key != imported.public_key:
+        return False
+    with audit.db.transaction() as cursor:
+        for head in [*imported.kept_heads, imported.head]:
+            audit.tables.keep_head(cursor, head)
+    return True
 
 
 @contextlib.contextmanager

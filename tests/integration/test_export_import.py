@@ -6,6 +6,7 @@ target as it was; the file holds no code or PIN in clear."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from engine.settings import Settings
 from replay.event_file import FileRefused
 from replay.export import export_log
 from replay.import_events import import_and_build
-from replay.merkle import head_message
+from replay.merkle import head_message, verify_head
 from replay.verify import Outcome, verify
 from runtime import Runtime
 from tests.conftest import TEST_KEY, caught_up, postgres_url
@@ -42,6 +43,7 @@ def busy_log(rt: Runtime) -> list[str]:
     rt.engine.distribution.register(distributor_id="d2", name="shop", parent_id="d1",
                                     actor="t")
     caught_up(rt)
+    rt.audit.sign_head()  # a head kept before the export's own
     orders = [_paid(rt, sku, n, "d2") for n in range(4)]
     rt.engine.orders.reveal(order_id=orders[0].id, actor="t", client_address="10.0.0.1")
     rt.engine.orders.refund(order_id=orders[1].id, code_ids=None, reason="buyer", actor="t")
@@ -64,9 +66,10 @@ def _paid(rt: Runtime, sku: str, n: int, distributor: str):
 
 
 @pytest.fixture
-def other(store_kind: str, tmp_path: Path) -> Iterator[Settings]:
-    """An empty store of the other kind, with the source's secret key."""
+def other(store_kind: str, settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """An empty store of the other kind, with the source's secret and audit keys."""
     env = {"QUANYI_DATA_DIR": str(tmp_path / "other"), "QUANYI_SECRET_KEY": TEST_KEY,
+           "QUANYI_AUDIT_KEY": base64.b64encode(settings.audit_key).decode(),
            "QUANYI_EXPIRY_SWEEP_SECONDS": "3600"}
     if store_kind == "postgres":
         yield Settings.from_env(env)
@@ -144,10 +147,25 @@ def test_a_write_after_the_import_takes_the_next_position(runtime, exported, tar
     assert target.store.last_position() == last + 1
 
 
-def test_the_source_heads_travel_with_the_file(runtime, exported, target):
+def test_the_source_heads_are_kept_under_the_same_audit_key(runtime, exported, target):
+    source_heads = runtime.audit.heads()
     imported = load(target, exported)
-    assert imported.head.tree_size == len(log_of(runtime))
-    assert imported.public_key == runtime.audit.public_key
+    assert imported.heads_kept
+    assert target.audit.heads() == source_heads
+    assert all(verify_head(target.audit.public_key, head) for head in target.audit.heads())
+
+
+def test_under_another_audit_key_the_source_heads_are_left_in_the_file(runtime, exported,
+                                                                      other, tmp_path):
+    foreign = dataclasses.replace(other, audit_key=b"a" * 32)
+    rt = Runtime.open(foreign)
+    try:
+        imported = load(rt, exported)
+        assert not imported.heads_kept and imported.kept_heads == runtime.audit.heads()[:-1]
+        assert rt.audit.heads() == []
+        assert verify_head(runtime.audit.public_key, imported.head)
+    finally:
+        rt.close()
 
 
 # -- refusals --------------------------------------------------------------------------------
@@ -241,13 +259,8 @@ def test_a_store_that_holds_events_is_refused(runtime, exported, target):
     assert log_of(target) == before
 
 
-def test_a_target_with_another_secret_key_is_refused(exported, other, tmp_path):
-    foreign = Settings.from_env({"QUANYI_DATA_DIR": str(tmp_path / "foreign"),
-                                 "QUANYI_SECRET_KEY": base64.b64encode(b"k" * 32).decode(),
-                                 **({"QUANYI_DATABASE_URL": other.database_url,
-                                     "QUANYI_DATABASE_SCHEMA": other.database_schema}
-                                    if other.database_url else {})})
-    rt = Runtime.open(foreign)
+def test_a_target_with_another_secret_key_is_refused(exported, other):
+    rt = Runtime.open(dataclasses.replace(other, secret_key=b"k" * 32))
     try:
         with pytest.raises(FileRefused, match="secret key"):
             load(rt, exported)
