@@ -100,9 +100,9 @@ def _tail(file: BinaryIO) -> Trailer:
 
 def _check_keys(settings: Settings, header: Header, trailer: Trailer, key: bytes) -> None:
     if not verify_head(key, trailer.head):
-        raise FileRefused("the file's signed head does not verify with the "
-                          f"{'given' if key != header.audit_public_key else 'file'}'s "
-                          "public audit key")
+        whose = ("the given public audit key" if key != header.audit_public_key
+                 else "the public audit key the file names")
+        raise FileRefused(f"the file's signed head does not verify with {whose}")
     if header.secret_key_check != secret_key_check(settings.secret_key):
         raise FileRefused("the target's secret key is not the one that sealed these events: "
                           "set QUANYI_SECRET_KEY (or copy secret.key) from the source first")

@@ -281,3 +281,32 @@ def test_the_file_holds_no_code_or_pin_in_clear(runtime, tmp_path):
     assert len(secrets) == 24
     for secret in secrets:
         assert secret.encode() not in text and secret.encode() not in states
+
+
+# -- the command line ------------------------------------------------------------------------
+
+def env_of(settings: Settings) -> dict[str, str]:
+    env = {"QUANYI_DATA_DIR": str(settings.data_dir), "QUANYI_SECRET_KEY": TEST_KEY,
+           "QUANYI_AUDIT_KEY": base64.b64encode(settings.audit_key).decode()}
+    if settings.database_url:
+        env |= {"QUANYI_DATABASE_URL": settings.database_url,
+                "QUANYI_DATABASE_SCHEMA": settings.database_schema}
+    return env
+
+
+def test_the_commands_export_and_import_and_refuse_a_second_import(runtime, other, tmp_path):
+    from tests.integration.test_cli import quanyi
+
+    busy_log(runtime)
+    out = tmp_path / "cli.jsonl"
+    exported = quanyi("export", "--out", str(out), env=env_of(runtime.settings))
+    assert exported.returncode == 0, exported.stderr
+    key = base64.b64encode(runtime.audit.public_key).decode()
+    imported = quanyi("--init", "import-events", str(out), "--public-key", key,
+                      env=env_of(other))
+    assert imported.returncode == 0, imported.stderr
+    assert f"imported {len(log_of(runtime))} events" in imported.stdout
+    again = quanyi("import-events", str(out), env=env_of(other))
+    assert again.returncode == 1
+    assert "import refused, nothing was written" in again.stderr
+    assert "already holds events" in again.stderr
