@@ -1,4 +1,4 @@
-"""The `quanyi` command line: serve, init, keys, replay, export, import-events.
+"""The `quanyi` command line: serve, init, keys, replay, audit, export, import-events.
 
 Every command names the store it works on (one line on standard error). Only `serve`,
 `init` and commands run with `quanyi --init ...` create a store or a secret key: anything
@@ -29,7 +29,10 @@ keys = typer.Typer(help="API keys.", no_args_is_help=True)
 replay = typer.Typer(help="Rebuild and verify projections from the event log.",
                      no_args_is_help=True)
 app.add_typer(keys, name="keys")
+audit = typer.Typer(help="The tamper-evident audit log of the event log.",
+                    no_args_is_help=True)
 app.add_typer(replay, name="replay")
+app.add_typer(audit, name="audit")
 
 
 class _Asked:
@@ -286,6 +289,53 @@ def _public_key(text: str | None) -> bytes | None:
     if len(key) != 32:
         raise ValidationFailed("--public-key must be a base64 Ed25519 public key (32 bytes)")
     return key
+
+
+@audit.command("verify")
+def verify_audit() -> None:
+    """Walk the whole log against the audit tree and every signed head: exit 0 when every
+    event matches, 1 naming the first that does not."""
+    from engine.store import open_event_store
+    from replay.audit_log import AuditLog
+    from replay.audit_verify import verify_audit as run_verify
+
+    settings = _settings()
+    store = open_event_store(settings)
+    audit_log = AuditLog.open(settings, store)
+    try:
+        verdict = run_verify(audit_log)
+    finally:
+        audit_log.close()
+        store.close()
+    for line in _audit_lines(verdict):
+        typer.echo(line)
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+def _audit_lines(verdict: Any) -> list[str]:
+    reach = (f"the tree covers {verdict.tree_size:,} of the log's {verdict.events:,} events "
+             f"(last position {verdict.last_position:,}); {verdict.heads_checked} signed "
+             "heads checked")
+    if verdict.uncovered:
+        reach += f"; {verdict.uncovered:,} events are not covered yet"
+    lines = [f"TAMPERED: {p}" for p in verdict.head_problems]
+    if verdict.mismatch:
+        lines.insert(0, f"TAMPERED: {verdict.mismatch.describe()}")
+    return lines + [reach if not verdict.ok else f"audit log verified: {reach}"]
+
+
+@audit.command("public-key")
+def audit_public_key() -> None:
+    """Print the audit key's public key (base64 of its 32 raw bytes), for third parties."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = Ed25519PrivateKey.from_private_bytes(_settings().audit_key)
+    typer.echo(base64.b64encode(key.public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)).decode())
 
 
 def main() -> None:

@@ -167,7 +167,9 @@ def _secret_key(configured: str | None, data_dir: Path, create: bool) -> bytes:
 
 def _audit_key(configured: str | None, data_dir: Path, create: bool) -> bytes:
     """The audit key's 32-byte Ed25519 seed: QUANYI_AUDIT_KEY, else the data directory's file,
-    made on first use; also beside the secret key of a store older than the audit log."""
+    made on first use (also beside the secret key of a store older than the audit log).
+    Empty when there is none and none may be made: opening the audit log then says so, after
+    the command line has said whether the store itself exists."""
     if configured:
         return _decode_seed(configured, "QUANYI_AUDIT_KEY")
     path = data_dir / AUDIT_KEY_FILE
@@ -176,9 +178,7 @@ def _audit_key(configured: str | None, data_dir: Path, create: bool) -> bytes:
     elif create or (data_dir / SECRET_KEY_FILE).exists():
         _write_new_key(path)
     else:
-        raise StoreMissing(f"no audit key in {data_dir} ({AUDIT_KEY_FILE}) and "
-                           "QUANYI_AUDIT_KEY is not set: run `quanyi init` to create one "
-                           "there, or set QUANYI_DATA_DIR to the directory that holds it")
+        return b""
     return _decode_seed(path.read_text().strip(), str(path))
 
 

@@ -21,8 +21,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from engine.errors import NotFound
-from engine.settings import Settings
+from engine.errors import NotFound, StoreMissing
+from engine.settings import AUDIT_KEY_FILE, Settings
 from engine.store import EventStore
 from projections.database import ReadDatabase
 from replay import merkle
@@ -62,6 +62,10 @@ class AuditLog:
 
     @classmethod
     def open(cls, settings: Settings, store: EventStore) -> "AuditLog":
+        if not settings.audit_key:
+            raise StoreMissing(f"no audit key in {settings.data_dir} ({AUDIT_KEY_FILE}) and "
+                               "QUANYI_AUDIT_KEY is not set: run `quanyi init` to create one, "
+                               "or set QUANYI_AUDIT_KEY to the store's audit key")
         return cls(store, ReadDatabase.open(settings, name=DATABASE_NAME), settings.audit_key)
 
     def close(self) -> None:
