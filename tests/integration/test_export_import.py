@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from engine.imports import CodeRow
 from engine.money import Money
 from engine.settings import Settings
+from replay.audit_verify import verify_audit
 from replay.event_file import FileRefused
 from replay.export import export_log
 from replay.import_events import import_and_build
@@ -133,6 +134,15 @@ def test_replay_verify_agrees_after_an_import(exported, target):
     load(target, exported)
     verdict = verify(target.settings)
     assert verdict.outcome is Outcome.AGREE, verdict.differences or verdict.error
+
+
+def test_audit_verify_passes_after_an_import_with_the_source_heads(runtime, exported,
+                                                                   target):
+    load(target, exported)
+    verdict = verify_audit(target.audit)
+    assert verdict.ok, (verdict.mismatch, verdict.head_problems)
+    assert verdict.uncovered == 0 and verdict.tree_size == len(log_of(runtime))
+    assert verdict.heads_checked == len(runtime.audit.heads()) == 2
 
 
 def test_the_imported_audit_tree_signs_the_source_root(runtime, exported, target):
