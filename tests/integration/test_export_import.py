@@ -178,6 +178,14 @@ def test_under_another_audit_key_the_source_heads_are_left_in_the_file(runtime, 
         rt.close()
 
 
+def test_an_empty_log_exports_and_imports(runtime, target, tmp_path):
+    out = tmp_path / "empty.jsonl"
+    export_log(runtime.store, runtime.audit, out, secret_key=runtime.settings.secret_key)
+    imported = load(target, out)
+    assert imported.events == 0 and log_of(target) == []
+    assert verify_audit(target.audit).ok
+
+
 # -- refusals --------------------------------------------------------------------------------
 
 def lines_of(path: Path) -> list[dict]:
