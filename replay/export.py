@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from engine.clock import utc_now
 from engine.store import EventStore
 from engine.vault import Vault
 from projections.runner import Progress
@@ -67,7 +67,7 @@ def export_log(store: EventStore, audit: AuditKeeper, out: Path, *, secret_key: 
     kept = [h for h in audit.heads() if h.tree_size <= head.tree_size and h != head]
     header = Header(store=store.kind, audit_public_key=audit.public_key,
                     secret_key_check=secret_key_check(secret_key),
-                    exported_at=datetime.now(UTC).isoformat())
+                    exported_at=utc_now().isoformat())
     partial = out.with_name(f".{out.name}.partial")
     try:
         with open(partial, "wb") as file:
