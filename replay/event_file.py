@@ -64,7 +64,8 @@ def kept_head_line(head: SignedHead) -> bytes:
 
 def event_line(position: int, originator_id: UUID, originator_version: int, topic: str,
                state: bytes) -> bytes:
-    return _line({"position": position, "originator_id": str(originator_id),
+    # orjson writes a UUID in its canonical text form, faster than str()
+    return _line({"position": position, "originator_id": originator_id,
                   "originator_version": originator_version, "topic": topic,
                   "state": _b64(state)})
 
@@ -149,7 +150,7 @@ def read_event(value: dict[str, Any], number: int) -> tuple[int, UUID, int, str,
 
 def unb64(text: str, number: int) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
+        return binascii.a2b_base64(text, strict_mode=True)  # as b64decode(validate=True)
     except (binascii.Error, ValueError):
         raise FileRefused(f"line {number}: not valid base64") from None
 
