@@ -229,7 +229,20 @@ def forge_root(lines: list[dict]) -> None:
     head["root_hash"] = "00" * 32
 
 
-TAMPERINGS = [edit_state, drop_line, reorder_lines, renumber_positions, forge_root]
+def forge_kept_head(lines: list[dict]) -> None:
+    kept = next(line["kept_head"] for line in lines if "kept_head" in line)
+    kept["tree_size"] -= 1
+
+
+def add_a_line(lines: list[dict]) -> None:
+    last = lines[events(lines)[-1]]
+    extra = dict(last, position=last["position"] + 1,
+                 originator_version=last["originator_version"] + 1)
+    lines.insert(events(lines)[-1] + 1, extra)
+
+
+TAMPERINGS = [edit_state, drop_line, reorder_lines, renumber_positions, forge_root,
+              forge_kept_head, add_a_line]
 
 
 def assert_empty(target: Runtime) -> None:
@@ -259,6 +272,15 @@ def test_a_head_resigned_by_another_key_is_refused_with_the_source_key(runtime, 
     forged = write(exported, lines)
     with pytest.raises(FileRefused, match="signed head does not verify"):
         load(target, forged, public_key=runtime.audit.public_key)
+    assert_empty(target)
+
+
+def test_a_line_that_is_not_json_is_refused(exported, target):
+    raw = exported.read_bytes().splitlines(keepends=True)
+    raw[10] = b"{not json\n"
+    exported.write_bytes(b"".join(raw))
+    with pytest.raises(FileRefused, match="line 11 is not JSON"):
+        load(target, exported)
     assert_empty(target)
 
 
