@@ -298,12 +298,18 @@ def verify_audit() -> None:
     from engine.store import open_event_store
     from replay.audit_log import AuditLog
     from replay.audit_verify import verify_audit as run_verify
+    from replay.progress import progress_reporter
 
     settings = _settings()
     store = open_event_store(settings)
-    audit_log = AuditLog.open(settings, store)
     try:
-        verdict = run_verify(audit_log)
+        audit_log = AuditLog.open(settings, store)
+    except QuanyiError:
+        store.close()
+        raise
+    try:
+        with progress_reporter("audit verify") as progress:
+            verdict = run_verify(audit_log, progress)
     finally:
         audit_log.close()
         store.close()

@@ -1,5 +1,6 @@
 """Prometheus metrics: request counts and latencies per route template, and the engine's
-log position, projection lag, projection errors and whether the projections are failing."""
+log position, projection lag, projection errors and whether the projections are failing, and
+the same of the audit follower (tree size, lag, errors, failing)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,15 @@ class Metrics:
                   f"quanyi_projection_failing {int(health.failing)}",
                   "# TYPE quanyi_projection_consecutive_failures gauge",
                   f"quanyi_projection_consecutive_failures {health.consecutive_failures}"]
+        audit = runtime.audit_follower.health
+        lines += ["# TYPE quanyi_audit_tree_size gauge",
+                  f"quanyi_audit_tree_size {runtime.audit.size}",
+                  "# TYPE quanyi_audit_lag_events gauge",
+                  f"quanyi_audit_lag_events {max(0, position - runtime.audit.position())}",
+                  "# TYPE quanyi_audit_errors_total counter",
+                  f"quanyi_audit_errors_total {audit.errors}",
+                  "# TYPE quanyi_audit_failing gauge",
+                  f"quanyi_audit_failing {int(audit.failing)}"]
         return "\n".join(lines) + "\n"
 
 

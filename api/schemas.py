@@ -464,7 +464,7 @@ class EventFeedOut(BaseModel):
 
 
 class ProjectionFailureOut(BaseModel):
-    """The event the projection runner cannot get past."""
+    """The event the projection runner (or the audit follower) cannot get past."""
 
     position: int | None
     error: str = Field(description="the error's class")
@@ -482,9 +482,13 @@ class HealthOut(BaseModel):
     projection_failure: ProjectionFailureOut | None = None
     max_lag: int | None = Field(default=None, description="present when the lag exceeds it "
                                                           "(QUANYI_HEALTH_MAX_LAG)")
+    audit_lag: int | None = Field(default=None, description="events written but not yet in "
+                                                            "the audit tree")
+    audit_failure: ProjectionFailureOut | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"status": "ok", "store": "postgres", "projection_lag": 0, "position": 1042},
+        {"status": "ok", "store": "postgres", "projection_lag": 0, "position": 1042,
+         "audit_lag": 0},
         {"status": "degraded", "store": "postgres", "projection_lag": 17, "position": 1059,
          "projection_failure": {"position": 1043, "error": "DataError",
                                 "consecutive_failures": 12,

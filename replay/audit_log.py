@@ -14,7 +14,6 @@ not the data key: a third party given ``public_key`` checks heads and proofs off
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,7 +28,7 @@ from replay import merkle
 from replay.audit_store import AuditTables
 from replay.audit_tiles import TreeBuilder, builder_from, subtree_reader
 
-CHUNK = 2_000
+CHUNK = 10_000
 DATABASE_NAME = "audit"  # audit.sqlite in the data directory (SQLite)
 
 
@@ -38,6 +37,11 @@ def event_leaf(notification: Any) -> bytes:
     return merkle.leaf_hash(merkle.leaf_bytes(
         notification.id, notification.originator_id, notification.originator_version,
         notification.topic, notification.state))
+
+
+def row_leaf(row: tuple[int, bytes, int, str, bytes]) -> bytes:
+    """The leaf hash of one stored event read as a raw row (``EventStore.stored_rows``)."""
+    return merkle.leaf_hash(merkle.leaf_bytes_raw(*row))
 
 
 def signing_time() -> str:
@@ -58,6 +62,7 @@ class AuditLog:
         self._lock = threading.Lock()  # one extension at a time in this process
         self._builder = TreeBuilder()
         self._position = 0
+        self._stale = True  # the builder must be read from the database before use
         self._reload()
 
     @classmethod
@@ -85,43 +90,46 @@ class AuditLog:
     def catch_up(self) -> int:
         """Extend the tree to the store's current end now; the tree size."""
         with self._lock:
-            while notes := self.store.notifications(self._position, CHUNK):
-                self._extend(notes)
+            while self._extend_once():
+                pass
             return self._builder.size
 
     def extend_once(self) -> int:
-        """Extend the tree by at most one chunk of the log; the number of events added."""
+        """Extend the tree by at most one chunk of the log; the number of events read."""
         with self._lock:
-            notes = self.store.notifications(self._position, CHUNK)
-            return self._extend(notes) if notes else 0
+            return self._extend_once()
 
-    def _extend(self, notes: Sequence[Any]) -> int:
-        builder, old = self._builder, self._builder.size
-        for note in notes:
-            builder.append(event_leaf(note), note.id)
-        with self.db.transaction() as cursor:
-            stored = self.tables.advance(cursor, old, builder.size, notes[-1].id,
-                                         builder.take_changed())
-        if not stored:  # another follower extended the tree first: continue from theirs
+    def _extend_once(self) -> int:
+        if self._stale:
             self._reload()
+        rows = self.store.stored_rows(self._position, CHUNK)
+        if not rows:
             return 0
-        self._position = notes[-1].id
-        return len(notes)
+        builder, old = self._builder, self._builder.size
+        self._stale = True  # until the grown tree is stored
+        for row in rows:
+            builder.append(row_leaf(row), row[0])
+        with self.db.transaction() as cursor:
+            stored = self.tables.advance(cursor, old, builder.size, rows[-1][0],
+                                         builder.take_changed())
+        if stored:  # else another follower extended the tree first: continue from theirs
+            self._position, self._stale = rows[-1][0], False
+        return len(rows)
 
     def _reload(self) -> None:
         with self.db.transaction(write=False) as cursor:
             size, position = self.tables.state(cursor)
             self._builder = builder_from(lambda level, index: self.tables.tile(
                 cursor, level, index), lambda index: self.tables.positions(cursor, index), size)
-        self._position = position
+        self._position, self._stale = position, False
 
     # -- heads ----------------------------------------------------------------------------
 
     def sign_head(self) -> merkle.SignedHead:
         """Catch up, sign a head of the current tree, keep it, return it."""
         with self._lock:
-            while notes := self.store.notifications(self._position, CHUNK):
-                self._extend(notes)
+            while self._extend_once():
+                pass
             size, root = self._builder.size, self._builder.frontier.root()
         signed_at = signing_time()
         signature = self._key.sign(merkle.head_message(size, root, signed_at))

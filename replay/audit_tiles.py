@@ -121,28 +121,36 @@ class TreeBuilder:
         return self.frontier.size
 
     def append(self, hashed: bytes, position: int) -> None:
-        leaf = self.frontier.size
-        self.frontier.append(hashed)
-        self.partial[0].append(hashed)
+        frontier, leaf = self.frontier, self.frontier.size
+        self._push(0, hashed)
         self.positions.append(position)
-        self._touched.add(0)
-        level = 0
-        while len(self.partial[level]) == WIDTH:
-            self._complete(level, (leaf >> (HEIGHT * level)) >> HEIGHT)
-            level += 1
+        peaks, size, height = frontier.peaks, leaf, 0
+        peaks.append(hashed)
+        # merkle.Frontier.append's carries, here so that each node hashed on the way is also
+        # a tile entry when its height is a multiple of 8: every node is hashed once.
+        while size & 1:
+            right = peaks.pop()
+            peaks[-1] = merkle.node_hash(peaks[-1], right)
+            size, height = size >> 1, height + 1
+            if height % HEIGHT == 0:
+                level = height // HEIGHT
+                self._complete(level - 1, (leaf >> (HEIGHT * (level - 1))) >> HEIGHT)
+                self._push(level, peaks[-1])
+        frontier.size += 1
+
+    def _push(self, level: int, hashed: bytes) -> None:
+        if len(self.partial) == level:
+            self.partial.append([])
+        self.partial[level].append(hashed)
+        self._touched.add(level)
 
     def _complete(self, level: int, index: int) -> None:
-        hashes = self.partial[level]
+        """Tile ``index`` of ``level`` is full: hand it over and start the next."""
         positions = pack_positions(self.positions) if level == 0 else None
-        self._full.append(Tile(level, index, b"".join(hashes), positions))
-        parent = merkle.root(hashes)
+        self._full.append(Tile(level, index, b"".join(self.partial[level]), positions))
         self.partial[level] = []
         if level == 0:
             self.positions = []
-        if len(self.partial) == level + 1:
-            self.partial.append([])
-        self.partial[level + 1].append(parent)
-        self._touched.add(level + 1)
 
     def take_changed(self) -> list[Tile]:
         """The tiles completed or grown since the last call, in the order they changed."""

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from projections.runner import Progress
 from replay import merkle
 from replay.audit_log import CHUNK, AuditLog, event_leaf
 from replay.audit_tiles import HEIGHT, WIDTH, TreeBuilder, split_hashes, unpack_positions
@@ -61,12 +62,13 @@ class AuditVerdict:
         return max(0, self.events - self.tree_size)
 
 
-def verify_audit(audit: AuditLog) -> AuditVerdict:
-    """Walk the whole log against the stored tree and every signed head."""
+def verify_audit(audit: AuditLog, progress: Progress | None = None) -> AuditVerdict:
+    """Walk the whole log against the stored tree and every signed head; ``progress`` hears
+    (position, the log's last position) after each chunk."""
     verdict = AuditVerdict(tree_size=audit.stored_size())
     heads = _checked_heads(audit, verdict)
     walk = _Walk(audit, verdict, heads)
-    walk.run()
+    walk.run(progress or (lambda position, target: None))
     if verdict.mismatch is None:
         walk.finish()
     return verdict
@@ -76,12 +78,17 @@ def _checked_heads(audit: AuditLog, verdict: AuditVerdict) -> list[merkle.Signed
     """The heads whose signatures verify, by size; the others are problems."""
     good = []
     for head in audit.heads():
-        if merkle.verify_head(audit.public_key, head):
-            good.append(head)
-        else:
+        if not merkle.verify_head(audit.public_key, head):
             verdict.head_problems.append(
                 f"the head of size {head.tree_size} signed at {head.signed_at} does not "
                 "verify with the audit key: it was forged or altered")
+        elif head.tree_size == 0:  # the walk meets no size 0: check the empty tree here
+            if head.root_hash != merkle.EMPTY_ROOT:
+                verdict.head_problems.append(f"the head of size 0 signed at {head.signed_at} "
+                                             "does not hold the empty tree's root")
+            verdict.heads_checked += 1
+        else:
+            good.append(head)
     return sorted(good, key=lambda h: h.tree_size)
 
 
@@ -93,8 +100,8 @@ class _Walk:
         self.stored = _stored_leaves(audit, verdict.tree_size)
         self.anchored = 0  # the size of the last head the log matched
 
-    def run(self) -> None:
-        position = 0
+    def run(self, progress: Progress) -> None:
+        position, target = 0, self.audit.store.last_position()
         while notes := self.audit.store.notifications(position, CHUNK):
             for note in notes:
                 if not self._leaf(note):
@@ -102,6 +109,7 @@ class _Walk:
             if not self._upper_tiles_match():
                 return
             position = notes[-1].id
+            progress(position, max(target, position))
 
     def _leaf(self, note) -> bool:
         index, hashed = self.builder.size, event_leaf(note)

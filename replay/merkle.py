@@ -43,6 +43,20 @@ def leaf_bytes(position: int, originator_id: UUID, originator_version: int, topi
     ))
 
 
+_LEAF_FIXED = struct.Struct(">Q16sQI")
+_LENGTH = struct.Struct(">I")
+
+
+def leaf_bytes_raw(position: int, originator_id: bytes, originator_version: int, topic: str,
+                   state: bytes) -> bytes:
+    """``leaf_bytes`` with the stream id given as its 16 bytes: the same bytes, for a reader
+    of raw rows that would otherwise make a UUID per event only to take its bytes."""
+    topic_bytes = topic.encode("utf-8")
+    return b"".join((_LEAF_FIXED.pack(position, originator_id, originator_version,
+                                      len(topic_bytes)),
+                     topic_bytes, _LENGTH.pack(len(state)), state))
+
+
 def leaf_hash(data: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + data).digest()
 

@@ -39,10 +39,6 @@ class AuditFollower:
         self._threads: list[threading.Thread] = []
         self._last_head = (0, time.monotonic())  # (tree size, when) of the last head seen
 
-    def lag(self) -> int:
-        """Log positions the tree trails the store by."""
-        return max(0, self.audit.store.last_position() - self.audit.position())
-
     def wake(self) -> None:
         self._wake.set()
 

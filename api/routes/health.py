@@ -15,26 +15,35 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz", response_model=HealthOut, response_model_exclude_none=True,
             responses={503: {"model": HealthOut, "description": "degraded: the projections "
-                             "are failing or lag beyond QUANYI_HEALTH_MAX_LAG"}})
+                             "or the audit follower are failing or lag beyond "
+                             "QUANYI_HEALTH_MAX_LAG"}})
 def healthz(request: Request) -> JSONResponse:
-    """The store in use, how far the projections trail the log, and whether they fail."""
+    """The store in use, how far the projections and the audit tree trail the log, and
+    whether they fail."""
     runtime = request.app.state.runtime
     position = runtime.store.last_position()
     lag = max(0, position - runtime.runner.position())
-    health = runtime.runner.health
+    audit_lag = max(0, position - runtime.audit.position())
+    health, audit = runtime.runner.health, runtime.audit_follower.health
     body: dict[str, Any] = {"status": "ok", "store": runtime.store.kind,
-                            "projection_lag": lag, "position": position}
+                            "projection_lag": lag, "position": position,
+                            "audit_lag": audit_lag}
     if health.failing:
-        body["projection_failure"] = {
-            "position": health.failing_position, "error": health.error,
-            "consecutive_failures": health.consecutive_failures,
-            "last_success": rfc3339(health.last_success) if health.last_success else None}
-    if lag > runtime.settings.health_max_lag:
+        body["projection_failure"] = _failure(health)
+    if audit.failing:
+        body["audit_failure"] = _failure(audit)
+    if max(lag, audit_lag) > runtime.settings.health_max_lag:
         body["max_lag"] = runtime.settings.health_max_lag
-    degraded = health.failing or "max_lag" in body
+    degraded = health.failing or audit.failing or "max_lag" in body
     if degraded:
         body["status"] = "degraded"
     return JSONResponse(body, status_code=503 if degraded else 200)
+
+
+def _failure(health: Any) -> dict[str, Any]:
+    return {"position": health.failing_position, "error": health.error,
+            "consecutive_failures": health.consecutive_failures,
+            "last_success": rfc3339(health.last_success) if health.last_success else None}
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {

@@ -85,3 +85,43 @@ def test_healthz_degrades_when_the_projections_lag_past_the_limit(client, keys, 
     caught_up(runtime)
     answer = client.get("/healthz")
     assert answer.status_code == 200 and answer.json()["status"] == "ok"
+
+
+def test_healthz_and_metrics_show_the_audit_tree_catching_up(client, keys, product, runtime):
+    import_codes(client, keys, product, codes(2))
+    assert eventually(lambda: client.get("/healthz").json()["audit_lag"] == 0)
+    assert metric(client, "quanyi_audit_lag_events") == 0
+    assert metric(client, "quanyi_audit_tree_size") == len(
+        runtime.store.notifications(0, 1000))
+    runtime.audit_follower.stop()
+    import_codes(client, keys, product, codes(3))
+    assert client.get("/healthz").json()["audit_lag"] >= 3
+    assert metric(client, "quanyi_audit_lag_events") >= 3
+
+
+def test_healthz_degrades_while_the_audit_follower_fails_and_recovers(client, keys, product,
+                                                                     runtime):
+    import_codes(client, keys, product, codes(1))
+    assert eventually(lambda: runtime.audit.position() == runtime.store.last_position())
+    with runtime.audit.db.transaction() as cursor:
+        cursor.execute("DROP TABLE audit_tiles")  # the follower now fails for real
+    import_codes(client, keys, product, codes(3))
+    assert eventually(lambda: runtime.audit_follower.health.failing)
+
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["status"] == "degraded" and body["audit_lag"] > 0
+    assert body["audit_failure"]["position"] == runtime.audit.position() + 1
+    assert metric(client, "quanyi_audit_failing") == 1
+    assert metric(client, "quanyi_audit_errors_total") >= 1
+
+    runtime.audit.tables.create()  # the operator puts the table back: it is rebuilt below
+    with runtime.audit.db.transaction() as cursor:
+        cursor.execute("UPDATE audit_state SET tree_size = 0, position = 0")
+    assert eventually(lambda: client.get("/healthz").status_code == 200)
+    assert metric(client, "quanyi_audit_failing") == 0
+    from replay.audit_verify import verify_audit
+
+    assert eventually(lambda: runtime.audit.position() == runtime.store.last_position())
+    assert verify_audit(runtime.audit).mismatch is None

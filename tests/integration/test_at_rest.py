@@ -53,9 +53,9 @@ def test_store_files_and_key_are_private_in_an_existing_open_directory(open_data
         found = modes(open_data_dir)  # while open: SQLite's -wal and -shm files exist
     finally:
         rt.close()
-    expected = {".", "secret.key"}
+    expected = {".", "secret.key", "audit.key"}
     if rt.store.kind == "sqlite":
-        expected |= {f"{db}.sqlite{suffix}" for db in ("events", "projections")
+        expected |= {f"{db}.sqlite{suffix}" for db in ("events", "projections", "audit")
                      for suffix in ("", "-wal", "-shm")}
     assert expected <= set(found), found
     assert found.pop(".") == 0o700

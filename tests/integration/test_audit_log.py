@@ -5,8 +5,11 @@ tiles serve the same proofs as the whole list of leaves would."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from replay import merkle
 from replay.audit_log import event_leaf
@@ -73,6 +76,37 @@ def test_inclusion_proofs_from_the_tiles_equal_the_ones_from_the_leaves(runtime)
             assert merkle.verify_inclusion(leaves[index], index, tree_size, proof, root)
 
 
+@pytest.fixture
+def tree_of_600(runtime) -> list[bytes]:
+    some_events(runtime, 600)
+    runtime.audit.catch_up()
+    return all_leaves(runtime)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_stored_proofs_equal_the_leaves_proofs_for_any_size(runtime, tree_of_600, data):
+    leaves = tree_of_600
+    reference = merkle.list_subtree(leaves)
+    tree_size = data.draw(st.integers(1, len(leaves)), label="tree size")
+    index = data.draw(st.integers(0, tree_size - 1), label="leaf")
+    old = data.draw(st.integers(1, tree_size), label="older size")
+    assert runtime.audit.inclusion_proof(index, tree_size) == merkle.inclusion_proof(
+        index, tree_size, reference)
+    assert runtime.audit.consistency_proof(old, tree_size) == merkle.consistency_proof(
+        old, tree_size, reference)
+
+
+def test_a_proof_beyond_the_stored_tree_is_not_found(runtime):
+    from engine.errors import NotFound
+
+    some_events(runtime, 3)
+    size = runtime.audit.catch_up()
+    with pytest.raises(NotFound):
+        runtime.audit.inclusion_proof(0, size + 1)
+
+
 def test_leaf_index_finds_each_event_by_its_position(runtime):
     from engine.errors import NotFound
 
@@ -88,19 +122,75 @@ def test_leaf_index_finds_each_event_by_its_position(runtime):
         runtime.audit.leaf_index(positions[-1] + 1000)
 
 
-def test_the_follower_under_concurrent_writers_ends_with_the_recomputed_tree(runtime):
+def eventually(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def write_concurrently(runtime, writers: int = 6, batches: int = 5) -> None:
     sku = define_product(runtime)
 
-    def write(n: int) -> None:
-        for _ in range(5):
+    def write() -> None:
+        for _ in range(batches):
             import_codes(runtime, sku, codes_for(7))
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    threads = [threading.Thread(target=write) for _ in range(writers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    size = runtime.audit.catch_up()
+
+
+def test_the_follower_under_concurrent_writers_ends_with_the_recomputed_tree(runtime):
+    write_concurrently(runtime)
+    assert eventually(lambda: runtime.audit.position() == runtime.store.last_position())
     leaves = all_leaves(runtime)
-    assert size == len(leaves)
-    assert runtime.audit.root(size) == merkle.root(leaves)
+    assert runtime.audit.stored_size() == len(leaves)
+    assert runtime.audit.root(len(leaves)) == merkle.root(leaves)
+
+
+def test_two_followers_on_one_database_build_one_tree(runtime, settings):
+    from replay.audit_log import AuditLog
+
+    other = AuditLog.open(settings, runtime.store)  # as a second server process would
+    stop = threading.Event()
+
+    def follow(audit) -> None:
+        while not stop.is_set():
+            audit.catch_up()
+
+    followers = [threading.Thread(target=follow, args=(a,)) for a in (runtime.audit, other)]
+    for thread in followers:
+        thread.start()
+    try:
+        write_concurrently(runtime, writers=4)
+    finally:
+        stop.set()
+        for thread in followers:
+            thread.join()
+    size = other.catch_up()
+    leaves = all_leaves(runtime)
+    assert size == runtime.audit.catch_up() == len(leaves)
+    assert other.root(size) == merkle.root(leaves)
+    other.close()
+
+
+def test_the_follower_signs_a_head_every_so_many_events(runtime):
+    runtime.audit_follower.head_every_events = 20
+    some_events(runtime, 25)
+    assert eventually(lambda: runtime.audit.latest_head() is not None)
+    head = runtime.audit.latest_head()
+    assert head.tree_size >= 20 and merkle.verify_head(runtime.audit.public_key, head)
+
+
+def test_the_follower_signs_a_head_after_so_long_if_the_tree_grew(runtime):
+    runtime.audit_follower.head_every_seconds = 0.2
+    some_events(runtime, 2)
+    assert eventually(lambda: runtime.audit.latest_head() is not None)
+    count = len(runtime.audit.heads())
+    time.sleep(1.5)  # nothing written: no new head however long it waits
+    assert len(runtime.audit.heads()) == count
