@@ -229,8 +229,7 @@ def keep_heads(audit: AuditTree, imported: Imported) -> bool:
         return False
     with audit.db.transaction() as cursor:
         for head in [*imported.kept_heads, imported.head]:
-            if head.tree_size:  # the head of an empty log proves nothing worth keeping
-                audit.tables.keep_head(cursor, head)
+            audit.tables.keep_head(cursor, head)
     return True
 
 
