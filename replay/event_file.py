@@ -28,6 +28,7 @@ import orjson
 from replay.merkle import SignedHead
 
 FORMAT = 1
+LAST = 0  # the line number under which the trailer, read from the file's end, is named
 KEY_CHECK_TEXT = "quanyi export: secret key check"
 
 
@@ -93,15 +94,15 @@ def parse(line: bytes, number: int) -> dict[str, Any]:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
-        raise FileRefused(f"line {number} is not JSON") from None
+        raise FileRefused(f"{where(number)} is not JSON") from None
     if not isinstance(value, dict):
-        raise FileRefused(f"line {number} is not a JSON object")
+        raise FileRefused(f"{where(number)} is not a JSON object")
     return value
 
 
 def read_header(value: dict[str, Any], number: int = 1) -> Header:
     if value.get("quanyi_export") != FORMAT:
-        raise FileRefused(f"line {number} is not the header of a Quanyi export of format "
+        raise FileRefused(f"{where(number)} is not the header of a Quanyi export of format "
                           f"{FORMAT}")
     return Header(store=_text(value, "store", number),
                   audit_public_key=unb64(_text(value, "audit_public_key", number), number),
@@ -111,24 +112,24 @@ def read_header(value: dict[str, Any], number: int = 1) -> Header:
 
 def read_trailer(value: dict[str, Any], number: int) -> Trailer:
     if "signed_head" not in value:
-        raise FileRefused(f"line {number}: the file does not end with its signed head")
+        raise FileRefused(f"{where(number)}: the file does not end with its signed head")
     head = read_head(value["signed_head"], number)
     events = value.get("events")
     if not _natural(events):
-        raise FileRefused(f"line {number}: events must be a whole number")
+        raise FileRefused(f"{where(number)}: events must be a whole number")
     return Trailer(head, events)
 
 
 def read_head(value: Any, number: int) -> SignedHead:
     if not isinstance(value, dict):
-        raise FileRefused(f"line {number}: a head must be an object")
+        raise FileRefused(f"{where(number)}: a head must be an object")
     size = value.get("tree_size")
     if not _natural(size):
-        raise FileRefused(f"line {number}: tree_size must be a whole number")
+        raise FileRefused(f"{where(number)}: tree_size must be a whole number")
     try:
         root_hash = bytes.fromhex(_text(value, "root_hash", number))
     except ValueError:
-        raise FileRefused(f"line {number}: root_hash must be hexadecimal") from None
+        raise FileRefused(f"{where(number)}: root_hash must be hexadecimal") from None
     return SignedHead(tree_size=size, root_hash=root_hash,
                       signed_at=_text(value, "signed_at", number),
                       signature=unb64(_text(value, "signature", number), number))
@@ -138,27 +139,32 @@ def read_event(value: dict[str, Any], number: int) -> tuple[int, UUID, int, str,
     """(position, originator_id, originator_version, topic, state) of an event line."""
     position, version = value.get("position"), value.get("originator_version")
     if not (_natural(position) and position > 0 and _natural(version)):
-        raise FileRefused(f"line {number}: position and originator_version must be "
+        raise FileRefused(f"{where(number)}: position and originator_version must be "
                           "positive whole numbers")
     try:
         originator_id = UUID(_text(value, "originator_id", number))
     except ValueError:
-        raise FileRefused(f"line {number}: originator_id is not a UUID") from None
+        raise FileRefused(f"{where(number)}: originator_id is not a UUID") from None
     return (position, originator_id, version, _text(value, "topic", number),
             unb64(_text(value, "state", number), number))
+
+
+def where(number: int) -> str:
+    """How a refusal names a line: by its number, or LAST for the trailer read first."""
+    return "the last line" if number == LAST else f"line {number}"
 
 
 def unb64(text: str, number: int) -> bytes:
     try:
         return binascii.a2b_base64(text, strict_mode=True)  # as b64decode(validate=True)
     except (binascii.Error, ValueError):
-        raise FileRefused(f"line {number}: not valid base64") from None
+        raise FileRefused(f"{where(number)}: not valid base64") from None
 
 
 def _text(value: dict[str, Any], name: str, number: int) -> str:
     text = value.get(name)
     if not isinstance(text, str):
-        raise FileRefused(f"line {number}: {name} must be a string")
+        raise FileRefused(f"{where(number)}: {name} must be a string")
     return text
 
 

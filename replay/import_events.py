@@ -36,6 +36,7 @@ from projections.database import ReadDatabase
 from projections.runner import Progress
 from replay.audit_store import AuditTables
 from replay.event_file import (
+    LAST,
     FileRefused,
     Header,
     Trailer,
@@ -95,7 +96,7 @@ def _tail(file: BinaryIO) -> Trailer:
     size = file.tell()
     file.seek(max(0, size - TAIL))
     last = file.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
-    return read_trailer(parse(last, 0), 0)
+    return read_trailer(parse(last, LAST), LAST)
 
 
 def _check_keys(settings: Settings, header: Header, trailer: Trailer, key: bytes) -> None:

@@ -286,7 +286,8 @@ def test_a_line_that_is_not_json_is_refused(exported, target):
 
 def test_a_file_cut_short_is_refused(exported, target):
     lines = lines_of(exported)
-    with pytest.raises(FileRefused):
+    with pytest.raises(FileRefused, match="the last line: the file does not end with its "
+                                          "signed head"):
         load(target, write(exported, lines[:-5]))
     assert_empty(target)
 
@@ -346,6 +347,9 @@ def test_the_commands_export_and_import_and_refuse_a_second_import(runtime, othe
                       env=env_of(other))
     assert imported.returncode == 0, imported.stderr
     assert f"imported {len(log_of(runtime))} events" in imported.stdout
+    garbled = quanyi("import-events", str(out), "--public-key", "not-a-key",
+                     env=env_of(other))
+    assert garbled.returncode == 2 and "--public-key must be" in garbled.stderr
     again = quanyi("import-events", str(out), env=env_of(other))
     assert again.returncode == 1
     assert "import refused, nothing was written" in again.stderr
