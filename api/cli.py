@@ -1,4 +1,5 @@
-"""The `quanyi` command line: serve, init, keys, replay, audit, supplier-sim.
+"""The `quanyi` command line: serve, init, keys, replay, audit, export, import-events,
+supplier-sim.
 
 Every command names the store it works on (one line on standard error). Only `serve`,
 `init` and commands run with `quanyi --init ...` create a store or a secret key: anything
@@ -9,10 +10,13 @@ line and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -305,6 +309,78 @@ def _print_story(story: Any, behind: int) -> None:
     if behind:
         typer.echo(f"postings as far as the read model has applied the log ({behind} events "
                    "behind: is `quanyi serve` running?)", err=True)
+@app.command("export")
+def export(out: Path = typer.Option(..., "--out", help="the JSON Lines file to write")) -> None:
+    """Export the whole event log as JSON Lines with a head signed now (secrets stay sealed)."""
+    from replay.export import ExportFailed, export_log
+    from replay.progress import progress_reporter
+
+    runtime = _runtime()
+    try:
+        with progress_reporter("export") as progress:
+            done = export_log(runtime.store, runtime.audit, out,
+                              secret_key=runtime.settings.secret_key, progress=progress)
+    except (ExportFailed, OSError) as exc:
+        typer.echo(f"export failed, no file was written: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(f"exported {done.events} events to {out} under a head signed at "
+               f"{done.head.signed_at}, root {done.head.root_hash.hex()}")
+
+
+@app.command("import-events")
+def import_events(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                    help="a file `quanyi export` wrote"),
+        public_key: str | None = typer.Option(
+            None, "--public-key", help="the source's public audit key (base64) to check the "
+            "file with; by default the key the file names")) -> None:
+    """Load an export into an empty store, refusing a file whose chain does not verify; then
+    rebuild the projections and the audit tree from it."""
+    from replay.event_file import FileRefused
+    from replay.import_events import ImportUnfinished, import_and_build
+    from replay.progress import progress_reporter
+    from replay.rebuild import RebuildFailed
+    from runtime import Runtime
+
+    key = _public_key(public_key)
+    runtime = Runtime.open(_settings())  # makes the event table of a new store
+    try:
+        done = import_and_build(runtime, file, public_key=key, reporter=progress_reporter)
+    except FileRefused as exc:
+        typer.echo(f"import refused, nothing was written: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except RebuildFailed as exc:
+        typer.echo(f"the events were imported but the projections were not rebuilt ({exc}): "
+                   "run `quanyi replay rebuild`", err=True)
+        raise typer.Exit(1) from None
+    except ImportUnfinished as exc:
+        typer.echo(f"the events were imported but {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(f"imported {done.events} events under the head signed at "
+               f"{done.head.signed_at}, root {done.head.root_hash.hex()}; projections and "
+               "the audit tree rebuilt")
+    if not done.heads_kept:
+        typer.echo("the source's signed heads were signed by another audit key: they are not "
+                   "kept in this store (the file keeps them; set QUANYI_AUDIT_KEY to the "
+                   "source's audit key to keep them)", err=True)
+
+
+def _public_key(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ValidationFailed("--public-key must be a base64 Ed25519 public key (32 bytes)")
+    return key
+
+
 @audit.command("verify")
 def verify_audit() -> None:
     """Walk the whole log against the audit tree and every signed head: exit 0 when every
