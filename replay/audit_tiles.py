@@ -93,7 +93,7 @@ def subtree_reader(fetch: Fetch) -> merkle.Subtree:
     return subtree
 
 
-def peaks(fetch: Fetch, size: int) -> list[bytes]:
+def frontier_peaks(fetch: Fetch, size: int) -> list[bytes]:
     """The frontier of a tree of ``size`` leaves (largest perfect subtree first)."""
     found, start = [], 0
     for height in range(size.bit_length() - 1, -1, -1):
@@ -107,10 +107,10 @@ class TreeBuilder:
     """Extends the tree leaf by leaf, keeping the frontier (for the root) and the last,
     partial tile of each level; ``take_changed`` hands over the tiles to store."""
 
-    def __init__(self, size: int = 0, peaks_: list[bytes] | None = None,
+    def __init__(self, size: int = 0, peaks: list[bytes] | None = None,
                  partial: list[list[bytes]] | None = None,
                  positions: list[int] | None = None) -> None:
-        self.frontier = merkle.Frontier(size, peaks_ or [])
+        self.frontier = merkle.Frontier(size, peaks or [])
         self.partial = partial or [[]]  # per level: the hashes of its last tile
         self.positions = positions or []  # the positions of the last level-0 tile's leaves
         self._full: list[Tile] = []
@@ -178,4 +178,4 @@ def builder_from(fetch: Fetch, positions_of: Callable[[int], tuple[int, ...]],
         if level == 0 and count:
             positions = list(positions_of(index)[:count])
         level += 1
-    return TreeBuilder(size, peaks(fetch, size), partial, positions)
+    return TreeBuilder(size, frontier_peaks(fetch, size), partial, positions)
