@@ -88,6 +88,11 @@ class ProductIn(Body):
     case_sensitive: bool | None = Field(
         default=None, description="whether `abc` and `ABC` are two codes: default true for "
         "card products, false for code products; generated codes always ignore case")
+    recharge_account_pattern: Text | None = Field(
+        default=None, min_length=1, max_length=200, examples=["mobile_cn"],
+        description="topup products only: a preset (`mobile_cn`, `game_id`) or a regex the "
+        "whole recharge account must match (at most 3 repeats, none nested, no "
+        "back-references); default `game_id`")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "sku": "VIP-1M", "name": "Video VIP 1 month", "delivery": "card", "price": 1990,
@@ -362,6 +367,8 @@ class ProductOut(BaseModel):
     channel_prices: dict[str, int]
     components: list[ComponentOut]
     case_sensitive: bool = Field(description="whether codes are told apart by letter case")
+    recharge_account_pattern: str | None = Field(
+        default=None, description="topup products: what a recharge account must match")
     created_at: Timestamp
     version: int
 
@@ -370,7 +377,7 @@ class ProductOut(BaseModel):
         purchase_limit={"quantity": 2, "window_seconds": 86400},
         commission_rates_bp=[500, 200, 100], allow_below_cost=False,
         channel_prices={"wechat": 1890}, components=[], case_sensitive=True,
-        created_at="2026-11-23T10:22:23.123456Z", version=2)
+        recharge_account_pattern=None, created_at="2026-11-23T10:22:23.123456Z", version=2)
 
 
 class BatchSummaryOut(BaseModel):

@@ -7,8 +7,9 @@ from projections.codes import CodeProjection
 from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
 from projections.projection import Projection
+from projections.topups import TopupProjection
 
 
 def all_projections() -> list[Projection]:
     """Every live projection, in the order the runner applies them."""
-    return [CodeProjection(), OrderProjection(), LedgerProjection()]
+    return [CodeProjection(), OrderProjection(), LedgerProjection(), TopupProjection()]
