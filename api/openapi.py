@@ -30,7 +30,8 @@ from api.schemas import (BatchIn, BatchOut, CancelIn, ChannelPriceIn, CodeOut,
                          GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
                          LookupIn, MerchantCodeOut, OrderOut, OrderReconciliationOut, PaymentIn,
                          Problem, ProviderReconciliationOut, ReasonIn, RedeemIn, RedemptionOut,
-                         RefundIn, RefundOut, RevealOut)
+                         RefundIn, RefundOut, RevealOut, OffersIn, OffersOut, SupplierIn,
+                         SupplierOut)
 from engine import errors
 
 SCHEMAS = "#/components/schemas/"
@@ -83,6 +84,9 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
                                            errors.InvalidState, errors.ConcurrentUpdate,
                                            errors.CodeVoided, errors.CodeExpired),
     "GET /v1/reconciliation/orders/{order_id}": (errors.ConcurrentUpdate,),
+    "POST /v1/suppliers": (errors.AlreadyExists,),
+    "PUT /v1/products/{sku}/offers": (errors.InvalidState, errors.PriceBelowCost,
+                                      errors.ConcurrentUpdate),
 }
 # Operations that take a code string and so count misses (api/limits.py).
 RATE_LIMITED = frozenset({"POST /v1/codes/lookup", "POST /v1/redemptions"})
@@ -152,6 +156,24 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     DistributorOut: {"distributor_id": "shop-1-east", "name": "East district shop",
                      "parent_id": "shop-1", "level": 2,
                      "registered_at": "2026-11-23T10:22:23.123456Z"},
+    SupplierIn: {"supplier_id": "sup-1", "name": "Mobile top-ups Ltd", "adapter": "http-json",
+                 "endpoint": "https://api.supplier.example/quanyi",
+                 "credentials": {"api_key": "<issued by the supplier>",
+                                 "callback_secret": "<agreed with the supplier>"}},
+    SupplierOut: {"supplier_id": "sup-1", "name": "Mobile top-ups Ltd", "adapter": "http-json",
+                  "endpoint": "https://api.supplier.example/quanyi",
+                  "credential_names": ["api_key", "callback_secret"],
+                  "registered_at": "2026-11-23T10:22:23.123456Z"},
+    OffersIn: {"offers": [
+        {"supplier_id": "sup-1", "supplier_sku": "CM-100", "cost": 9800, "currency": "CNY",
+         "priority": 10},
+        {"supplier_id": "sup-2", "supplier_sku": "cmcc_100", "cost": 9850, "currency": "CNY",
+         "priority": 20}]},
+    OffersOut: {"sku": "CM-TOPUP-100", "offers": [
+        {"supplier_id": "sup-1", "supplier_sku": "CM-100", "cost": 9800, "currency": "CNY",
+         "priority": 10},
+        {"supplier_id": "sup-2", "supplier_sku": "cmcc_100", "cost": 9850, "currency": "CNY",
+         "priority": 20}]},
     RevealOut: {"order_id": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69", "codes": [
         {"code_id": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50", "sku": "VIP-1M",
          "code": "AQZX-7781-KKP0", "pin": "440921"}]},

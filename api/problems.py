@@ -18,6 +18,7 @@ STATUS = {
     errors.ValidationFailed: 422, errors.PatternTooSmall: 422, errors.AmountMismatch: 422,
     errors.NotFound: 404, errors.Forbidden: 403,
     errors.Conflict: 409, errors.Gone: 410,
+    errors.CallbackRejected: 400, errors.SignatureInvalid: 401,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Too large",

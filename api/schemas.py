@@ -798,3 +798,69 @@ class ProviderReconciliationOut(BaseModel):
     missing_in_ledger: list[StatementLineOut]
     missing_in_statement: list[StatementLineOut]
     amount_differences: list[AmountDifferenceOut]
+
+
+# -- Suppliers of direct top-ups (直充) -------------------------------------------------
+
+from engine.suppliers import MAX_CREDENTIAL, MAX_CREDENTIALS, MAX_ENDPOINT  # noqa: E402
+from engine.suppliers import MAX_NAME as MAX_SUPPLIER_NAME  # noqa: E402
+from engine.suppliers import MAX_OFFERS  # noqa: E402
+from engine.topup_offers import MAX_PRIORITY  # noqa: E402
+
+SupplierId = Annotated[Text, Field(min_length=1, max_length=64, pattern=PART.pattern,
+                                   description="names a ledger account: letters, digits, "
+                                   "'.', '_' or '-'", examples=["sup-1"])]
+CredentialName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+Credential = Annotated[str, Field(min_length=1, max_length=MAX_CREDENTIAL)]
+
+
+class SupplierIn(Body):
+    supplier_id: SupplierId
+    name: Text = Field(min_length=1, max_length=MAX_SUPPLIER_NAME)
+    adapter: Text = Field(min_length=1, max_length=64,
+                          description="the protocol it speaks (docs/suppliers.md): http-json")
+    endpoint: Text = Field(min_length=1, max_length=MAX_ENDPOINT,
+                           description="http(s) base URL; no user, password or query")
+    credentials: dict[CredentialName, Credential] = Field(
+        max_length=MAX_CREDENTIALS, description="sealed at once; never shown again. "
+        "http-json needs api_key and callback_secret")
+
+
+class SupplierOut(BaseModel):
+    """A supplier as shown: its credentials' names, never their values."""
+
+    supplier_id: str
+    name: str
+    adapter: str
+    endpoint: str
+    credential_names: list[str]
+    registered_at: Timestamp
+
+
+class OfferIn(Body):
+    supplier_id: SupplierId
+    supplier_sku: Text = Field(min_length=1, max_length=64,
+                               description="the supplier's own SKU for this top-up")
+    cost: Int = Field(ge=0, le=MAX_MONEY, description="what the supplier charges us")
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$",
+                          description="the product's currency")
+    priority: Int = Field(ge=0, le=MAX_PRIORITY, description="lower is tried first")
+
+
+class OffersIn(Body):
+    offers: list[OfferIn] = Field(max_length=MAX_OFFERS)
+
+
+class OfferOut(BaseModel):
+    supplier_id: str
+    supplier_sku: str
+    cost: int
+    currency: str
+    priority: int
+
+
+class OffersOut(BaseModel):
+    """A top-up SKU's offers, in the order suppliers are tried."""
+
+    sku: str
+    offers: list[OfferOut]

@@ -15,6 +15,8 @@ from engine.redemptions import Redemptions
 from engine.reservations import CandidateSource, CodeAllocator, Reservations
 from engine.settings import Settings
 from engine.store import EventStore, open_event_store
+from engine.supplier_protocol import AdapterRegistry, SupplierTimeouts
+from engine.suppliers import Suppliers
 from engine.vault import Vault
 from engine.writer import Writer
 
@@ -24,7 +26,7 @@ class Engine:
 
     def __init__(self, settings: Settings, store: EventStore, candidates: CandidateSource,
                  on_saved: Callable[[], None] | None = None, *,
-                 balances: BalanceSource) -> None:
+                 balances: BalanceSource, adapters: AdapterRegistry | None = None) -> None:
         self.settings = settings
         self.store = store
         self.vault = Vault(settings.secret_key)
@@ -40,14 +42,24 @@ class Engine:
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
                              self.distribution, settings.reservation_ttl_seconds)
         self.payouts = Payouts(store, self.writer, balances)
+        self.suppliers = Suppliers(store, self.writer, self.vault, self.catalog,
+                                   adapters or AdapterRegistry(), supplier_timeouts(settings))
 
     @classmethod
     def open(cls, settings: Settings, candidates: CandidateSource,
              on_saved: Callable[[], None] | None = None, *,
-             balances: BalanceSource) -> "Engine":
+             balances: BalanceSource, adapters: AdapterRegistry | None = None) -> "Engine":
         return cls(settings, open_event_store(settings), candidates, on_saved,
-                   balances=balances)
+                   balances=balances, adapters=adapters)
 
     def close(self) -> None:
+        self.suppliers.close()
         self.writer.close()
         self.store.close()
+
+
+def supplier_timeouts(settings: Settings) -> SupplierTimeouts:
+    """How long adapters wait on suppliers, from the QUANYI_SUPPLIER_* settings."""
+    return SupplierTimeouts(settings.supplier_connect_timeout_seconds,
+                            settings.supplier_timeout_seconds,
+                            settings.supplier_callback_tolerance_seconds)

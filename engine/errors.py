@@ -22,6 +22,8 @@
     ├── ValidationFailed
     │   └── PatternTooSmall
     ├── Forbidden
+    ├── CallbackRejected           (a supplier callback whose body cannot be read)
+    │   └── SignatureInvalid       (its signature is missing, wrong or stale)
     ├── UnbalancedTransaction      (ledger legs that do not sum to zero: a defect, never stored)
     └── SettingsError              (a bad QUANYI_* setting: the process does not start)
         └── StoreMissing           (no store or secret key where the settings point)
@@ -113,6 +115,18 @@ class UnbalancedTransaction(QuanyiError):
     """Legs that do not sum to zero per currency: a defect, never stored."""
 
     code = "unbalanced_transaction"
+
+
+class CallbackRejected(QuanyiError):
+    """A supplier's callback nobody may act on: its body is missing or unreadable."""
+
+    code = "callback_rejected"
+
+
+class SignatureInvalid(CallbackRejected):
+    """A supplier's callback whose signature is missing, wrong or too old."""
+
+    code = "signature_invalid"
 
 
 class AmountMismatch(QuanyiError):

@@ -28,6 +28,14 @@ def api_key_id(key_id: str) -> UUID:
     return uuid5(NAMESPACE, f"api-key:{key_id}")
 
 
+def supplier_id(supplier: str) -> UUID:
+    return uuid5(NAMESPACE, f"supplier:{supplier}")
+
+
+def topup_offers_id(sku: str) -> UUID:
+    return uuid5(NAMESPACE, f"topup-offers:{sku}")
+
+
 def order_id(ref_digest: str) -> UUID:
     """An order's id from the keyed digest of its owner and external_ref (Vault.order_ref):
     nobody without the secret key can tell an order's id from its external_ref."""

@@ -3,8 +3,8 @@
 Datetimes travel as ``{"_type_": "datetime", "_data_": "<ISO 8601>"}`` so that they decode
 back to timezone-aware ``datetime`` objects, and ``Money`` values as ``{"_type_": "money",
 "_data_": {"amount": <minor units>, "currency": "CNY"}}``; other fields are JSON-native by
-design (ids are strings). Ledger legs and order lines travel the same way (``"leg"``,
-``"order_line"``).
+design (ids are strings). Ledger legs, order lines and top-up offers travel the same way
+(``"leg"``, ``"order_line"``, ``"topup_offer"``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from eventsourcing.persistence import Transcoder
 from engine.ledger import Leg
 from engine.money import Money
 from engine.order_lines import OrderLine
+from engine.topup_offers import TopupOffer
 
 # Value objects that events carry, by the name their envelope gives: each has to_json and
 # from_json. A name, once stored, is forever.
-VALUE_TYPES: dict[str, Any] = {"money": Money, "leg": Leg, "order_line": OrderLine}
+VALUE_TYPES: dict[str, Any] = {"money": Money, "leg": Leg, "order_line": OrderLine,
+                               "topup_offer": TopupOffer}
 VALUE_NAMES = {kind: name for name, kind in VALUE_TYPES.items()}
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -71,7 +73,7 @@ class OrjsonTranscoder(Transcoder):
         return state
 
 
-SECRET_FIELDS = frozenset({"sealed", "secret_hash"})
+SECRET_FIELDS = frozenset({"sealed", "secret_hash", "sealed_credentials"})
 STANDARD_FIELDS = frozenset({"originator_id", "originator_version", "timestamp",
                              "originator_topic"})
 

@@ -44,6 +44,9 @@ class Settings:
     topup_deadline_seconds: float = 300.0  # unknown this long: needs_attention
     breaker_failures: int = 5  # a supplier failing this many times in a row is skipped
     breaker_cooldown_seconds: float = 30.0  # for this long
+    supplier_connect_timeout_seconds: float = 3.0
+    supplier_timeout_seconds: float = 10.0  # an answer slower than this is UNKNOWN
+    supplier_callback_tolerance_seconds: float = 300.0  # a callback's timestamp, at most
 
     @property
     def store(self) -> str:
@@ -74,6 +77,11 @@ class Settings:
             breaker_failures=_positive(env, "QUANYI_SUPPLIER_BREAKER_FAILURES", 5),
             breaker_cooldown_seconds=_positive(env, "QUANYI_SUPPLIER_BREAKER_COOLDOWN_SECONDS",
                                                30.0),
+            supplier_connect_timeout_seconds=_positive(
+                env, "QUANYI_SUPPLIER_CONNECT_TIMEOUT_SECONDS", 3.0),
+            supplier_timeout_seconds=_positive(env, "QUANYI_SUPPLIER_TIMEOUT_SECONDS", 10.0),
+            supplier_callback_tolerance_seconds=_positive(
+                env, "QUANYI_SUPPLIER_CALLBACK_TOLERANCE_SECONDS", 300.0),
         )
 
     def where(self) -> str:

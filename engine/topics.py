@@ -6,6 +6,7 @@ checks that none is missing)."""
 from __future__ import annotations
 
 from engine import (catalog, codes, distribution, fulfilment, keys, ledger, orders, payouts,
-                    redemptions)
+                    redemptions, suppliers)
 
-MODULES = (catalog, codes, distribution, fulfilment, keys, ledger, orders, payouts, redemptions)
+MODULES = (catalog, codes, distribution, fulfilment, keys, ledger, orders, payouts, redemptions,
+           suppliers)

@@ -13,6 +13,7 @@ from projections.live import all_projections
 from projections.queries import CodeQueries
 from projections.runner import ProjectionRunner
 from runtime.sweepers import ExpirySweeper
+from supplier_adapters import registry as supplier_adapters
 
 
 class Runtime:
@@ -27,7 +28,7 @@ class Runtime:
         self.codes = CodeQueries(self.read_db, self.runner)
         self.ledger = LedgerQueries(self.read_db, self.runner)
         self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake,
-                             balances=self.ledger)
+                             balances=self.ledger, adapters=supplier_adapters())
         self.sweeper = ExpirySweeper(self.engine, self.codes, self.runner, store,
                                      every=settings.expiry_sweep_seconds)
 

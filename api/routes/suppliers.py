@@ -1,0 +1,63 @@
+"""Upstream suppliers of direct top-ups (直充) and the offers that say which of them fulfil
+each top-up SKU. Registering a supplier is the platform operator's (admin) business: its
+credentials are sealed at once and never shown again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from api.auth import require
+from api.schemas import OffersIn, OffersOut, SupplierIn, SupplierOut
+from engine.keys import Principal
+from engine.money import Money
+from engine.topup_offers import TopupOffer
+
+router = APIRouter(tags=["suppliers"])
+
+
+@router.post("/v1/suppliers", status_code=201, response_model=SupplierOut)
+def register_supplier(body: SupplierIn, request: Request,
+                      who: Principal = Depends(require("admin"))) -> dict[str, Any]:
+    """Register a supplier and seal its credentials; the same registration again answers
+    the first one."""
+    supplier = request.app.state.runtime.engine.suppliers.register(
+        supplier_id=body.supplier_id, name=body.name, adapter=body.adapter,
+        endpoint=body.endpoint, credentials=body.credentials, actor=who.actor)
+    return supplier.view()
+
+
+@router.get("/v1/suppliers/{supplier_id}", response_model=SupplierOut)
+def get_supplier(supplier_id: str, request: Request,
+                 _: Principal = Depends(require("app", "finance", "support"))
+                 ) -> dict[str, Any]:
+    """A supplier: its protocol, endpoint and credentials' names (never their values)."""
+    return request.app.state.runtime.engine.suppliers.get(supplier_id).view()
+
+
+@router.put("/v1/products/{sku}/offers", response_model=OffersOut)
+def set_offers(sku: str, body: OffersIn, request: Request,
+               who: Principal = Depends(require("app"))) -> dict[str, Any]:
+    """Replace a top-up SKU's supplier offers (409 for a SKU that is not a top-up)."""
+    offers = [TopupOffer(o.supplier_id, o.supplier_sku, Money(o.cost, o.currency), o.priority)
+              for o in body.offers]
+    suppliers = request.app.state.runtime.engine.suppliers
+    return _offers_view(sku, suppliers.set_offers(sku, offers, who.actor))
+
+
+@router.get("/v1/products/{sku}/offers", response_model=OffersOut)
+def get_offers(sku: str, request: Request,
+               _: Principal = Depends(require("app", "finance", "support"))
+               ) -> dict[str, Any]:
+    """A top-up SKU's supplier offers, in the order they are tried."""
+    engine = request.app.state.runtime.engine
+    product = engine.catalog.get(sku)
+    return _offers_view(product.sku, engine.suppliers.offers_for(sku))
+
+
+def _offers_view(sku: str, offers: list[TopupOffer]) -> dict[str, Any]:
+    return {"sku": sku, "offers": [
+        {"supplier_id": o.supplier_id, "supplier_sku": o.supplier_sku,
+         "cost": o.cost.amount, "currency": o.cost.currency, "priority": o.priority}
+        for o in offers]}

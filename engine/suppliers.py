@@ -1,0 +1,273 @@
+"""Upstream suppliers of direct top-ups (直充), and which of them fulfil each top-up SKU.
+
+A supplier is registered once, with the protocol its adapter speaks, where it listens and
+its credentials. The credentials are sealed by the vault, bound to the supplier's id, before
+they enter an event: the log, the database, the feed and every answer hold only the sealed
+blob (and the credentials' names). Only ``adapter_for`` opens them, to build the adapter.
+
+    registered          (the same registration again answers it; another one is refused)
+
+Each top-up SKU has an ordered list of offers (``TopupOffer``: the supplier, its SKU, what it
+costs, a priority), its own aggregate so that changing offers never touches the product:
+
+    (none) ──set──▶ offers ──set──▶ offers ...   (an empty list: no supplier fulfils it)
+
+Suppliers and offers are platform-wide, like products.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from engine import ids
+from engine.catalog import Catalog
+from engine.errors import (AlreadyExists, ConcurrentUpdate, InvalidState, NotFound,
+                           PriceBelowCost, ValidationFailed)
+from engine.fields import check_text
+from engine.ledger import PART
+from engine.retry import retrying
+from engine.store import EventStore
+from engine.supplier_protocol import (AdapterRegistry, SupplierAdapter, SupplierLink,
+                                      SupplierTimeouts)
+from engine.topup_offers import TopupOffer
+from engine.vault import Vault
+from engine.writer import Writer
+
+__all__ = ["Supplier", "Suppliers", "TopupOffer", "TopupOffers"]
+
+MAX_NAME = 200
+MAX_ENDPOINT = 500
+MAX_CREDENTIALS = 20
+MAX_CREDENTIAL = 2000
+MAX_OFFERS = 20
+CREDENTIAL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class Supplier(Aggregate):
+    """One upstream supplier; its credentials only ever sealed."""
+
+    TOPIC = "quanyi:supplier"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:supplier.registered"
+        supplier_id: str
+        name: str
+        adapter: str
+        endpoint: str
+        credential_names: list[str]
+        sealed_credentials: str
+        actor: str
+
+    def __init__(self, *, id: UUID, supplier_id: str, name: str, adapter: str, endpoint: str,
+                 credential_names: list[str], sealed_credentials: str, actor: str) -> None:
+        self.supplier_id = supplier_id
+        self.name = name
+        self.adapter = adapter
+        self.endpoint = endpoint
+        self.credential_names = list(credential_names)
+        self.sealed_credentials = sealed_credentials
+
+    def view(self) -> dict[str, Any]:
+        """What may be shown: the credentials' names, never their values."""
+        return {"supplier_id": self.supplier_id, "name": self.name, "adapter": self.adapter,
+                "endpoint": self.endpoint, "credential_names": self.credential_names,
+                "registered_at": self.created_on, "version": self.version}
+
+
+class TopupOffers(Aggregate):
+    """The offers of one top-up SKU, in the order they were given."""
+
+    TOPIC = "quanyi:topup_offers"
+
+    class Created(Aggregate.Created):
+        TOPIC = "quanyi:topup_offers.created"
+        sku: str
+        actor: str
+
+    def __init__(self, *, id: UUID, sku: str, actor: str) -> None:
+        self.sku = sku
+        self.offers: list[TopupOffer] = []
+
+    @event("Set", topic="quanyi:topup_offers.set")
+    def set(self, offers: list[TopupOffer], actor: str) -> None:
+        self.offers = list(offers)
+
+    def ranked(self) -> list[TopupOffer]:
+        """Lowest priority first; equal priorities in the order given."""
+        return sorted(self.offers, key=lambda offer: offer.priority)
+
+
+class Suppliers:
+    """Register suppliers, give each top-up SKU its offers, and build suppliers' adapters."""
+
+    def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog,
+                 adapters: AdapterRegistry, timeouts: SupplierTimeouts) -> None:
+        self._store = store
+        self._writer = writer
+        self._vault = vault
+        self._catalog = catalog
+        self._adapters = adapters
+        self._timeouts = timeouts
+        self._built: dict[str, SupplierAdapter] = {}
+        self._lock = threading.Lock()
+
+    def register(self, *, supplier_id: str, name: str, adapter: str, endpoint: str,
+                 credentials: Mapping[str, str], actor: str) -> Supplier:
+        """Register a supplier, its credentials sealed; the same registration again answers
+        the first one, another with the same id is refused."""
+        check_supplier_id(supplier_id, "supplier_id")
+        name, endpoint = _check_name(name), check_endpoint(endpoint)
+        secrets = _check_credentials(credentials, self._adapters.kind(adapter).credentials)
+        supplier = Supplier(
+            id=ids.supplier_id(supplier_id), supplier_id=supplier_id, name=name,
+            adapter=adapter, endpoint=endpoint, credential_names=sorted(secrets),
+            sealed_credentials=self._vault.seal(ids.supplier_id(supplier_id), secrets),
+            actor=actor)
+        existing = self._find(supplier_id)
+        if existing is None:
+            try:
+                self._writer.save(supplier)
+                return supplier
+            except ConcurrentUpdate:  # registered meanwhile, by this request's twin or another
+                existing = self.get(supplier_id)
+        if self._same(existing, supplier, secrets):
+            return existing
+        raise AlreadyExists(f"supplier {supplier_id} is already registered differently")
+
+    def get(self, supplier_id: str) -> Supplier:
+        """The supplier, or NotFound."""
+        supplier = self._find(supplier_id)
+        if supplier is None:
+            raise NotFound(f"no supplier {supplier_id}" if PART.match(str(supplier_id))
+                           else "no such supplier")
+        return supplier
+
+    def set_offers(self, sku: str, offers: Sequence[TopupOffer], actor: str
+                   ) -> list[TopupOffer]:
+        """Replace a top-up SKU's offers; each names a registered supplier, costs what the
+        product is priced in, and at most its price unless the product allows it."""
+        product = self._catalog.get(sku)
+        if product.delivery != "topup":
+            raise InvalidState(f"product {sku} is not a top-up product: it has no offers")
+        for index, offer in enumerate(offers):
+            self._check_offer(offer, index, product)
+        if len({offer.supplier_id for offer in offers}) != len(offers):
+            raise ValidationFailed("a supplier makes at most one offer per SKU")
+        if len(offers) > MAX_OFFERS:
+            raise ValidationFailed(f"a SKU has at most {MAX_OFFERS} offers")
+
+        def attempt() -> TopupOffers:
+            found = self._store.find(ids.topup_offers_id(sku))
+            found = found or TopupOffers(id=ids.topup_offers_id(sku), sku=sku, actor=actor)
+            found.set(offers=list(offers), actor=actor)
+            self._writer.save(found)
+            return found
+        return retrying(attempt, attempts=5, what=f"the offers of {sku}").ranked()
+
+    def offers_for(self, sku: str) -> list[TopupOffer]:
+        """The SKU's offers, lowest priority first ([] when none was ever set)."""
+        found = self._store.find(ids.topup_offers_id(sku))
+        return found.ranked() if found is not None else []
+
+    def adapter_for(self, supplier_id: str) -> SupplierAdapter:
+        """The supplier's adapter, built once per process (a supplier never changes)."""
+        with self._lock:
+            built = self._built.get(supplier_id)
+        if built is not None:
+            return built
+        supplier = self.get(supplier_id)
+        opened = self._vault.open(ids.supplier_id(supplier_id), supplier.sealed_credentials)
+        link = SupplierLink(supplier_id, supplier.endpoint,
+                            {k: str(v) for k, v in opened.items()}, self._timeouts)
+        adapter = self._adapters.build(supplier.adapter, link)
+        with self._lock:
+            return self._built.setdefault(supplier_id, adapter)
+
+    def close(self) -> None:
+        with self._lock:
+            built, self._built = list(self._built.values()), {}
+        for adapter in built:
+            adapter.close()
+
+    def _check_offer(self, offer: TopupOffer, index: int, product: Any) -> None:
+        where = f"offers[{index}]"
+        check_supplier_id(offer.supplier_id, f"{where}.supplier_id")
+        _check_supplier_sku(offer.supplier_sku, f"{where}.supplier_sku")
+        if self._find(offer.supplier_id) is None:
+            raise ValidationFailed(f"{where}.supplier_id: no supplier {offer.supplier_id}")
+        if offer.cost.currency != product.currency:
+            raise ValidationFailed(f"{where}.cost must be in {product.currency}, "
+                                   "the product's currency")
+        if product.is_below_cost(offer.cost.amount):
+            raise PriceBelowCost(f"{where}.cost {offer.cost.amount} is above the price "
+                                 f"{product.price} and {product.sku} does not allow it")
+
+    def _same(self, existing: Supplier, asked: Supplier, secrets: dict[str, str]) -> bool:
+        fields = ("name", "adapter", "endpoint")
+        if any(getattr(existing, f) != getattr(asked, f) for f in fields):
+            return False
+        return self._vault.open(existing.id, existing.sealed_credentials) == secrets
+
+    def _find(self, supplier_id: str) -> Supplier | None:
+        if not isinstance(supplier_id, str) or not PART.match(supplier_id):
+            return None
+        return self._store.find(ids.supplier_id(supplier_id))
+
+
+def check_supplier_id(value: object, field: str) -> str:
+    """A supplier id names a ledger account (``liabilities:suppliers:<id>``)."""
+    if not isinstance(value, str) or not PART.match(value):
+        raise ValidationFailed(f"{field} must be 1-64 letters, digits, '.', '_' or '-', "
+                               "starting with a letter or digit (it names a ledger account)")
+    return value
+
+
+def check_endpoint(value: object) -> str:
+    """An http(s) URL with a host and nothing secret in it: no user, password or query
+    (those belong in the sealed credentials; the endpoint is stored in clear)."""
+    text = check_text(value, "endpoint")
+    parts = urlsplit(text) if len(text) <= MAX_ENDPOINT else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationFailed(f"endpoint must be an http or https URL with a host "
+                               f"(at most {MAX_ENDPOINT} characters)")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValidationFailed("endpoint must carry no user, password, query or fragment: "
+                               "credentials go in credentials, where they are sealed")
+    return text.rstrip("/")
+
+
+def _check_credentials(credentials: Mapping[str, str], required: Sequence[str]
+                       ) -> dict[str, str]:
+    if not isinstance(credentials, Mapping) or len(credentials) > MAX_CREDENTIALS:
+        raise ValidationFailed(f"credentials: at most {MAX_CREDENTIALS} named values")
+    for key, value in credentials.items():
+        if not isinstance(key, str) or not CREDENTIAL_NAME.match(key):
+            raise ValidationFailed("credentials: each name is 1-64 lower-case letters, "
+                                   "digits or '_'")
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_CREDENTIAL:
+            raise ValidationFailed(f"credentials.{key} must be 1-{MAX_CREDENTIAL} characters")
+    missing = [name for name in required if name not in credentials]
+    if missing:
+        raise ValidationFailed(f"credentials must include {', '.join(missing)}")
+    return dict(credentials)
+
+
+def _check_name(name: object) -> str:
+    text = check_text(name, "name")
+    if not text.strip() or len(text) > MAX_NAME:
+        raise ValidationFailed(f"name must be 1-{MAX_NAME} characters")
+    return text
+
+
+def _check_supplier_sku(value: object, field: str) -> str:
+    text = check_text(value, field)
+    if not text.strip() or len(text) > 64:
+        raise ValidationFailed(f"{field} must be 1-64 characters")
+    return text
