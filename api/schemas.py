@@ -224,10 +224,17 @@ class OrderIn(Body):
     channel: Text | None = Field(default=None, min_length=1, max_length=64)
     distributor_id: Text | None = Field(default=None, min_length=1, max_length=64)
     external_ref: Text | None = Field(default=None, min_length=1, max_length=128)
+    recharge_account: Text | None = Field(
+        default=None, min_length=1, max_length=64, examples=["13812345678"],
+        description="a direct top-up (one unit of a topup product): the account the "
+                    "supplier credits, matched against the product's pattern; kept sealed, "
+                    "shown masked")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "buyer_id": "u-1001", "items": [{"sku": "VIP-1M", "quantity": 1}],
-        "channel": "wechat", "external_ref": "shop-order-778"}]})
+        "channel": "wechat", "external_ref": "shop-order-778"}, {
+        "buyer_id": "u-1001", "items": [{"sku": "MOBILE-100", "quantity": 1}],
+        "recharge_account": "13812345678", "external_ref": "shop-order-779"}]})
 
 
 class PaymentIn(Body):
@@ -256,10 +263,28 @@ class ReleasedCodeOut(BaseModel):
     why: Literal["expired", "cancelled", "refunded"]
 
 
+class TopupAttemptOut(BaseModel):
+    number: int
+    reference: str = Field(description="ours, sent to the supplier: `<order_id>-<number>`")
+    supplier_id: str
+    outcome: Literal["succeeded", "failed"] | None = Field(
+        description="none while the attempt might still succeed")
+    started_at: datetime
+    late_success: bool = Field(description="credited after we had given up on it")
+
+
+class TopupOut(BaseModel):
+    """A direct top-up's fulfilment: every attempt at a supplier."""
+
+    status: Literal["open", "needs_attention", "succeeded", "failed"]
+    supplier_id: str | None = Field(description="the supplier that credited the account")
+    attempts: list[TopupAttemptOut]
+
+
 class OrderOut(BaseModel):
     order_id: str
     status: Literal["reserved", "delivered", "partially_refunded", "refunded", "cancelled",
-                    "expired"]
+                    "expired", "fulfilling", "needs_attention"]
     buyer_id: str
     amount: int
     currency: str
@@ -273,6 +298,24 @@ class OrderOut(BaseModel):
     released: list[ReleasedCodeOut] = Field(description="codes it held once, and why not now")
     payments: list[dict[str, Any]]
     refunds: list[dict[str, Any]]
+    recharge_account: str | None = Field(default=None, examples=["13****78"],
+                                         description="a top-up's account, masked")
+    topup: TopupOut | None = Field(default=None, description="a paid top-up's fulfilment")
+
+
+class ResolveTopupIn(Body):
+    outcome: Literal["succeeded", "failed"] = Field(
+        description="succeeded: the supplier credited the account (it is owed); failed: "
+                    "it did not, and the next offer is tried")
+    note: Text = Field(min_length=1, max_length=500, examples=["supplier confirmed by phone"])
+
+
+class SupplierCallbackOut(BaseModel):
+    """What a supplier's callback did: it is acknowledged however often it comes."""
+
+    reference: str
+    outcome: str = Field(description="what the callback reported")
+    topup_status: Literal["open", "needs_attention", "succeeded", "failed"]
 
 
 MAX_REFUND_CODES = 10_000  # an order's units at most

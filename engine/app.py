@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine.breakers import CircuitBreakers
 from engine.catalog import Catalog
 from engine.code_desk import CodeDesk
 from engine.distribution import Distribution
@@ -13,10 +14,12 @@ from engine.ordering import Orders
 from engine.payouts import BalanceSource, Payouts
 from engine.redemptions import Redemptions
 from engine.reservations import CandidateSource, CodeAllocator, Reservations
+from engine.sales import Sales
 from engine.settings import Settings
 from engine.store import EventStore, open_event_store
 from engine.supplier_protocol import AdapterRegistry, SupplierTimeouts
 from engine.suppliers import Suppliers
+from engine.topups import Topups
 from engine.vault import Vault
 from engine.writer import Writer
 
@@ -44,6 +47,12 @@ class Engine:
         self.payouts = Payouts(store, self.writer, balances)
         self.suppliers = Suppliers(store, self.writer, self.vault, self.catalog,
                                    adapters or AdapterRegistry(), supplier_timeouts(settings))
+        self.topups = Topups(
+            store, self.writer, self.vault, self.suppliers,
+            Sales(store, self.catalog, self.distribution),
+            CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown_seconds),
+            deadline_seconds=settings.topup_deadline_seconds,
+            query_seconds=settings.topup_query_seconds)
 
     @classmethod
     def open(cls, settings: Settings, candidates: CandidateSource,

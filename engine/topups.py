@@ -15,6 +15,7 @@ behind for another supplier.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
@@ -61,6 +62,18 @@ class Topups:
         fulfilment: Fulfilment = self._store.get(fulfilment_id(order_id),
                                                  f"top-up of order {order_id}")
         return fulfilment
+
+    def find(self, order_id: UUID) -> Fulfilment | None:
+        """The order's fulfilment; None before its payment opened one."""
+        found: Fulfilment | None = self._store.find(fulfilment_id(order_id))
+        return found
+
+    def take_callback(self, *, supplier_id: str, headers: Mapping[str, str],
+                      body: bytes) -> tuple[AttemptReport, Fulfilment]:
+        """A supplier's callback: its signature checked by the supplier's adapter
+        (CallbackRejected), then decided on like any other report of the attempt."""
+        report = self._suppliers.adapter_for(supplier_id).read_callback(headers, body)
+        return report, self.report(supplier_id=supplier_id, report=report, via=CALLBACK)
 
     # -- the dispatcher's step --------------------------------------------------------------
 

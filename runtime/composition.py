@@ -12,6 +12,8 @@ from projections.ledger_queries import LedgerQueries
 from projections.live import all_projections
 from projections.queries import CodeQueries
 from projections.runner import ProjectionRunner
+from projections.topup_queries import TopupQueries
+from runtime.dispatcher import TopupDispatcher
 from runtime.sweepers import ExpirySweeper
 from supplier_adapters import registry as supplier_adapters
 
@@ -29,6 +31,10 @@ class Runtime:
         self.ledger = LedgerQueries(self.read_db, self.runner)
         self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake,
                              balances=self.ledger, adapters=supplier_adapters())
+        self.topups = TopupQueries(self.read_db)
+        self.dispatcher = TopupDispatcher(self.engine.topups, self.topups,
+                                          workers=settings.topup_workers,
+                                          poll_seconds=settings.topup_poll_seconds)
         self.sweeper = ExpirySweeper(self.engine, self.codes, self.runner, store,
                                      every=settings.expiry_sweep_seconds)
 
@@ -37,9 +43,10 @@ class Runtime:
         return cls(settings, open_event_store(settings))
 
     def start(self) -> None:
-        """Start the projection runner and the expiry sweeper."""
+        """Start the projection runner, the expiry sweeper and the top-up dispatcher."""
         self.runner.start()
         self.sweeper.start()
+        self.dispatcher.start()
 
     def read_your_writes(self, timeout: float = 5.0) -> bool:
         """Wait until the read models include every event written before this call."""
@@ -54,6 +61,7 @@ class Runtime:
         return self.sweeper.sweep_expired()
 
     def close(self) -> None:
+        self.dispatcher.stop()
         self.sweeper.stop()
         self.runner.stop()
         self.engine.close()

@@ -18,9 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 from engine.errors import ConcurrentUpdate
-from engine.store import EventStore
 from engine.topups import Topups
-from projections.runner import ProjectionRunner
 from projections.topup_queries import TopupQueries
 
 log = logging.getLogger("quanyi.topups")
@@ -31,12 +29,10 @@ RETRY_AFTER_ERROR = 1.0
 class TopupDispatcher:
     """Drives open top-ups: between start and stop, in threads of its own."""
 
-    def __init__(self, topups: Topups, queries: TopupQueries, runner: ProjectionRunner,
-                 store: EventStore, *, workers: int, poll_seconds: float) -> None:
+    def __init__(self, topups: Topups, queries: TopupQueries, *, workers: int,
+                 poll_seconds: float) -> None:
         self._topups = topups
         self._queries = queries
-        self._runner = runner
-        self._store = store
         self._workers = workers
         self._poll = poll_seconds
         self._seen = 0  # the top-up list's seq followed so far
