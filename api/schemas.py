@@ -763,12 +763,13 @@ class OrderReconciliationOut(BaseModel):
     cost: int = Field(description="net debit on cost of sales and write-offs")
     commissions: list[CommissionOut]
     margin: int = Field(description="revenue − cost − commissions")
-    consistent: bool = Field(description="paid − refunded = revenue, each level's commission "
+    consistent: bool = Field(description="paid − refunded = revenue (+ a top-up's unearned "
+                                         "payment), each level's commission "
                                          "= floor(net paid × rate), codes delivered − taken "
                                          "back = codes kept")
     flags: list[str] = Field(description="revenue_mismatch, commission_mismatch, "
                                          "units_mismatch, mixed_commission_rates, "
-                                         "price_inverted")
+                                         "price_inverted, topup_credited_after_giving_up")
 
 
 class SupplierDayOut(BaseModel):
@@ -776,7 +777,9 @@ class SupplierDayOut(BaseModel):
     currency: str
     units_delivered: int
     units_returned: int = Field(description="refunded codes put back on sale")
-    cost_owed: int = Field(description="cost of codes delivered less cost reversed")
+    topups_delivered: int = Field(default=0, description="direct top-ups it credited")
+    cost_owed: int = Field(description="cost of codes and top-ups delivered less cost "
+                                       "reversed")
     settled: int
 
 
@@ -799,6 +802,7 @@ class DayTotalOut(BaseModel):
     currency: str
     units_delivered: int
     units_returned: int
+    topups_delivered: int = 0
     cost_owed: int
     settled: int
     commission: int

@@ -60,8 +60,6 @@ class Order(Aggregate):
         codes: list[dict[str, str]]
         actor: str
         owner: str  # the tenant (``tenant:<name>``) or key (``key:<id>``) it belongs to
-        # a direct top-up's account: {"sealed": bound to the order id, "masked": for answers}
-        recharge: dict[str, str] | None = None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -71,10 +69,10 @@ class Order(Aggregate):
     def __init__(self, *, id: UUID, buyer_id: str, items: list[dict[str, Any]],
                  needs: list[dict[str, Any]], amount: int, currency: str, channel: str | None,
                  distributor_id: str | None, external_ref: str | None, expires_at: datetime,
-                 codes: list[dict[str, str]], actor: str, owner: str,
-                 recharge: dict[str, str] | None = None) -> None:
+                 codes: list[dict[str, str]], actor: str, owner: str) -> None:
         self.owner = owner
-        self.recharge = recharge
+        # a direct top-up's account: {"sealed": bound to the order id, "masked": for answers}
+        self.recharge: dict[str, str] | None = None
         self.buyer_id = buyer_id
         self.items = items
         self.needs = needs  # code units per SKU, bundles expanded
@@ -228,6 +226,16 @@ class Order(Aggregate):
             order.payments.append({"payment_ref": self.payment_ref, "amount": self.amount,
                                    "currency": self.currency, "provider": self.provider,
                                    "late": self.late, "at": self.timestamp})
+
+    def name_recharge_account(self, *, sealed: str, masked: str) -> None:
+        """A top-up order's account, given when it is placed (in the same save)."""
+        if self.recharge is not None or self.status != RESERVED:
+            raise InvalidState(f"order {self.id} already has its recharge account")
+        self._name_recharge_account(sealed=sealed, masked=masked)
+
+    @event("RechargeAccountNamed", topic="quanyi:order.recharge_account_named")
+    def _name_recharge_account(self, sealed: str, masked: str) -> None:
+        self.recharge = {"sealed": sealed, "masked": masked}
 
     def pay_topup(self, *, payment_ref: str, amount: int, currency: str,
                   provider: str | None, actor: str) -> None:

@@ -62,11 +62,10 @@ class Placing:
         fields = _order_fields(lines, products, buyer_id=buyer_id, channel=channel,
                                distributor_id=distributor_id, external_ref=external_ref,
                                actor=actor, owner=owner)
-        if account is not None:
-            fields["recharge"] = {"sealed": self._vault.seal(oid, {"account": account}),
-                                  "masked": mask(account)}
+        recharge = None if account is None else {
+            "sealed": self._vault.seal(oid, {"account": account}), "masked": mask(account)}
         try:
-            return retrying(lambda: self._place_once(oid, products, fields),
+            return retrying(lambda: self._place_once(oid, products, fields, recharge),
                             what=f"order {oid}")
         except ConcurrentUpdate:
             if external_ref:
@@ -88,8 +87,8 @@ class Placing:
         order: Order | None = self._store.find(order_id)
         return order if order is not None and order.belongs_to(owner) else None
 
-    def _place_once(self, oid: UUID, products: dict[str, Product],
-                    fields: dict[str, Any]) -> Order:
+    def _place_once(self, oid: UUID, products: dict[str, Product], fields: dict[str, Any],
+                    recharge: dict[str, str] | None) -> Order:
         now = utc_now()
         quotas = [self._quota_taken(fields["buyer_id"], products[i["sku"]], str(oid),
                                     i["quantity"], now)
@@ -98,6 +97,8 @@ class Placing:
                                  fields["actor"])
         order = Order(id=oid, expires_at=now + self._ttl,
                       codes=[{"code_id": str(c.id), "sku": c.sku} for c in codes], **fields)
+        if recharge is not None:
+            order.name_recharge_account(**recharge)
         try:
             self._sales.check_price(order, codes, products)
         except PriceBelowCost:

@@ -100,6 +100,11 @@ class OrderProjection(Projection):
     # -- direct top-ups ---------------------------------------------------------------------
 
     @project.register
+    def _recharge_named(self, event: Order.RechargeAccountNamed, position: int,
+                        chunk: OrderChunk) -> None:
+        """The account is personal data, kept sealed in the log: the list holds none of it."""
+
+    @project.register
     def _topup_paid(self, event: Order.TopupPaid, position: int, chunk: OrderChunk) -> None:
         chunk.change(event, "fulfilling", paid=True)
 
