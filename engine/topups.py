@@ -56,7 +56,7 @@ class Topups:
         self._sales = sales
         self.breakers = breakers
         self._deadline = timedelta(seconds=deadline_seconds)
-        self._query_seconds = query_seconds
+        self.query_seconds = query_seconds
 
     def get(self, order_id: UUID) -> Fulfilment:
         fulfilment: Fulfilment = self._store.get(fulfilment_id(order_id),
@@ -129,7 +129,7 @@ class Topups:
             self._escalate(attempt, f"no definite answer within "
                                     f"{self._deadline.total_seconds():g} s")
             return None
-        return self._query_seconds
+        return self.query_seconds
 
     # -- outcomes, however they arrive ------------------------------------------------------
 

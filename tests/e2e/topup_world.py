@@ -58,8 +58,8 @@ class World:
     def supplier(self, supplier_id: str, **config: Any) -> SimAdmin:
         """Start a simulator for ``supplier_id`` and register it."""
         callback = f"{self.api_url}/v1/suppliers/{supplier_id}/callbacks"
-        sim = SimServer(SimConfig(callback_url=callback, callback_delay_ms=100,
-                                  hang_seconds=5, **config)).start()
+        config = {"callback_delay_ms": 100, "hang_seconds": 5, **config}
+        sim = SimServer(SimConfig(callback_url=callback, **config)).start()
         self.sims[supplier_id] = sim
         self.admins[supplier_id] = sim.admin()
         answer = self.http.post("/v1/suppliers", headers=self.keys["admin"], json={
@@ -113,6 +113,26 @@ class World:
     def settled(self, order_id: str, timeout: float = 20.0) -> dict[str, Any]:
         return self.wait(order_id, lambda o: o["status"] in ("delivered", "refunded",
                                                              "needs_attention"), timeout)
+
+    def balance(self, account_id: str) -> int:
+        """An account's balance once the ledger has caught up (0 when it has no entry)."""
+        answer = self.http.get(f"/v1/ledger/accounts/{account_id}",
+                               headers=self.keys["finance"])
+        if answer.status_code == 404:
+            return 0
+        assert answer.status_code == 200, answer.text
+        return answer.json()["balance"]
+
+    def trial_balance(self) -> dict[str, Any]:
+        answer = self.http.get("/v1/ledger/trial-balance", headers=self.keys["finance"])
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def reconciliation(self, order_id: str) -> dict[str, Any]:
+        answer = self.http.get(f"/v1/reconciliation/orders/{order_id}",
+                               headers=self.keys["finance"])
+        assert answer.status_code == 200, answer.text
+        return answer.json()
 
     def close(self) -> None:
         for admin in self.admins.values():
