@@ -303,21 +303,6 @@ class OrderOut(BaseModel):
     topup: TopupOut | None = Field(default=None, description="a paid top-up's fulfilment")
 
 
-class ResolveTopupIn(Body):
-    outcome: Literal["succeeded", "failed"] = Field(
-        description="succeeded: the supplier credited the account (it is owed); failed: "
-                    "it did not, and the next offer is tried")
-    note: Text = Field(min_length=1, max_length=500, examples=["supplier confirmed by phone"])
-
-
-class SupplierCallbackOut(BaseModel):
-    """What a supplier's callback did: it is acknowledged however often it comes."""
-
-    reference: str
-    outcome: str = Field(description="what the callback reported")
-    topup_status: Literal["open", "needs_attention", "succeeded", "failed"]
-
-
 MAX_REFUND_CODES = 10_000  # an order's units at most
 
 
@@ -911,3 +896,37 @@ class OffersOut(BaseModel):
 
     sku: str
     offers: list[OfferOut]
+
+
+# -- Direct top-ups ------------------------------------------------------------------------
+
+class ResolveTopupIn(Body):
+    outcome: Literal["succeeded", "failed"] = Field(
+        description="succeeded: the supplier credited the account (it is owed); failed: "
+                    "it did not, and the next offer is tried")
+    note: Text = Field(min_length=1, max_length=500, examples=["supplier confirmed by phone"])
+
+
+class SupplierCallbackIn(BaseModel):
+    """An http-json supplier's callback body (docs/suppliers.md), signed in its headers.
+    Documentation only: the supplier's adapter reads the raw body and checks the signature
+    over exactly those bytes."""
+
+    reference: str = Field(description="our attempt reference: `<order_id>-<number>`")
+    status: Literal["succeeded", "failed", "pending"]
+    supplier_txn_id: str | None = None
+    message: str | None = None
+
+    model_config = _example(reference="9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
+                            status="succeeded", supplier_txn_id="sim-42", message=None)
+
+
+class SupplierCallbackOut(BaseModel):
+    """What a supplier's callback did: it is acknowledged however often it comes."""
+
+    reference: str
+    outcome: str = Field(description="what the callback reported")
+    topup_status: Literal["open", "needs_attention", "succeeded", "failed"]
+
+    model_config = _example(reference="9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
+                            outcome="succeeded", topup_status="succeeded")

@@ -16,10 +16,9 @@ router = APIRouter(tags=["suppliers"])
 
 
 @router.post("/v1/suppliers/{supplier_id}/callbacks", response_model=SupplierCallbackOut,
-             openapi_extra={"security": [], "requestBody": {"required": True, "content": {
-                 "application/json": {"schema": {"type": "object"}, "example": {
-                     "reference": "0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50-1",
-                     "status": "succeeded", "supplier_txn_id": "sim-42"}}}}})
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {
+                     "$ref": "#/components/schemas/SupplierCallbackIn"}}}}})
 async def supplier_callback(supplier_id: str, request: Request) -> dict[str, Any]:
     """A supplier reports a top-up attempt's outcome, signed (docs/suppliers.md)."""
     body = await request.body()

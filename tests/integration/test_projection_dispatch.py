@@ -13,19 +13,21 @@ from eventsourcing.domain import Aggregate
 
 import engine
 from engine.codes import Batch, Code
+from engine.fulfilment import Fulfilment
 from engine.ledger import LedgerTransaction
 from engine.orders import Order
 from projections.codes import CodeProjection
 from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
 from projections.projection import Chunk, Projection, event_handlers
+from projections.topups import TopupProjection
 
 # The engine's aggregates whose events each projection must see ...
 FOLLOWED = {Code: CodeProjection, Batch: CodeProjection, Order: OrderProjection,
-            LedgerTransaction: LedgerProjection}
+            LedgerTransaction: LedgerProjection, Fulfilment: TopupProjection}
 # ... and those no projection reads (yet). A new aggregate must be put in one of the two.
 UNFOLLOWED = {"ApiKey", "BuyerQuota", "Payment", "Product", "Redemption",
-              "Distributor", "Payout", "Settlement", "PayoutBook"}
+              "Distributor", "Payout", "Settlement", "PayoutBook", "Supplier", "TopupOffers"}
 
 
 def subclasses(cls: type) -> set[type]:
