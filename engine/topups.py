@@ -145,8 +145,9 @@ class Topups:
 
     def _report_once(self, order_id: UUID, supplier_id: str | None, report: AttemptReport,
                      via: str, actor: str) -> Fulfilment:
-        fulfilment: Fulfilment = self._writer.load(fulfilment_id(order_id),
-                                                   "top-up attempt")
+        # read from the store, never a remembered copy: a copy remembered by the payment's
+        # thread a moment late may predate the attempt this report is about
+        fulfilment = self.get(order_id)
         attempt = fulfilment.attempt(report.reference)
         if supplier_id is not None and attempt.supplier_id != supplier_id:
             raise NotFound("no top-up attempt of this supplier has this reference")
