@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -116,11 +117,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             headers = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
                 sku = setup(api, sims)
+            clients = threading.local()  # one client per buyer thread: a client is costly
+
+            def one(account: str) -> str:
+                if not hasattr(clients, "api"):
+                    clients.api = httpx.Client(base_url=base, headers=headers, timeout=60)
+                return buy(clients.api, sku, account)
             started = time.monotonic()
             with ThreadPoolExecutor(args.buyers) as pool:
-                def one(account: str) -> str:
-                    with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
-                        return buy(api, sku, account)
                 order_ids = list(pool.map(one, accounts))
             paying = time.monotonic() - started
             with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
