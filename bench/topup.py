@@ -2,6 +2,9 @@
 suppliers, the first answering after ``--latency-ms`` and refusing ``--failure-rate`` of its
 top-ups (a definite failure: the dispatcher fails over to the second).
 
+With ``--rate`` payments are paced below what the dispatcher can take, so payment to
+success shows the fulfilment's own time rather than the queue of a saturated run.
+
 Prints orders completed per second (paid to decided, from the first payment to the last
 decision), p50/p99 of the time from payment to success, and the numbers that must be zero:
 accounts topped up twice (the simulators' books), orders paid and neither delivered nor
@@ -119,13 +122,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 sku = setup(api, sims)
             clients = threading.local()  # one client per buyer thread: a client is costly
 
-            def one(account: str) -> str:
+            def one(numbered: tuple[int, str]) -> str:
+                n, account = numbered
+                if args.rate:  # paced: order n is paid no earlier than n / rate s in
+                    time.sleep(max(0.0, started + n / args.rate - time.monotonic()))
                 if not hasattr(clients, "api"):
                     clients.api = httpx.Client(base_url=base, headers=headers, timeout=60)
                 return buy(clients.api, sku, account)
             started = time.monotonic()
             with ThreadPoolExecutor(args.buyers) as pool:
-                order_ids = list(pool.map(one, accounts))
+                order_ids = list(pool.map(one, enumerate(accounts)))
             paying = time.monotonic() - started
             with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
                 statuses = wait_settled(api, order_ids, args.timeout)
@@ -140,6 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     by_status = {s: list(statuses.values()).count(s) for s in set(statuses.values())}
     return {
         "store": args.store, "orders": args.orders, "paying_seconds": round(paying, 1),
+        "paid_per_second": round(args.orders / paying, 1),
         "statuses": by_status,
         "completed_per_second": round(len(times["decided"]) / span, 1),
         "p50_ms": round(percentile(times["latencies"], 50) * 1000),
@@ -166,6 +173,8 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.10)
     parser.add_argument("--topup-workers", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="pace payments at this many orders/s (0: as fast as possible)")
     result = run(parser.parse_args())
     for name, value in result.items():
         print(f"{name:40} {value}")

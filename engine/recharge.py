@@ -9,9 +9,10 @@ quantifiers that repeat more than once, none of them nested in another or wrappe
 alternation, and no back-references. An account is at most ``MAX_ACCOUNT`` characters, so
 even a polynomial pattern stays small.
 
-A recharge account is personal data: the order's event carries it sealed (AES-GCM, bound to
-the order id, like a code secret) and masked; every answer shows the mask, and only the
-fulfilment opens the seal, to hand it to the supplier.
+A recharge account is personal data: the order's ``RechargeAccountNamed`` event carries it
+sealed (AES-GCM, bound to the order id, like a code secret) and masked; every answer shows
+the mask, no projection holds it, and only the fulfilment opens the seal, to hand it to the
+supplier.
 """
 
 from __future__ import annotations
