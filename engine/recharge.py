@@ -66,7 +66,7 @@ def _repeats(items: Any, *, nested: bool) -> int:
             raise ValidationFailed("recharge_account_pattern may not use back-references "
                                    "or look-around")
         if op in _REPEATS:
-            low, high, body = value
+            _, high, body = value
             repeats = high is sre.MAXREPEAT or high > 1
             if repeats and (nested or _has_branch(body)):
                 raise ValidationFailed("recharge_account_pattern may not nest a repeat in "

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.fulfilment import Attempt
-from engine.ledger import (COST_OF_SALES, SALES, UNEARNED, WRITE_OFFS, LedgerTransaction, Leg,
+from engine.ledger import (COST_OF_SALES, SALES, UNEARNED, WRITE_OFFS, Leg, LedgerTransaction,
                            clearing, supplier_payable)
 from engine.money import Money
 from engine.orders import Order

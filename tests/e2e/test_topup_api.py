@@ -177,8 +177,8 @@ def _resolve(world: World, order_id: str, outcome: str, key: str | None = None,
 
 def test_unknown_past_the_deadline_needs_attention_and_support_fails_it_over(world):
     number = account()
-    sim_a, sim_b = _two_suppliers(world, behaviours={number: "pending"},
-                                  callback_delay_ms=60_000)
+    _, sim_b = _two_suppliers(world, behaviours={number: "pending"},
+                              callback_delay_ms=60_000)
     order = _needs_attention(world, number)
     assert _resolve(world, order["order_id"], "failed", role="app").status_code == 403
     answer = _resolve(world, order["order_id"], "failed", key="resolve-1")
