@@ -1,4 +1,4 @@
-"""The `quanyi` command line: serve, init, keys, replay.
+"""The `quanyi` command line: serve, init, keys, replay, supplier-sim.
 
 Every command names the store it works on (one line on standard error). Only `serve`,
 `init` and commands run with `quanyi --init ...` create a store or a secret key: anything
@@ -91,6 +91,50 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
                f"{'s' if workers > 1 else ''}) with the {settings.where()}", err=True)
     uvicorn.run("api.cli:build_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
+
+
+@app.command("supplier-sim")
+def supplier_sim(
+        host: str = "127.0.0.1", port: int = 8700,
+        seed: int = typer.Option(0, help="the same seed and references: the same outcomes"),
+        latency_ms: int = typer.Option(0, min=0, help="every answer waits this long"),
+        failure_rate: float = typer.Option(0.0, min=0, max=1, help="refused for good"),
+        error_rate: float = typer.Option(0.0, min=0, max=1, help="503, not taken"),
+        timeout_rate: float = typer.Option(0.0, min=0, max=1,
+                                           help="taken, answer held back --hang-seconds"),
+        timeout_credits: bool = typer.Option(True, help="whether a timed-out top-up is "
+                                             "credited (else it is lost)"),
+        hang_seconds: float = typer.Option(30.0, min=0),
+        pending_rate: float = typer.Option(0.0, min=0, max=1,
+                                           help="answered pending, decided by callback"),
+        pending_failure_rate: float = typer.Option(0.0, min=0, max=1,
+                                                   help="of pending ones, how many fail"),
+        callback_url: str = typer.Option(None, help="where signed callbacks are POSTed"),
+        callback_delay_ms: int = typer.Option(200, min=0),
+        callback_always: bool = typer.Option(False, help="call back every outcome"),
+        duplicate_callbacks: int = typer.Option(0, min=0, help="extra copies of each"),
+        out_of_order: bool = typer.Option(False, help="a stale 'pending' after the outcome"),
+        api_key: str = typer.Option("sim-api-key", envvar="QUANYI_SIM_API_KEY"),
+        callback_secret: str = typer.Option("sim-callback-secret",
+                                            envvar="QUANYI_SIM_CALLBACK_SECRET")) -> None:
+    """Run a simulated top-up supplier speaking the http-json protocol (docs/suppliers.md)."""
+    from supplier_sim.config import SimConfig
+    from supplier_sim.server import serve as serve_sim
+
+    config = SimConfig(
+        api_key=api_key, callback_secret=callback_secret, callback_url=callback_url,
+        seed=seed, latency_ms=latency_ms, error_rate=error_rate, timeout_rate=timeout_rate,
+        timeout_credits=timeout_credits, hang_seconds=hang_seconds,
+        failure_rate=failure_rate, pending_rate=pending_rate,
+        pending_failure_rate=pending_failure_rate, callback_delay_ms=callback_delay_ms,
+        callback_always=callback_always, duplicate_callbacks=duplicate_callbacks,
+        out_of_order=out_of_order)
+    try:
+        config.check()
+    except ValueError as exc:
+        raise ValidationFailed(f"supplier-sim: {exc}") from None
+    typer.echo(f"quanyi: supplier simulator on http://{host}:{port} (seed {seed})", err=True)
+    serve_sim(config, host, port)
 
 
 @app.command()

@@ -843,7 +843,7 @@ SupplierId = Annotated[Text, Field(min_length=1, max_length=64, pattern=PART.pat
                                    description="names a ledger account: letters, digits, "
                                    "'.', '_' or '-'", examples=["sup-1"])]
 CredentialName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
-Credential = Annotated[str, Field(min_length=1, max_length=MAX_CREDENTIAL)]
+Credential = Annotated[Text, Field(min_length=1, max_length=MAX_CREDENTIAL)]
 
 
 class SupplierIn(Body):

@@ -5,7 +5,7 @@ The engine never sees HTTP: it hands an adapter a ``TopupRequest`` and gets back
 ``AttemptReport`` whose ``Outcome`` says what is known of that one attempt.
 
     place(request) ──▶ SUCCEEDED   the supplier credited the account
-                   ├─▶ FAILED      a definite refusal: nothing was or ever will be credited
+                   ├─▶ FAILED      a definite refusal: nothing was or will be credited
                    ├─▶ PENDING     accepted; the outcome comes later (query or callback)
                    └─▶ UNKNOWN     no answer we can trust (timeout, 5xx, transport error):
                                    the attempt may still succeed, so never fail over on it

@@ -10,18 +10,20 @@ blob (and the credentials' names). Only ``adapter_for`` opens them, to build the
 Each top-up SKU has an ordered list of offers (``TopupOffer``: the supplier, its SKU, what it
 costs, a priority), its own aggregate so that changing offers never touches the product:
 
-    (none) ──set──▶ offers ──set──▶ offers ...   (an empty list: no supplier fulfils it)
+    (none) ──set──▶ offers ──set──▶ offers ...   (an empty list: none fulfils it)
 
 Suppliers and offers are platform-wide, like products.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -47,7 +49,10 @@ MAX_ENDPOINT = 500
 MAX_CREDENTIALS = 20
 MAX_CREDENTIAL = 2000
 MAX_OFFERS = 20
+RECENT_SECONDS = 1.0  # offers read this recently serve again: every top-up order reads them
 CREDENTIAL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                  r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 
 
 class Supplier(Aggregate):
@@ -116,6 +121,7 @@ class Suppliers:
         self._adapters = adapters
         self._timeouts = timeouts
         self._built: dict[str, SupplierAdapter] = {}
+        self._recent: dict[str, tuple[float, list[TopupOffer]]] = {}
         self._lock = threading.Lock()
 
     def register(self, *, supplier_id: str, name: str, adapter: str, endpoint: str,
@@ -156,25 +162,35 @@ class Suppliers:
         product = self._catalog.get(sku)
         if product.delivery != "topup":
             raise InvalidState(f"product {sku} is not a top-up product: it has no offers")
-        for index, offer in enumerate(offers):
-            self._check_offer(offer, index, product)
-        if len({offer.supplier_id for offer in offers}) != len(offers):
-            raise ValidationFailed("a supplier makes at most one offer per SKU")
         if len(offers) > MAX_OFFERS:
             raise ValidationFailed(f"a SKU has at most {MAX_OFFERS} offers")
+        if len({offer.supplier_id for offer in offers}) != len(offers):
+            raise ValidationFailed("a supplier makes at most one offer per SKU")
+        for index, offer in enumerate(offers):
+            self._check_offer(offer, index, product)
 
         def attempt() -> TopupOffers:
             found = self._store.find(ids.topup_offers_id(sku))
-            found = found or TopupOffers(id=ids.topup_offers_id(sku), sku=sku, actor=actor)
+            if found is None:
+                found = TopupOffers(id=ids.topup_offers_id(sku), sku=sku, actor=actor)
             found.set(offers=list(offers), actor=actor)
             self._writer.save(found)
             return found
-        return retrying(attempt, attempts=5, what=f"the offers of {sku}").ranked()
+        ranked = retrying(attempt, attempts=5, what=f"the offers of {sku}").ranked()
+        self._recent[sku] = (time.monotonic(), ranked)
+        return list(ranked)
 
     def offers_for(self, sku: str) -> list[TopupOffer]:
-        """The SKU's offers, lowest priority first ([] when none was ever set)."""
+        """The SKU's offers, lowest priority first ([] when none was ever set), as read at
+        most a second ago: a change made by another process counts within a second."""
+        now = time.monotonic()
+        hit = self._recent.get(sku)
+        if hit is not None and now - hit[0] < RECENT_SECONDS:
+            return list(hit[1])
         found = self._store.find(ids.topup_offers_id(sku))
-        return found.ranked() if found is not None else []
+        ranked = found.ranked() if found is not None else []
+        self._recent[sku] = (now, ranked)
+        return list(ranked)
 
     def adapter_for(self, supplier_id: str) -> SupplierAdapter:
         """The supplier's adapter, built once per process (a supplier never changes)."""
@@ -233,14 +249,36 @@ def check_endpoint(value: object) -> str:
     """An http(s) URL with a host and nothing secret in it: no user, password or query
     (those belong in the sealed credentials; the endpoint is stored in clear)."""
     text = check_text(value, "endpoint")
-    parts = urlsplit(text) if len(text) <= MAX_ENDPOINT else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = _url_parts(text)
+    if parts is None or parts.scheme not in ("http", "https") or not _is_host(parts.hostname):
         raise ValidationFailed(f"endpoint must be an http or https URL with a host "
-                               f"(at most {MAX_ENDPOINT} characters)")
+                               f"(at most {MAX_ENDPOINT} characters, no spaces)")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValidationFailed("endpoint must carry no user, password, query or fragment: "
                                "credentials go in credentials, where they are sealed")
     return text.rstrip("/")
+
+
+def _url_parts(text: str) -> SplitResult | None:
+    if len(text) > MAX_ENDPOINT or any(c.isspace() for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - read for its check: a port beyond 65535 raises
+    except ValueError:
+        return None
+    return parts
+
+
+def _is_host(host: str | None) -> bool:
+    """A DNS name or an IP address literal."""
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(HOST.match(host))
 
 
 def _check_credentials(credentials: Mapping[str, str], required: Sequence[str]
@@ -251,7 +289,8 @@ def _check_credentials(credentials: Mapping[str, str], required: Sequence[str]
         if not isinstance(key, str) or not CREDENTIAL_NAME.match(key):
             raise ValidationFailed("credentials: each name is 1-64 lower-case letters, "
                                    "digits or '_'")
-        if not isinstance(value, str) or not 1 <= len(value) <= MAX_CREDENTIAL:
+        check_text(value, f"credentials.{key}")  # sealed as JSON: printable text only
+        if not 1 <= len(value) <= MAX_CREDENTIAL:
             raise ValidationFailed(f"credentials.{key} must be 1-{MAX_CREDENTIAL} characters")
     missing = [name for name in required if name not in credentials]
     if missing:

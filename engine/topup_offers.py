@@ -24,7 +24,8 @@ class TopupOffer:
     def __post_init__(self) -> None:
         if not isinstance(self.cost, Money) or self.cost.amount < 0:
             raise ValidationFailed("an offer's cost is a non-negative amount of money")
-        if type(self.priority) is not int or not 0 <= self.priority <= MAX_PRIORITY:  # noqa: E721
+        whole = type(self.priority) is int  # noqa: E721 - bool is an int, and is refused
+        if not whole or not 0 <= self.priority <= MAX_PRIORITY:
             raise ValidationFailed(f"an offer's priority is a whole number 0-{MAX_PRIORITY}")
 
     def to_json(self) -> dict[str, Any]:

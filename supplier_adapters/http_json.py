@@ -119,7 +119,7 @@ class HttpJsonAdapter:
 def _report(reference: str, answer: httpx.Response) -> AttemptReport:
     """A 200 answer read as a report; anything else (5xx, 409, 429, ...) leaves a doubt."""
     if answer.status_code != 200:
-        return _unknown(reference, f"HTTP {answer.status_code}: {_refusal(answer)}")
+        return _unknown(reference, _refusal(answer))
     try:
         data = orjson.loads(answer.content)
     except orjson.JSONDecodeError:

@@ -47,6 +47,7 @@ class Topup:
     placed: int = 1  # how many times this reference was placed
     sequence: int = 1  # bumped on every change of status, carried in callbacks
     message: str | None = None
+    closed: bool = False  # asked about before it was ever placed: it can only fail
 
     def answer(self) -> dict[str, Any]:
         return {"reference": self.reference, "status": self.status,
@@ -76,80 +77,90 @@ class Books:
 def create_app(config: SimConfig) -> Starlette:
     """The simulator over fresh books."""
     config.check()
-    books = Books(config)
-    sender = CallbackSender(lambda: books.config)
+    return SupplierSim(config).app()
 
-    async def place(request: Request) -> Response:
-        if not _authorised(request, books.config):
+
+class SupplierSim:
+    """The handlers, over one set of books and one callback sender."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.books = Books(config)
+        self.sender = CallbackSender(lambda: self.books.config)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/topups", self.place, methods=["POST"]),
+            Route("/topups/{reference}", self.query, methods=["GET"]),
+            Route("/_sim/accounts/{account}", self.account, methods=["GET"]),
+            Route("/_sim/topups/{reference}", self.record, methods=["GET"]),
+            Route("/_sim/callbacks", self.callbacks, methods=["GET"]),
+            Route("/_sim/config", self.settings, methods=["GET", "PUT"]),
+            Route("/_sim/reset", self.reset, methods=["POST"]),
+        ], lifespan=self.sender.lifespan)
+
+    async def place(self, request: Request) -> Response:
+        """Take a new reference, or answer a known one's state without acting again."""
+        if not _authorised(request, self.books.config):
             return _error(401, "unauthorized", "a valid api key is required")
         body = await _read_order(request)
         if isinstance(body, str):
             return _error(422, "invalid_request", body)
-        await _pause(books.config.latency_ms)
-        existing = books.topups.get(body["reference"])
-        if existing is not None:
-            if not existing.same_request(body):
-                return _error(409, "reference_conflict",
-                              "this reference was placed with other details")
-            existing.placed += 1
-            return JSONResponse(existing.answer())
-        return await _take(request, books, sender, body)
+        await _pause(self.books.config.latency_ms)
+        existing = self.books.topups.get(body["reference"])
+        if existing is None:
+            return await _take(request, self.books, self.sender, body)
+        if not existing.closed and not existing.same_request(body):
+            return _error(409, "reference_conflict",
+                          "this reference was placed with other details")
+        existing.placed += 1
+        return JSONResponse(existing.answer())
 
-    async def query(request: Request) -> Response:
-        if not _authorised(request, books.config):
+    async def query(self, request: Request) -> Response:
+        """A reference's state; an unknown one is closed, so that it can only fail."""
+        if not _authorised(request, self.books.config):
             return _error(401, "unauthorized", "a valid api key is required")
-        await _pause(books.config.latency_ms)
+        await _pause(self.books.config.latency_ms)
         reference = request.path_params["reference"]
-        found = books.topups.get(reference)
-        if found is None:
-            if REFERENCE.match(reference):  # closed: placed later, it is refused
-                books.topups[reference] = Topup(reference, "", "", 0, "", "failed",
-                                                f"sim-{len(books.topups) + 1}", placed=0,
-                                                message="not_received")
-            return _error(404, "not_found", "no top-up with this reference")
-        return JSONResponse(found.answer())
+        found = self.books.topups.get(reference)
+        if found is not None:
+            return JSONResponse(found.answer())
+        if REFERENCE.match(reference):
+            self.books.topups[reference] = Topup(
+                reference, "", "", 0, "", "failed", f"sim-{len(self.books.topups) + 1}",
+                placed=0, message="not_received", closed=True)
+        return _error(404, "not_found", "no top-up with this reference")
 
-    async def account(request: Request) -> Response:
+    async def account(self, request: Request) -> Response:
         name = request.path_params["account"]
-        references = books.credits.get(name, [])
-        total = sum(books.topups[r].amount for r in references)
+        references = self.books.credits.get(name, [])
+        total = sum(self.books.topups[r].amount for r in references)
         return JSONResponse({"account": name, "credits": len(references),
                              "amount": total, "references": references})
 
-    async def record(request: Request) -> Response:
-        found = books.topups.get(request.path_params["reference"])
+    async def record(self, request: Request) -> Response:
+        found = self.books.topups.get(request.path_params["reference"])
         if found is None:
             return _error(404, "not_found", "no top-up with this reference")
         return JSONResponse({**found.answer(), "product": found.product,
                              "account": found.account, "amount": found.amount,
                              "currency": found.currency, "placed": found.placed})
 
-    async def callbacks(_: Request) -> Response:
-        return JSONResponse({"callbacks": sender.sent})
+    async def callbacks(self, _: Request) -> Response:
+        return JSONResponse({"callbacks": self.sender.sent})
 
-    async def settings(request: Request) -> Response:
+    async def settings(self, request: Request) -> Response:
         if request.method == "PUT":
             try:
-                books.config = books.config.changed(await request.json())
-            except (ValueError, TypeError) as exc:
+                self.books.config = self.books.config.changed(await request.json())
+            except (ValueError, TypeError, AttributeError) as exc:
                 return _error(422, "invalid_request", str(exc))
-        return JSONResponse(books.config.public())
+        return JSONResponse(self.books.config.public())
 
-    async def reset(_: Request) -> Response:
-        books.topups.clear()
-        books.credits.clear()
-        sender.sent.clear()
+    async def reset(self, _: Request) -> Response:
+        self.books.topups.clear()
+        self.books.credits.clear()
+        self.sender.sent.clear()
         return Response(status_code=204)
-
-    return Starlette(routes=[
-        Route("/topups", place, methods=["POST"]),
-        Route("/topups/{reference}", query, methods=["GET"]),
-        Route("/_sim/accounts/{account}", account, methods=["GET"]),
-        Route("/_sim/topups/{reference}", record, methods=["GET"]),
-        Route("/_sim/callbacks", callbacks, methods=["GET"]),
-        Route("/_sim/config", settings, methods=["GET", "PUT"]),
-        Route("/_sim/reset", reset, methods=["POST"]),
-    ], lifespan=sender.lifespan)
 
 
 async def _take(request: Request, books: Books, sender: CallbackSender,

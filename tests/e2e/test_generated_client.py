@@ -226,3 +226,31 @@ def test_generated_client_reads_an_orders_reconciliation_and_the_daily_statement
              404, "not_found")
     _problem(api, api.call("finance", "reconciliation.daily", date="2026-02-30"), 422,
              "validation_error")
+
+
+def test_generated_client_registers_a_supplier_and_sets_a_topups_offers(api):
+    m = api.models
+    supplier_id = f"gen-{uuid.uuid4().hex[:8]}"
+    credentials = m.SupplierInCredentials.from_dict({"api_key": "k-gen",
+                                                     "callback_secret": "s-gen"})
+    made = _parsed(api.call("admin", "suppliers.register_supplier", body=m.SupplierIn(
+        supplier_id=supplier_id, name="Gen supplier", adapter="http-json",
+        endpoint="https://supplier.example", credentials=credentials)), 201, m.SupplierOut)
+    assert made.credential_names == ["api_key", "callback_secret"]
+    assert isinstance(made.registered_at, datetime)
+    _problem(api, api.call("app", "suppliers.register_supplier", body=m.SupplierIn(
+        supplier_id=supplier_id, name="Gen supplier", adapter="http-json",
+        endpoint="https://supplier.example", credentials=credentials)), 403, "forbidden")
+    sku = f"GEN-{uuid.uuid4().hex[:8]}"
+    _parsed(api.call("app", "catalog.define_product", body=m.ProductIn(
+        sku=sku, name="Top-up 100", delivery=m.ProductInDelivery.TOPUP, price=10000)),
+        201, m.ProductOut)
+    offers = _parsed(api.call("app", "suppliers.set_offers", sku=sku, body=m.OffersIn(offers=[
+        m.OfferIn(supplier_id=supplier_id, supplier_sku="CM-100", cost=9800, priority=1)])),
+        200, m.OffersOut)
+    assert [(o.supplier_id, o.cost) for o in offers.offers] == [(supplier_id, 9800)]
+    read = _parsed(api.call("support", "suppliers.get_offers", sku=sku), 200, m.OffersOut)
+    assert read.offers[0].supplier_sku == "CM-100"
+    _problem(api, api.call("app", "suppliers.set_offers", sku=sku, body=m.OffersIn(offers=[
+        m.OfferIn(supplier_id=supplier_id, supplier_sku="CM-100", cost=10001, priority=1)])),
+        409, "price_below_cost")

@@ -10,7 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Where the source lies (a package, or one file) -> the packages it must never import.
 FORBIDDEN = {
-    "engine": {"api", "projections", "replay", "runtime"},
+    "engine": {"api", "projections", "replay", "runtime", "supplier_adapters", "supplier_sim",
+               "httpx"},
+    "supplier_adapters": {"api", "projections", "replay", "runtime", "supplier_sim"},
+    "supplier_sim": {"api", "projections", "replay", "runtime"},
     "projections": {"api", "replay", "runtime"},
     "replay": {"api", "runtime"},
     "runtime": {"api"},

@@ -33,3 +33,24 @@ def test_money_round_trips_through_the_transcoder():
     transcoder = OrjsonTranscoder()
     state = {"amount": Money(1990, "CNY"), "legs": [{"debit": Money(-5, "USD")}]}
     assert transcoder.decode(transcoder.encode(state)) == state
+
+
+def test_topup_offers_round_trip_as_values_with_their_money():
+    from engine.money import Money
+    from engine.topup_offers import TopupOffer
+
+    transcoder = OrjsonTranscoder()
+    offers = [TopupOffer("sup-1", "CM-100", Money(9800, "CNY"), 10),
+              TopupOffer("sup-2", "cmcc_100", Money(9850, "CNY"), 20)]
+    decoded = transcoder.decode(transcoder.encode({"offers": offers}))["offers"]
+    assert decoded == offers and isinstance(decoded[0].cost, Money)
+
+
+@pytest.mark.parametrize("priority", [-1, True, 1.5, 1_000_001])
+def test_an_offer_priority_is_a_bounded_whole_number(priority):
+    from engine.errors import ValidationFailed
+    from engine.money import Money
+    from engine.topup_offers import TopupOffer
+
+    with pytest.raises(ValidationFailed):
+        TopupOffer("sup-1", "CM-100", Money(9800, "CNY"), priority)

@@ -74,6 +74,9 @@ BAD = [
     ("QUANYI_EXPIRY_SWEEP_SECONDS", "soon"),
     ("QUANYI_EXPIRY_SWEEP_SECONDS", "inf"),
     ("QUANYI_WRITE_BATCH_SIZE", "1.5"),
+    ("QUANYI_SUPPLIER_TIMEOUT_SECONDS", "0"),
+    ("QUANYI_SUPPLIER_CONNECT_TIMEOUT_SECONDS", "never"),
+    ("QUANYI_SUPPLIER_CALLBACK_TOLERANCE_SECONDS", "-300"),
 ]
 
 
@@ -97,3 +100,15 @@ def test_a_malformed_url_is_refused_without_echoing_its_password(tmp_path):
                            "QUANYI_DATABASE_URL": "postgresql://u:Hunter%zz2@h/q"})
     assert "QUANYI_DATABASE_URL" in caught.value.detail
     assert "Hunter" not in caught.value.detail
+
+
+def test_supplier_timeouts_are_read_and_handed_to_adapters(tmp_path):
+    from engine.app import supplier_timeouts
+
+    settings = Settings.from_env({"QUANYI_DATA_DIR": str(tmp_path), "QUANYI_SECRET_KEY": KEY,
+                                  "QUANYI_SUPPLIER_TIMEOUT_SECONDS": "2.5",
+                                  "QUANYI_SUPPLIER_CONNECT_TIMEOUT_SECONDS": "0.5",
+                                  "QUANYI_SUPPLIER_CALLBACK_TOLERANCE_SECONDS": "60"})
+    timeouts = supplier_timeouts(settings)
+    assert (timeouts.read_seconds, timeouts.connect_seconds,
+            timeouts.callback_tolerance_seconds) == (2.5, 0.5, 60.0)
