@@ -24,6 +24,9 @@ from engine.vault import Vault
 from engine.writer import Writer
 
 
+IN_FLIGHT_MARGIN_SECONDS = 1.0  # a placement's time on the wire beyond the adapter's timeouts
+
+
 class Engine:
     """Holds the use-case services; built once at the edge and passed in."""
 
@@ -52,7 +55,9 @@ class Engine:
             Sales(store, self.catalog, self.distribution),
             CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown_seconds),
             deadline_seconds=settings.topup_deadline_seconds,
-            query_seconds=settings.topup_query_seconds)
+            query_seconds=settings.topup_query_seconds,
+            in_flight_seconds=settings.supplier_connect_timeout_seconds
+            + settings.supplier_timeout_seconds + IN_FLIGHT_MARGIN_SECONDS)
 
     @classmethod
     def open(cls, settings: Settings, candidates: CandidateSource,

@@ -10,11 +10,16 @@ decides on fresh state and retries on a version clash, so two of them racing dec
 Failover only ever follows a definite failure: an attempt that might still succeed
 (pending, or unknown after a timeout or a 5xx) is queried again every
 ``query_seconds`` and escalated to support past ``deadline_seconds``; it is never left
-behind for another supplier.
+behind for another supplier. An open attempt this process did not place (another process
+is placing it, or this one was before a restart) is asked about only once its placement
+can no longer be on its way (``in_flight_seconds``, the adapter's timeouts): a supplier
+asked about a reference it has not received closes it, and the placement still coming would
+then be refused, failing an attempt that was about to succeed.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -48,7 +53,7 @@ class Topups:
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, suppliers: Suppliers,
                  sales: Sales, breakers: CircuitBreakers, *, deadline_seconds: float,
-                 query_seconds: float) -> None:
+                 query_seconds: float, in_flight_seconds: float) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
@@ -57,6 +62,10 @@ class Topups:
         self.breakers = breakers
         self._deadline = timedelta(seconds=deadline_seconds)
         self.query_seconds = query_seconds
+        # the longest a placement may still be on its way to the supplier (its timeouts)
+        self._in_flight = timedelta(seconds=in_flight_seconds)
+        self._answered: set[str] = set()  # attempts this process placed and heard back on
+        self._lock = threading.Lock()
 
     def get(self, order_id: UUID) -> Fulfilment:
         fulfilment: Fulfilment = self._store.get(fulfilment_id(order_id),
@@ -86,9 +95,22 @@ class Topups:
             return None
         attempt = fulfilment.open_attempt
         if attempt is not None:
+            wait = self._still_in_flight(attempt)
+            if wait:
+                return wait
             report = self._suppliers.adapter_for(attempt.supplier_id).query(attempt.reference)
             return self._settle(attempt, report, QUERY)
         return self._start_next(fulfilment)
+
+    def _still_in_flight(self, attempt: Attempt) -> float:
+        """Seconds until an attempt placed by another process (or by this one before a
+        restart) can no longer be on its way: asked about sooner, a supplier would answer
+        "never received" and close it while the placement is still coming."""
+        with self._lock:
+            if attempt.reference in self._answered:
+                return 0.0
+        age = utc_now() - attempt.started_at
+        return max(0.0, (self._in_flight - age).total_seconds())
 
     def _start_next(self, fulfilment: Fulfilment) -> float | None:
         offers = [o for o in self._suppliers.offers_for(fulfilment.sku)
@@ -108,6 +130,8 @@ class Topups:
         request = TopupRequest(attempt.reference, offer.supplier_sku,
                                self._account(order), order.total)
         report = self._suppliers.adapter_for(offer.supplier_id).place(request)
+        with self._lock:
+            self._answered.add(attempt.reference)
         return self._settle(attempt, report, ANSWER)
 
     def _account(self, order: Order) -> str:
@@ -126,10 +150,15 @@ class Topups:
             fulfilment = self.report(supplier_id=attempt.supplier_id, report=report, via=via)
             return 0.0 if fulfilment.status == OPEN else None
         if utc_now() - attempt.started_at > self._deadline:
+            self._forget(attempt)
             self._escalate(attempt, f"no definite answer within "
                                     f"{self._deadline.total_seconds():g} s")
             return None
         return self.query_seconds
+
+    def _forget(self, attempt: Attempt) -> None:
+        with self._lock:
+            self._answered.discard(attempt.reference)
 
     # -- outcomes, however they arrive ------------------------------------------------------
 
@@ -140,6 +169,9 @@ class Topups:
         Decided attempt: recorded, changing nothing, except that a success for an attempt
         given up on posts its cost, owed to that supplier."""
         order_id = order_of(report.reference)
+        if report.outcome.is_final:
+            with self._lock:
+                self._answered.discard(report.reference)
         return retrying(lambda: self._report_once(order_id, supplier_id, report, via, actor),
                         what=f"top-up of order {order_id}")
 

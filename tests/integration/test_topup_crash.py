@@ -1,6 +1,8 @@
-"""kill -9 of a real `quanyi serve` in the middle of fulfilling top-ups, twice, then a
+"""Real `quanyi serve` processes fulfilling top-ups. kill -9 in the middle, twice, then a
 restart: every paid order ends topped up exactly once (the simulators' books say so) or
-refunded with nothing credited; none is left behind, none is credited twice."""
+refunded with nothing credited; none is left behind, none is credited twice. Two servers
+dispatching the same top-ups at once: each is credited once, and neither fails over an
+attempt the other is still placing."""
 
 from __future__ import annotations
 
@@ -110,3 +112,33 @@ def test_killing_the_server_mid_fulfilment_tops_up_each_paid_order_once(quanyi_e
     # an attempt cut off before its request left is found "not received" and closed at the
     # supplier: a definite failure, so an order may end refunded, never credited
     assert sum(o["status"] == "delivered" for o in orders.values()) >= ORDERS // 2
+
+
+def test_two_servers_dispatching_the_same_top_ups_credit_each_once(quanyi_env):
+    env = {**quanyi_env, "QUANYI_TOPUP_WORKERS": "8"}
+    ports = [free_port(), free_port()]
+    callback = f"http://127.0.0.1:{ports[0]}/v1/suppliers/{{}}/callbacks"
+    sims = {"sup-a": SimServer(SimConfig(callback_url=callback.format("sup-a"),
+                                         latency_ms=300)).start(),
+            "sup-b": SimServer(SimConfig(callback_url=callback.format("sup-b"))).start()}
+    admins = {s: SimAdmin(sim.url) for s, sim in sims.items()}
+    key = quanyi("--init", "keys", "create", "--role", "admin", "--name", "duo",
+                 env=env).split()[0]
+    apis = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30,
+                         headers={"Authorization": f"Bearer {key}"}) for p in ports]
+    accounts = [f"136{n:08d}" for n in range(ORDERS)]
+    try:
+        with _server(env, ports[0]), _server(env, ports[1]):
+            sku = _setup(apis[0], sims)
+            order_ids = [_pay(apis[n % 2], sku, a) for n, a in enumerate(accounts)]
+            orders = _settled(apis[1], order_ids)
+        credited = {s: [admin.credits(a) for a in accounts] for s, admin in admins.items()}
+    finally:
+        for api in apis:
+            api.close()
+        for sim in sims.values():
+            sim.stop()
+    assert all(o["status"] == "delivered" for o in orders.values())
+    # sup-a never refuses: an attempt at sup-b means one was failed while still on its way
+    assert credited["sup-a"] == [1] * ORDERS and credited["sup-b"] == [0] * ORDERS
+    assert all(len(o["topup"]["attempts"]) == 1 for o in orders.values())
