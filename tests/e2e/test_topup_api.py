@@ -302,3 +302,15 @@ def test_placing_and_paying_a_top_up_replay_under_their_idempotency_keys(world):
     assert paid.status_code == replayed.status_code == 200
     assert replayed.headers.get("idempotent-replayed") == "true"
     assert world.settled(first.json()["order_id"])["status"] == "delivered"
+
+
+def test_a_supplier_that_stays_unreachable_escalates_without_failover(world):
+    number = account()
+    sim_a, sim_b = _two_suppliers(world, behaviours={number: "timeout"})
+    paid = world.paid_order(number)
+    world.wait(paid["order_id"], lambda o: o["topup"] and o["topup"]["attempts"])
+    world.sims["sup-a"].stop()  # its answer never comes, and no query reaches it
+    order = world.settled(paid["order_id"], timeout=DEADLINE + 10)
+    assert order["status"] == "needs_attention"
+    assert [a["supplier_id"] for a in order["topup"]["attempts"]] == ["sup-a"]
+    assert sim_b.credits(number) == 0
