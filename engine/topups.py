@@ -126,7 +126,8 @@ class Topups:
         attempt = fulfilment.start(supplier_id=offer.supplier_id,
                                    supplier_sku=offer.supplier_sku, cost=offer.cost)
         self._writer.save(fulfilment)  # on record before the supplier hears of it
-        order: Order = self._store.get(UUID(fulfilment.order_id), "order")
+        # the account and the total never change: a copy remembered at payment will do
+        order: Order = self._writer.load(UUID(fulfilment.order_id), "order")
         request = TopupRequest(attempt.reference, offer.supplier_sku,
                                self._account(order), order.total)
         report = self._suppliers.adapter_for(offer.supplier_id).place(request)
