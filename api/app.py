@@ -15,8 +15,8 @@ from api.idempotency import IdempotencyMiddleware
 from api.limits import MissLimiter
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import (bundles, catalog, codes, distributors, feed, health, journal, keys,
-                        ledger, orders, payouts, reconciliation, redemptions, suppliers,
-                        webhooks)
+                        ledger, orders, payouts, reconciliation, redemptions,
+                        supplier_callbacks, suppliers, webhooks)
 from runtime import Runtime
 
 DESCRIPTION = """Event-sourced engine for card codes (卡密), redemption codes (兑换码) and
@@ -46,7 +46,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     for module in (catalog, codes, redemptions, orders, feed, health, keys, distributors,
-                   ledger, payouts, reconciliation, journal, suppliers, webhooks, bundles):
+                   ledger, payouts, reconciliation, journal, suppliers, supplier_callbacks,
+                   webhooks, bundles):
         app.include_router(module.router)
     app.include_router(webhooks.stock_router)
     # the last added runs first: metrics see every answer; the body ceiling holds before

@@ -9,6 +9,7 @@ middlewares inside it); the `require()` dependency then only checks the role.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,8 @@ from engine.keys import Principal
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 PROTECTED = "/v1/"
+# a supplier's callback carries no API key: its adapter checks the supplier's signature
+SUPPLIER_CALLBACK = re.compile(r"^/v1/suppliers/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/callbacks$")
 UNAUTHORIZED = "a valid API key is required"
 
 
@@ -43,7 +46,8 @@ class AuthMiddleware:
         self.keys = runtime.engine.keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED):
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED) \
+                or _supplier_callback(scope):
             return await self.app(scope, receive, send)
         token = bearer_token(scope)
         # a key not seen lately is read from the store: off the event loop
@@ -54,6 +58,10 @@ class AuthMiddleware:
                 scope, receive, send)
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def _supplier_callback(scope: Scope) -> bool:
+    return scope["method"] == "POST" and SUPPLIER_CALLBACK.fullmatch(scope["path"]) is not None
 
 
 def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:

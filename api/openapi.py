@@ -30,8 +30,8 @@ from api.schemas import (BatchIn, BatchOut, BundleOut, CancelIn, ChannelPriceIn,
                          GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
                          LookupIn, MerchantCodeOut, OrderOut, OrderReconciliationOut, PaymentIn,
                          Problem, ProviderReconciliationOut, ReasonIn, RedeemIn, RedemptionOut,
-                         RefundIn, RefundOut, RevealOut, OffersIn, OffersOut, SupplierIn,
-                         SupplierOut)
+                         RefundIn, RefundOut, ResolveTopupIn, RevealOut, OffersIn, OffersOut,
+                         SupplierCallbackIn, SupplierIn, SupplierOut)
 from api.webhook_schemas import EXAMPLES as WEBHOOK_EXAMPLES
 from engine import errors
 
@@ -86,6 +86,10 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
                                            errors.CodeVoided, errors.CodeExpired),
     "GET /v1/reconciliation/orders/{order_id}": (errors.ConcurrentUpdate,),
     "POST /v1/suppliers": (errors.AlreadyExists,),
+    "POST /v1/orders/{order_id}/topup/resolve": (errors.InvalidState, errors.ConcurrentUpdate),
+    "POST /v1/suppliers/{supplier_id}/callbacks": (errors.CallbackRejected,
+                                                   errors.SignatureInvalid,
+                                                   errors.ConcurrentUpdate),
     "PUT /v1/products/{sku}/offers": (errors.InvalidState, errors.PriceBelowCost,
                                       errors.ConcurrentUpdate),
     "POST /v1/webhooks/{endpoint_id}/disable": (errors.InvalidState, errors.ConcurrentUpdate),
@@ -104,6 +108,25 @@ KEY_EXAMPLE = {"key_id": "3f9a1c2b7d4e", "name": "storefront", "role": "app",
            "merchant_id": None, "tenant": "shop-1", "created_at": "2026-11-23T10:22:23Z",
            "expires_at": None, "revoked": False}
 
+# A direct top-up's order, paid, its first supplier failed and the second credited it.
+TOPUP_ORDER = {
+    "order_id": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69", "status": "delivered",
+    "buyer_id": "u-1001", "amount": 10000, "currency": "CNY",
+    "items": [{"sku": "MOBILE-100", "quantity": 1, "unit_price": 10000}], "channel": None,
+    "distributor_id": None, "external_ref": "shop-order-779",
+    "expires_at": "2026-11-23T10:37:23.123456Z", "placed_at": "2026-11-23T10:22:23.123456Z",
+    "codes": [], "released": [], "refunds": [],
+    "payments": [{"payment_ref": "wx-4200001235", "amount": 10000, "currency": "CNY",
+                  "provider": "wechat", "late": False, "at": "2026-11-23T10:23:01.000002Z"}],
+    "recharge_account": "13****78",
+    "topup": {"status": "succeeded", "supplier_id": "sup-2", "attempts": [
+        {"number": 1, "reference": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
+         "supplier_id": "sup-1", "outcome": "failed",
+         "started_at": "2026-11-23T10:23:01.100000Z", "late_success": False},
+        {"number": 2, "reference": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-2",
+         "supplier_id": "sup-2", "outcome": "succeeded",
+         "started_at": "2026-11-23T10:23:01.300000Z", "late_success": False}]}}
+
 # Examples for bodies whose models carry none of their own.
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     ChannelPriceIn: {"price": 1890},
@@ -115,6 +138,7 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     PaymentIn: {"payment_ref": "wx-4200001234", "amount": 1990, "currency": "CNY",
                 "provider": "wechat"},
     CancelIn: {"reason": "buyer changed their mind"},
+    ResolveTopupIn: {"outcome": "failed", "note": "the supplier confirmed nothing was credited"},
     BatchOut: {"batch_id": "6f1c2a9e-3b7d-5e2a-9c41-0d8b7e6f5a31", "sku": "VIP-1M",
                "imported": 2, "rejected": [{"index": 2, "reason": "duplicate"}]},
     GeneratedOut: {"batch_id": "6f1c2a9e-3b7d-5e2a-9c41-0d8b7e6f5a31", "sku": "VIP-1M",
@@ -147,7 +171,7 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
                "payments": [{"payment_ref": "wx-4200001234", "amount": 1990,
                              "currency": "CNY", "provider": "wechat", "late": False,
                              "at": "2026-11-23T10:23:01.000002Z"}], "refunds": [],
-               "released": []},
+               "released": [], "recharge_account": None, "topup": None},
     RefundIn: {"code_ids": ["0b6c3f5e-8d7a-5c21-b9e4-7a1d2c3e4f50"],
                "reason": "buyer changed their mind"},
     RefundOut: {"refund_id": "2c9d7e1a-4b3f-5a60-8e21-9f0a1b2c3d4e",
@@ -241,6 +265,9 @@ EXAMPLES[BundleOut] = {
                         "version": 1},
                "postings": []},
 }
+# Further examples of a model beside its first.
+MORE_EXAMPLES: dict[type[BaseModel], list[dict[str, Any]]] = {OrderOut: [TOPUP_ORDER]}
+
 
 DOC_ASSETS = "/docs/assets"
 
@@ -286,12 +313,14 @@ def document(app: FastAPI) -> dict[str, Any]:
                       separate_input_output_schemas=app.separate_input_output_schemas)
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for model in (Problem, BatchIn):
+    for model in (Problem, BatchIn, SupplierCallbackIn):
         _register(schemas, model)
     for name in UNSENT:
         schemas.pop(name, None)
     for model, example in EXAMPLES.items():
         schemas.get(model.__name__, {}).setdefault("examples", [example])
+    for model, more in MORE_EXAMPLES.items():
+        schemas.get(model.__name__, {}).setdefault("examples", []).extend(more)
     components["securitySchemes"] = {"bearer": BEARER}
     taken: set[str] = set()
     for route in _routes(app):

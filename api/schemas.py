@@ -100,6 +100,11 @@ class ProductIn(Body):
     case_sensitive: bool | None = Field(
         default=None, description="whether `abc` and `ABC` are two codes: default true for "
         "card products, false for code products; generated codes always ignore case")
+    recharge_account_pattern: Text | None = Field(
+        default=None, min_length=1, max_length=200, examples=["mobile_cn"],
+        description="topup products only: a preset (`mobile_cn`, `game_id`) or a regex the "
+        "whole recharge account must match (at most 3 repeats, none nested, no "
+        "back-references); default `game_id`")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "sku": "VIP-1M", "name": "Video VIP 1 month", "delivery": "card", "price": 1990,
@@ -231,10 +236,17 @@ class OrderIn(Body):
     channel: Text | None = Field(default=None, min_length=1, max_length=64)
     distributor_id: Text | None = Field(default=None, min_length=1, max_length=64)
     external_ref: Text | None = Field(default=None, min_length=1, max_length=128)
+    recharge_account: Text | None = Field(
+        default=None, min_length=1, max_length=64, examples=["13812345678"],
+        description="a direct top-up (one unit of a topup product): the account the "
+                    "supplier credits, matched against the product's pattern; kept sealed, "
+                    "shown masked")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "buyer_id": "u-1001", "items": [{"sku": "VIP-1M", "quantity": 1}],
-        "channel": "wechat", "external_ref": "shop-order-778"}]})
+        "channel": "wechat", "external_ref": "shop-order-778"}, {
+        "buyer_id": "u-1001", "items": [{"sku": "MOBILE-100", "quantity": 1}],
+        "recharge_account": "13812345678", "external_ref": "shop-order-779"}]})
 
 
 class PaymentIn(Body):
@@ -263,10 +275,28 @@ class ReleasedCodeOut(BaseModel):
     why: Literal["expired", "cancelled", "refunded"]
 
 
+class TopupAttemptOut(BaseModel):
+    number: int
+    reference: str = Field(description="ours, sent to the supplier: `<order_id>-<number>`")
+    supplier_id: str
+    outcome: Literal["succeeded", "failed"] | None = Field(
+        description="none while the attempt might still succeed")
+    started_at: datetime
+    late_success: bool = Field(description="credited after we had given up on it")
+
+
+class TopupOut(BaseModel):
+    """A direct top-up's fulfilment: every attempt at a supplier."""
+
+    status: Literal["open", "needs_attention", "succeeded", "failed"]
+    supplier_id: str | None = Field(description="the supplier that credited the account")
+    attempts: list[TopupAttemptOut]
+
+
 class OrderOut(BaseModel):
     order_id: str
     status: Literal["reserved", "delivered", "partially_refunded", "refunded", "cancelled",
-                    "expired"]
+                    "expired", "fulfilling", "needs_attention"]
     buyer_id: str
     amount: int
     currency: str
@@ -280,6 +310,9 @@ class OrderOut(BaseModel):
     released: list[ReleasedCodeOut] = Field(description="codes it held once, and why not now")
     payments: list[dict[str, Any]]
     refunds: list[dict[str, Any]]
+    recharge_account: str | None = Field(default=None, examples=["13****78"],
+                                         description="a top-up's account, masked")
+    topup: TopupOut | None = Field(default=None, description="a paid top-up's fulfilment")
 
 
 MAX_REFUND_CODES = 10_000  # an order's units at most
@@ -374,6 +407,8 @@ class ProductOut(BaseModel):
     channel_prices: dict[str, int]
     components: list[ComponentOut]
     case_sensitive: bool = Field(description="whether codes are told apart by letter case")
+    recharge_account_pattern: str | None = Field(
+        default=None, description="topup products: what a recharge account must match")
     created_at: Timestamp
     version: int
 
@@ -382,7 +417,7 @@ class ProductOut(BaseModel):
         purchase_limit={"quantity": 2, "window_seconds": 86400},
         commission_rates_bp=[500, 200, 100], allow_below_cost=False,
         channel_prices={"wechat": 1890}, components=[], case_sensitive=True,
-        created_at="2026-11-23T10:22:23.123456Z", version=2)
+        recharge_account_pattern=None, created_at="2026-11-23T10:22:23.123456Z", version=2)
 
 
 class BatchSummaryOut(BaseModel):
@@ -739,12 +774,13 @@ class OrderReconciliationOut(BaseModel):
     cost: int = Field(description="net debit on cost of sales and write-offs")
     commissions: list[CommissionOut]
     margin: int = Field(description="revenue − cost − commissions")
-    consistent: bool = Field(description="paid − refunded = revenue, each level's commission "
+    consistent: bool = Field(description="paid − refunded = revenue (+ a top-up's unearned "
+                                         "payment), each level's commission "
                                          "= floor(net paid × rate), codes delivered − taken "
                                          "back = codes kept")
     flags: list[str] = Field(description="revenue_mismatch, commission_mismatch, "
                                          "units_mismatch, mixed_commission_rates, "
-                                         "price_inverted")
+                                         "price_inverted, topup_credited_after_giving_up")
 
 
 class SupplierDayOut(BaseModel):
@@ -752,7 +788,9 @@ class SupplierDayOut(BaseModel):
     currency: str
     units_delivered: int
     units_returned: int = Field(description="refunded codes put back on sale")
-    cost_owed: int = Field(description="cost of codes delivered less cost reversed")
+    topups_delivered: int = Field(default=0, description="direct top-ups it credited")
+    cost_owed: int = Field(description="cost of codes and top-ups delivered less cost "
+                                       "reversed")
     settled: int
 
 
@@ -775,6 +813,7 @@ class DayTotalOut(BaseModel):
     currency: str
     units_delivered: int
     units_returned: int
+    topups_delivered: int = 0
     cost_owed: int
     settled: int
     commission: int
@@ -883,6 +922,42 @@ class OffersOut(BaseModel):
 
     sku: str
     offers: list[OfferOut]
+
+
+# -- Direct top-ups ------------------------------------------------------------------------
+
+class ResolveTopupIn(Body):
+    outcome: Literal["succeeded", "failed"] = Field(
+        description="succeeded: the supplier credited the account (it is owed); failed: "
+                    "it did not, and the next offer is tried")
+    note: Text = Field(min_length=1, max_length=500, examples=["supplier confirmed by phone"])
+
+
+class SupplierCallbackIn(BaseModel):
+    """An http-json supplier's callback body (docs/suppliers.md), signed in its headers.
+    Documentation only: the supplier's adapter reads the raw body and checks the signature
+    over exactly those bytes."""
+
+    reference: str = Field(description="our attempt reference: `<order_id>-<number>`")
+    status: Literal["succeeded", "failed", "pending"]
+    supplier_txn_id: str | None = None
+    message: str | None = None
+
+    model_config = _example(reference="9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
+                            status="succeeded", supplier_txn_id="sim-42", message=None)
+
+
+class SupplierCallbackOut(BaseModel):
+    """What a supplier's callback did: it is acknowledged however often it comes."""
+
+    reference: str
+    outcome: str = Field(description="what the callback reported")
+    topup_status: Literal["open", "needs_attention", "succeeded", "failed"]
+
+    model_config = _example(reference="9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
+                            outcome="succeeded", topup_status="succeeded")
+
+
 # -- dispute bundles (docs/audit.md, "The bundle") ------------------------------------------
 
 class BundleSubjectOut(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine.breakers import CircuitBreakers
 from engine.catalog import Catalog
 from engine.code_desk import CodeDesk
 from engine.distribution import Distribution
@@ -13,13 +14,18 @@ from engine.ordering import Orders
 from engine.payouts import BalanceSource, Payouts
 from engine.redemptions import Redemptions
 from engine.reservations import CandidateSource, CodeAllocator, Reservations
+from engine.sales import Sales
 from engine.settings import Settings
 from engine.store import EventStore, open_event_store
 from engine.supplier_protocol import AdapterRegistry, SupplierTimeouts
 from engine.suppliers import Suppliers
+from engine.topups import Topups
 from engine.vault import Vault
 from engine.webhooks import Webhooks
 from engine.writer import Writer
+
+
+IN_FLIGHT_MARGIN_SECONDS = 1.0  # a placement's time on the wire beyond the adapter's timeouts
 
 
 class Engine:
@@ -47,6 +53,14 @@ class Engine:
                                    adapters or AdapterRegistry(), supplier_timeouts(settings))
         self.webhooks = Webhooks(store, self.writer, self.vault,
                                  allow_private_urls=settings.webhook_allow_private_urls)
+        self.topups = Topups(
+            store, self.writer, self.vault, self.suppliers,
+            Sales(store, self.catalog, self.distribution),
+            CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown_seconds),
+            deadline_seconds=settings.topup_deadline_seconds,
+            query_seconds=settings.topup_query_seconds,
+            in_flight_seconds=settings.supplier_connect_timeout_seconds
+            + settings.supplier_timeout_seconds + IN_FLIGHT_MARGIN_SECONDS)
 
     @classmethod
     def open(cls, settings: Settings, candidates: CandidateSource,

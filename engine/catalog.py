@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, event
 
 from engine.errors import AlreadyExists, ConcurrentUpdate, ValidationFailed
 from engine.ids import product_id
+from engine.recharge import check_pattern
 from engine.retry import retrying
 from engine.store import EventStore
 from engine.writer import Writer
@@ -44,12 +45,14 @@ class Product(Aggregate):
         components: list[dict[str, Any]]
         actor: str
         case_sensitive: bool = True  # products defined before the field stay as they were
+        recharge_account_pattern: str | None = None  # a top-up's accounts (engine/recharge.py)
 
     def __init__(self, *, id: UUID, sku: str, name: str, delivery: str, price: int,
                  currency: str, purchase_limit: dict[str, Any] | None,
                  commission_rates_bp: list[int], allow_below_cost: bool,
                  channel_prices: dict[str, int], components: list[dict[str, Any]],
-                 actor: str, case_sensitive: bool = True) -> None:
+                 actor: str, case_sensitive: bool = True,
+                 recharge_account_pattern: str | None = None) -> None:
         self.sku = sku
         self.name = name
         self.delivery = delivery
@@ -63,6 +66,7 @@ class Product(Aggregate):
         # whether `abc` and `ABC` are two codes; generated codes always ignore case
         self.case_sensitive = case_sensitive
         self.low_stock_threshold: int | None = None  # stock.low webhooks below it
+        self.recharge_account_pattern = recharge_account_pattern
 
     @event("ChannelPriceSet", topic="quanyi:product.channel_price_set")
     def set_channel_price(self, channel: str, price: int, actor: str) -> None:
@@ -96,6 +100,7 @@ class Product(Aggregate):
             "allow_below_cost": self.allow_below_cost,
             "channel_prices": self.channel_prices, "components": self.components,
             "case_sensitive": self.case_sensitive,
+            "recharge_account_pattern": self.recharge_account_pattern,
             "created_at": self.created_on, "version": self.version,
         }
 
@@ -129,9 +134,11 @@ class Catalog:
                        allow_below_cost: bool = False,
                        channel_prices: dict[str, int] | None = None,
                        components: list[dict[str, Any]] | None = None,
-                       case_sensitive: bool | None = None, actor: str) -> Product:
+                       case_sensitive: bool | None = None,
+                       recharge_account_pattern: str | None = None, actor: str) -> Product:
         """Define a new product; a SKU is defined once. Card codes are case-sensitive unless
-        told otherwise; redemption-code products ignore case unless told otherwise."""
+        told otherwise; redemption-code products ignore case unless told otherwise. A
+        top-up product says what its recharge accounts look like (engine/recharge.py)."""
         rates = list(commission_rates_bp or [])
         prices = dict(channel_prices or {})
         parts = [dict(c) for c in components or []]
@@ -143,11 +150,12 @@ class Catalog:
             case_sensitive = delivery != "code"
         if not isinstance(case_sensitive, bool):
             raise ValidationFailed("case_sensitive must be true or false")
+        pattern = _recharge_pattern(delivery, recharge_account_pattern, parts)
         product = Product(id=product_id(sku), sku=sku, name=name, delivery=delivery,
                           price=price, currency=currency, purchase_limit=purchase_limit,
                           commission_rates_bp=rates, allow_below_cost=allow_below_cost,
                           channel_prices=prices, components=parts, actor=actor,
-                          case_sensitive=case_sensitive)
+                          case_sensitive=case_sensitive, recharge_account_pattern=pattern)
         try:
             self._writer.save(product)
         except ConcurrentUpdate as exc:
@@ -213,6 +221,19 @@ class Catalog:
         check_sku(sku)
         product: Product = self._store.get(product_id(sku), f"product {sku}")
         return product
+
+
+def _recharge_pattern(delivery: str, pattern: str | None,
+                      parts: list[dict[str, Any]]) -> str | None:
+    """A top-up product's pattern (a safe default when none is given); no other kind has
+    one. A top-up is one account credited once: never a bundle."""
+    if delivery != "topup":
+        if pattern is not None:
+            raise ValidationFailed("only a topup product has a recharge_account_pattern")
+        return None
+    if parts:
+        raise ValidationFailed("a topup product cannot be a bundle")
+    return check_pattern(pattern)
 
 
 def _check_channel_price(channel: str, price: int) -> None:

@@ -6,6 +6,10 @@ payment's id derives from its ``payment_ref``: a provider calling back five time
 creates one payment, and every other callback finds it and answers the same.
 
     reserved ──pay──▶ delivered
+       │ ├──pay a top-up──▶ fulfilling ──supplier succeeded──▶ delivered
+       │ │                   │  ▲   └──every offer failed──▶ refunded (automatic)
+       │ │   unknown too long▼  │ support: failed (next offer)
+       │ │             needs_attention ──support: succeeded──▶ delivered
        │ └──cancel──▶ cancelled ─┐
        └───expire───▶ expired  ──┴─late pay──▶ delivered (re-reserved) | refunded (no stock)
     delivered ──refund some──▶ partially_refunded ──refund the rest──▶ refunded
@@ -35,6 +39,7 @@ from engine.order_lines import OrderLine
 
 RESERVED, DELIVERED, PARTIALLY_REFUNDED, REFUNDED, CANCELLED, EXPIRED = (
     "reserved", "delivered", "partially_refunded", "refunded", "cancelled", "expired")
+FULFILLING, NEEDS_ATTENTION = "fulfilling", "needs_attention"  # a paid top-up, undecided
 
 
 class Order(Aggregate):
@@ -66,6 +71,8 @@ class Order(Aggregate):
                  distributor_id: str | None, external_ref: str | None, expires_at: datetime,
                  codes: list[dict[str, str]], actor: str, owner: str) -> None:
         self.owner = owner
+        # a direct top-up's account: {"sealed": bound to the order id, "masked": for answers}
+        self.recharge: dict[str, str] | None = None
         self.buyer_id = buyer_id
         self.items = items
         self.needs = needs  # code units per SKU, bundles expanded
@@ -83,6 +90,11 @@ class Order(Aggregate):
         self.payments: list[dict[str, Any]] = []
         self.refunds: list[dict[str, Any]] = []
         self.reveals = 0
+
+    @property
+    def is_topup(self) -> bool:
+        """A direct top-up: no codes; a supplier credits the recharge account."""
+        return self.recharge is not None
 
     @property
     def lines(self) -> list[OrderLine]:
@@ -195,6 +207,94 @@ class Order(Aggregate):
                                "refunded on arrival")
         self.trigger_event(self.PaymentRefunded, payment_ref=payment_ref, amount=amount,
                            currency=currency, provider=provider, reason=reason, actor=actor)
+
+    # -- direct top-up --------------------------------------------------------------------
+
+    class TopupPaid(Aggregate.Event):
+        """A top-up's payment captured: the order waits for a supplier (engine/topups.py)."""
+
+        TOPIC = "quanyi:order.topup_paid"
+        payment_ref: str
+        amount: int
+        currency: str
+        provider: str | None
+        late: bool
+        actor: str
+
+        def apply(self, order: "Order") -> None:
+            order.status = FULFILLING
+            order.payments.append({"payment_ref": self.payment_ref, "amount": self.amount,
+                                   "currency": self.currency, "provider": self.provider,
+                                   "late": self.late, "at": self.timestamp})
+
+    def name_recharge_account(self, *, sealed: str, masked: str) -> None:
+        """A top-up order's account, given when it is placed (in the same save)."""
+        if self.recharge is not None or self.status != RESERVED:
+            raise InvalidState(f"order {self.id} already has its recharge account")
+        self._name_recharge_account(sealed=sealed, masked=masked)
+
+    @event("RechargeAccountNamed", topic="quanyi:order.recharge_account_named")
+    def _name_recharge_account(self, sealed: str, masked: str) -> None:
+        self.recharge = {"sealed": sealed, "masked": masked}
+
+    def pay_topup(self, *, payment_ref: str, amount: int, currency: str,
+                  provider: str | None, actor: str) -> None:
+        """Take a top-up's payment; its fulfilment starts outside this step."""
+        self._check_new_payment(payment_ref, amount, currency)
+        if not self.is_topup:
+            raise InvalidState(f"order {self.id} is not a top-up")
+        self.trigger_event(self.TopupPaid, payment_ref=payment_ref, amount=amount,
+                           currency=currency, provider=provider, late=self.lapsed,
+                           actor=actor)
+
+    def escalate_topup(self, *, reason: str) -> None:
+        """A supplier's answer stayed unknown too long: support decides."""
+        self._check_topup(FULFILLING)
+        self._escalate_topup(reason=reason)
+
+    @event("TopupNeedsAttention", topic="quanyi:order.topup_needs_attention")
+    def _escalate_topup(self, reason: str) -> None:
+        self.status = NEEDS_ATTENTION
+
+    def resume_topup(self) -> None:
+        """Support found the attempt failed: the next offer is tried."""
+        self._check_topup(NEEDS_ATTENTION)
+        self._resume_topup()
+
+    @event("TopupResumed", topic="quanyi:order.topup_resumed")
+    def _resume_topup(self) -> None:
+        self.status = FULFILLING
+
+    def deliver_topup(self, *, supplier_id: str, reference: str) -> None:
+        """A supplier credited the account."""
+        self._check_topup(FULFILLING, NEEDS_ATTENTION)
+        self._deliver_topup(supplier_id=supplier_id, reference=reference)
+
+    @event("TopupDelivered", topic="quanyi:order.topup_delivered")
+    def _deliver_topup(self, supplier_id: str, reference: str) -> None:
+        self.status = DELIVERED
+
+    def refund_topup(self, *, refund_id: str, reason: str) -> None:
+        """No supplier credited the account: the payment goes back, all of it."""
+        self._check_topup(FULFILLING)
+        self.trigger_event(self.TopupRefunded, refund_id=refund_id,
+                           amount=Money(self.amount, self.currency), reason=reason)
+
+    class TopupRefunded(Aggregate.Event):
+        TOPIC = "quanyi:order.topup_refunded"
+        refund_id: str
+        amount: Money
+        reason: str
+
+        def apply(self, order: "Order") -> None:
+            order.status = REFUNDED
+            order.refunds.append({"refund_id": self.refund_id, "amount": self.amount.amount,
+                                  "currency": self.amount.currency, "reason": self.reason,
+                                  "code_ids": [], "automatic": True, "at": self.timestamp})
+
+    def _check_topup(self, *statuses: str) -> None:
+        if not self.is_topup or self.status not in statuses:
+            raise InvalidState(f"order {self.id} is {self.status}")
 
     def _check_new_payment(self, payment_ref: str, amount: int, currency: str) -> None:
         if not self.accepts_payment(payment_ref, amount, currency):

@@ -18,7 +18,9 @@ from engine.errors import (ConcurrentUpdate, InvalidState, NotFound, PriceBelowC
 from engine.holding import OrderCodes
 from engine.ids import payment_id
 from engine.ledger import clearing
-from engine.orders import DELIVERED, REFUNDED, Order, Payment
+from engine import topup_ledger
+from engine.fulfilment import Fulfilment
+from engine.orders import DELIVERED, FULFILLING, REFUNDED, Order, Payment
 from engine.retry import retrying
 from engine.sales import Sales
 from engine.store import EventStore
@@ -57,6 +59,8 @@ class Paying:
             # a repeated callback: the first answer stands
             repeated: Order = self._store.get(order_id, f"order {order_id}")
             return repeated
+        if order.is_topup:
+            return self._pay_topup(order, paid)
         late = order.lapsed
         if late:
             codes, outcome = self._late(order, paid)
@@ -75,6 +79,22 @@ class Paying:
             if late:
                 self._codes.give_back(codes, clashed=True)  # taken afresh by this attempt
             self._refuse_foreign_payment(paid["payment_ref"], order_id)
+            raise
+        return order
+
+    def _pay_topup(self, order: Order, paid: dict[str, Any]) -> Order:
+        """Capture a top-up's payment and open its fulfilment, in one save: no supplier is
+        called here (a dispatcher does it outside every transaction, engine/topups.py)."""
+        order.pay_topup(**paid)
+        payment = Payment(id=payment_id(paid["payment_ref"]), order_id=str(order.id),
+                          outcome=FULFILLING, **paid)
+        fulfilment = Fulfilment.open(order_id=order.id, sku=order.items[0]["sku"],
+                                     amount=order.total)
+        try:
+            self._writer.save(order, payment, fulfilment, topup_ledger.captured(order, paid),
+                              remember=True)
+        except ConcurrentUpdate:
+            self._refuse_foreign_payment(paid["payment_ref"], order.id)
             raise
         return order
 

@@ -14,6 +14,7 @@ from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, Valida
 from engine.holding import OrderCodes
 from engine.ids import legacy_order_id, quota_id
 from engine.ids import order_id as make_order_id
+from engine.recharge import DEFAULT_PRESET, check_account, mask
 from engine.orders import BuyerQuota, Order
 from engine.retry import retrying
 from engine.sales import Sales
@@ -42,11 +43,13 @@ class Placing:
 
     def place(self, *, buyer_id: str, items: list[dict[str, Any]], channel: str | None,
               distributor_id: str | None, external_ref: str | None, actor: str,
-              owner: str | None) -> Order:
+              owner: str | None, recharge_account: str | None = None) -> Order:
         """Reserve every unit of every item, or nothing; the order belongs to ``owner``
         (by default the actor). The same owner's external_ref again answers its order.
         A distributor must be registered; codes costing more than their unit's price are
-        refused unless the product allows it (PriceBelowCost), before anything is held."""
+        refused unless the product allows it (PriceBelowCost), before anything is held.
+        A direct top-up is an order of one unit of one top-up SKU, with the account to
+        credit (matched against the product's pattern, then sealed)."""
         lines = _merge_lines(buyer_id, items)
         owner = owner or actor
         oid, placed = self._order_id(owner, actor, external_ref)
@@ -54,12 +57,15 @@ class Placing:
             return placed
         if distributor_id is not None:
             self._distribution.chain(distributor_id)  # NotFound; kept for the payment
-        products = {line["sku"]: self._sellable(line["sku"]) for line in lines}
+        products = {line["sku"]: self._catalog.get_recent(line["sku"]) for line in lines}
+        account = _recharge_account(lines, products, recharge_account)
         fields = _order_fields(lines, products, buyer_id=buyer_id, channel=channel,
                                distributor_id=distributor_id, external_ref=external_ref,
                                actor=actor, owner=owner)
+        recharge = None if account is None else {
+            "sealed": self._vault.seal(oid, {"account": account}), "masked": mask(account)}
         try:
-            return retrying(lambda: self._place_once(oid, products, fields),
+            return retrying(lambda: self._place_once(oid, products, fields, recharge),
                             what=f"order {oid}")
         except ConcurrentUpdate:
             if external_ref:
@@ -81,8 +87,8 @@ class Placing:
         order: Order | None = self._store.find(order_id)
         return order if order is not None and order.belongs_to(owner) else None
 
-    def _place_once(self, oid: UUID, products: dict[str, Product],
-                    fields: dict[str, Any]) -> Order:
+    def _place_once(self, oid: UUID, products: dict[str, Product], fields: dict[str, Any],
+                    recharge: dict[str, str] | None) -> Order:
         now = utc_now()
         quotas = [self._quota_taken(fields["buyer_id"], products[i["sku"]], str(oid),
                                     i["quantity"], now)
@@ -91,6 +97,8 @@ class Placing:
                                  fields["actor"])
         order = Order(id=oid, expires_at=now + self._ttl,
                       codes=[{"code_id": str(c.id), "sku": c.sku} for c in codes], **fields)
+        if recharge is not None:
+            order.name_recharge_account(**recharge)
         try:
             self._sales.check_price(order, codes, products)
         except PriceBelowCost:
@@ -102,12 +110,6 @@ class Placing:
             self._codes.give_back(codes, clashed=True)
             raise
         return order
-
-    def _sellable(self, sku: str) -> Product:
-        product = self._catalog.get_recent(sku)
-        if product.delivery == "topup":
-            raise InvalidState(f"{sku} is a direct top-up, which orders do not deliver yet")
-        return product
 
     def _quota_taken(self, buyer_id: str, product: Product, order_id: str, quantity: int,
                      now: datetime) -> BuyerQuota:
@@ -121,6 +123,23 @@ class Placing:
         quota.take(order_id=order_id, quantity=quantity, limit=limit.quantity,
                    window_seconds=limit.window_seconds, now=now)
         return quota
+
+
+def _recharge_account(lines: list[dict[str, Any]], products: dict[str, Product],
+                      account: str | None) -> str | None:
+    """The checked account of a top-up order (None for an order of codes)."""
+    topups = [sku for sku, p in products.items() if p.delivery == "topup"]
+    if not topups:
+        if account is not None:
+            raise ValidationFailed("recharge_account is for an order of a topup product")
+        return None
+    if len(lines) != 1 or lines[0]["quantity"] != 1:
+        raise ValidationFailed("a top-up order is one unit of one topup product")
+    if account is None:
+        raise ValidationFailed(f"{topups[0]} is a direct top-up: recharge_account is "
+                               "required")
+    pattern = products[topups[0]].recharge_account_pattern or DEFAULT_PRESET
+    return check_account(account, pattern)
 
 
 def _order_fields(lines: list[dict[str, Any]], products: dict[str, Product], *,
@@ -158,6 +177,8 @@ def _code_needs(items: list[dict[str, Any]],
     needs: dict[str, int] = {}
     for item in items:
         product = products[item["sku"]]
+        if product.delivery == "topup":
+            continue  # a supplier credits an account: no code is held
         parts = product.components or [{"sku": product.sku, "quantity": 1}]
         for part in parts:
             needs[part["sku"]] = needs.get(part["sku"], 0) + part["quantity"] * item["quantity"]

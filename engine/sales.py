@@ -162,6 +162,10 @@ class Sales:
         return [Leg(COST_OF_SALES, unit.cost, "cost", code_id),
                 Leg(unit.payable, unit.credit, "cost", code_id)]
 
+    def commission(self, order: Order) -> list[Leg]:
+        """The commission legs of the order's sale (a top-up's, posted on delivery)."""
+        return self._commission(order, self._products(order))
+
     def _commission(self, order: Order, products: dict[str, Product]) -> list[Leg]:
         """Each level's commission on what was paid, one leg pair per level and per set of
         rates (an order's lines of one product, or of products with the same rates, share

@@ -39,6 +39,12 @@ class Settings:
     health_max_lag: int = 10_000  # events the projections may trail before /healthz degrades
     miss_limit: int = 20
     miss_window_seconds: float = 60.0
+    topup_workers: int = 64  # supplier calls in flight at once, per process
+    topup_poll_seconds: float = 0.05  # how often the dispatcher looks for paid top-ups
+    topup_query_seconds: float = 2.0  # between queries of a pending or unknown attempt
+    topup_deadline_seconds: float = 300.0  # unknown this long: needs_attention
+    breaker_failures: int = 5  # a supplier failing this many times in a row is skipped
+    breaker_cooldown_seconds: float = 30.0  # for this long
     supplier_connect_timeout_seconds: float = 3.0
     supplier_timeout_seconds: float = 10.0  # an answer slower than this is UNKNOWN
     supplier_callback_tolerance_seconds: float = 300.0  # a callback's timestamp, at most
@@ -74,6 +80,13 @@ class Settings:
             health_max_lag=_positive(env, "QUANYI_HEALTH_MAX_LAG", 10_000),
             miss_limit=_positive(env, "QUANYI_MISS_LIMIT", 20),
             miss_window_seconds=_positive(env, "QUANYI_MISS_WINDOW_SECONDS", 60.0),
+            topup_workers=_positive(env, "QUANYI_TOPUP_WORKERS", 64),
+            topup_poll_seconds=_positive(env, "QUANYI_TOPUP_POLL_SECONDS", 0.05),
+            topup_query_seconds=_positive(env, "QUANYI_TOPUP_QUERY_SECONDS", 2.0),
+            topup_deadline_seconds=_positive(env, "QUANYI_TOPUP_DEADLINE_SECONDS", 300.0),
+            breaker_failures=_positive(env, "QUANYI_SUPPLIER_BREAKER_FAILURES", 5),
+            breaker_cooldown_seconds=_positive(env, "QUANYI_SUPPLIER_BREAKER_COOLDOWN_SECONDS",
+                                               30.0),
             supplier_connect_timeout_seconds=_positive(
                 env, "QUANYI_SUPPLIER_CONNECT_TIMEOUT_SECONDS", 3.0),
             supplier_timeout_seconds=_positive(env, "QUANYI_SUPPLIER_TIMEOUT_SECONDS", 10.0),

@@ -5,8 +5,8 @@ checks that none is missing)."""
 
 from __future__ import annotations
 
-from engine import (catalog, codes, distribution, keys, ledger, orders, payouts,
+from engine import (catalog, codes, distribution, fulfilment, keys, ledger, orders, payouts,
                     redemptions, suppliers, webhooks)
 
-MODULES = (catalog, codes, distribution, keys, ledger, orders, payouts, redemptions, suppliers,
-           webhooks)
+MODULES = (catalog, codes, distribution, fulfilment, keys, ledger, orders, payouts, redemptions,
+           suppliers, webhooks)

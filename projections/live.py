@@ -8,6 +8,7 @@ from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
 from projections.projection import Projection
 from projections.stock import StockProjection
+from projections.topups import TopupProjection
 from projections.webhooks import WebhookEndpointProjection
 
 
@@ -15,4 +16,4 @@ def all_projections() -> list[Projection]:
     """Every live projection, in the order the runner applies them (stock first: it reads
     the codes as they stood before each chunk)."""
     return [StockProjection(), CodeProjection(), OrderProjection(), LedgerProjection(),
-            WebhookEndpointProjection()]
+            TopupProjection(), WebhookEndpointProjection()]

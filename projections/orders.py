@@ -96,3 +96,34 @@ class OrderProjection(Projection):
     @project.register
     def _revealed(self, event: Order.Revealed, position: int, chunk: OrderChunk) -> None:
         """Showing a buyer the codes changes nothing the order list holds."""
+
+    # -- direct top-ups ---------------------------------------------------------------------
+
+    @project.register
+    def _recharge_named(self, event: Order.RechargeAccountNamed, position: int,
+                        chunk: OrderChunk) -> None:
+        """The account is personal data, kept sealed in the log: the list holds none of it."""
+
+    @project.register
+    def _topup_paid(self, event: Order.TopupPaid, position: int, chunk: OrderChunk) -> None:
+        chunk.change(event, "fulfilling", paid=True)
+
+    @project.register
+    def _topup_escalated(self, event: Order.TopupNeedsAttention, position: int,
+                         chunk: OrderChunk) -> None:
+        chunk.change(event, "needs_attention")
+
+    @project.register
+    def _topup_resumed(self, event: Order.TopupResumed, position: int,
+                       chunk: OrderChunk) -> None:
+        chunk.change(event, "fulfilling")
+
+    @project.register
+    def _topup_delivered(self, event: Order.TopupDelivered, position: int,
+                         chunk: OrderChunk) -> None:
+        chunk.change(event, "delivered")
+
+    @project.register
+    def _topup_refunded(self, event: Order.TopupRefunded, position: int,
+                        chunk: OrderChunk) -> None:
+        chunk.change(event, "refunded")

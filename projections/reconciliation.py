@@ -6,6 +6,11 @@ An order reconciles when its three books agree:
 - commission: each level holds floor(net paid × its rate / 10,000), the product's rate;
 - codes: codes delivered less codes taken back equals the codes its buyer still holds.
 
+A direct top-up's payment waits in ``liabilities:unearned`` until a supplier answers, so
+money agrees when what was paid, less what was paid back, is revenue plus what is still
+unearned. A top-up a supplier credited after we had given up on its attempt (its cost is
+posted as a write-off) is flagged ``topup_credited_after_giving_up``.
+
 Everything here is computed from legs (projections/ledger_reads.py) and facts the caller
 reads from the order and its products; nothing is stored.
 """
@@ -18,8 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.ledger import COST_OF_SALES, SALES, WRITE_OFFS
+from engine.ledger import COST_OF_SALES, SALES, UNEARNED, WRITE_OFFS
 from engine.money import BASIS_POINTS
+from engine.topup_ledger import LATE_MEMO, TOPUP
 from projections.ledger_reads import Entry
 
 CLEARING = "assets:clearing"
@@ -47,11 +53,14 @@ def reconcile_order(facts: OrderFacts, entries: Sequence[Entry]) -> dict[str, An
     paid = sum(e.amount for e in entries if e.under(CLEARING) and e.amount > 0)
     refunded = -sum(e.amount for e in entries if e.under(CLEARING) and e.amount < 0)
     revenue = -sum(e.amount for e in entries if e.account == SALES)
+    unearned = -sum(e.amount for e in entries if e.account == UNEARNED)  # a top-up, waiting
     cost = sum(e.amount for e in entries if e.account in (COST_OF_SALES, WRITE_OFFS))
     commissions = _commissions(entries, facts.distributor_id)
     flags = _commission_flags(facts, commissions, paid - refunded)
-    if paid - refunded != revenue:
+    if paid - refunded != revenue + unearned:
         flags.append("revenue_mismatch")
+    if any(e.memo == LATE_MEMO for e in entries):
+        flags.append("topup_credited_after_giving_up")
     if _units_delivered(entries) - _units_taken_back(entries) != facts.units_kept:
         flags.append("units_mismatch")
     if _price_inverted(facts, entries, commissions):
@@ -150,7 +159,8 @@ def _costs_by_sku(facts: OrderFacts, entries: Sequence[Entry]) -> dict[str, dequ
 
 # -- the daily statement ------------------------------------------------------------------
 
-SUPPLIER_FIGURES = ("units_delivered", "units_returned", "cost_owed", "settled")
+SUPPLIER_FIGURES = ("units_delivered", "units_returned", "topups_delivered", "cost_owed",
+                    "settled")
 DISTRIBUTOR_FIGURES = ("commission", "clawback", "paid_out")
 PROVIDER_FIGURES = ("captured", "refunded")
 
@@ -184,6 +194,8 @@ def _count(tables: dict[str, Any], entry: Entry) -> None:
             row["cost_owed"] -= amount
             if entry.code_id and entry.kind == "sale" and amount < 0:
                 row["units_delivered"] += 1
+            elif entry.kind == TOPUP and amount < 0:
+                row["topups_delivered"] += 1
             elif entry.code_id and entry.kind == "refund" and amount > 0:
                 row["units_returned"] += 1
     elif (distributor := entry.under(DISTRIBUTORS)) is not None:

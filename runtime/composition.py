@@ -12,8 +12,10 @@ from projections.ledger_queries import LedgerQueries
 from projections.live import all_projections
 from projections.queries import CodeQueries
 from projections.runner import ProjectionRunner
+from projections.topup_queries import TopupQueries
 from replay.audit_log import AuditLog
 from runtime.audit_follower import AuditFollower
+from runtime.dispatcher import TopupDispatcher
 from runtime.sweepers import ExpirySweeper
 from runtime.webhooks import WebhookDispatcher
 from supplier_adapters import registry as supplier_adapters
@@ -37,6 +39,10 @@ class Runtime:
             listen_url=settings.database_url)
         self.engine = Engine(settings, store, self.codes, on_saved=self._saved,
                              balances=self.ledger, adapters=supplier_adapters())
+        self.topups = TopupQueries(self.read_db)
+        self.dispatcher = TopupDispatcher(self.engine.topups, self.topups,
+                                          workers=settings.topup_workers,
+                                          poll_seconds=settings.topup_poll_seconds)
         self.sweeper = ExpirySweeper(self.engine, self.codes, self.runner, store,
                                      every=settings.expiry_sweep_seconds)
         self.webhooks = WebhookDispatcher(self.engine, store, self.read_db, self.runner,
@@ -47,12 +53,13 @@ class Runtime:
         return cls(settings, open_event_store(settings))
 
     def start(self) -> None:
-        """Start the projection runner, the audit follower, the expiry sweeper and the
-        webhook dispatcher."""
+        """Start the projection runner, the audit follower, the expiry sweeper, the webhook
+        dispatcher and the top-up dispatcher."""
         self.runner.start()
         self.audit_follower.start()
         self.sweeper.start()
         self.webhooks.start()
+        self.dispatcher.start()
 
     def _saved(self) -> None:
         self.runner.wake()
@@ -71,6 +78,7 @@ class Runtime:
         return self.sweeper.sweep_expired()
 
     def close(self) -> None:
+        self.dispatcher.stop()
         self.webhooks.stop()
         self.sweeper.stop()
         self.audit_follower.stop()

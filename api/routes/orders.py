@@ -13,7 +13,7 @@ from api.csv_cells import csv_text
 from api.idempotency import carries_secrets
 from api.responses import OrjsonResponse
 from api.schemas import (CancelIn, Instant, OrderIn, OrderOut, PaymentIn, RefundIn, RefundOut,
-                         RevealOut, as_of_query)
+                         ResolveTopupIn, RevealOut, as_of_query)
 from engine.errors import NotFound
 from engine.keys import Principal
 from engine.orders import Order
@@ -25,7 +25,9 @@ router = APIRouter(prefix="/v1/orders", tags=["orders"])
 def order_view(request: Request, order: Order, *, just_saved: bool = False,
                codes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The order as answered; ``codes`` (masked) when given, else its codes now."""
-    orders = request.app.state.runtime.engine.orders
+    engine = request.app.state.runtime.engine
+    orders = engine.orders
+    topup = engine.topups.find(order.id) if order.is_topup else None
     if codes is None:
         codes = orders.masked_codes(order, just_saved=just_saved)
     return {
@@ -35,6 +37,8 @@ def order_view(request: Request, order: Order, *, just_saved: bool = False,
         "external_ref": order.external_ref, "expires_at": order.expires_at,
         "placed_at": order.created_on, "codes": codes,
         "released": order.released, "payments": order.payments, "refunds": order.refunds,
+        "recharge_account": order.recharge["masked"] if order.recharge else None,
+        "topup": topup.view() if topup else None,
     }
 
 
@@ -45,7 +49,8 @@ def place(body: OrderIn, request: Request,
     order = request.app.state.runtime.engine.orders.place(
         buyer_id=body.buyer_id, items=[i.model_dump() for i in body.items],
         channel=body.channel, distributor_id=body.distributor_id,
-        external_ref=body.external_ref, actor=who.actor, owner=who.owner)
+        external_ref=body.external_ref, actor=who.actor, owner=who.owner,
+        recharge_account=body.recharge_account)
     return OrjsonResponse(order_view(request, order, just_saved=True), status_code=201)
 
 
@@ -82,6 +87,17 @@ def cancel(order_id: UUID, request: Request, body: CancelIn | None = None,
         order_id=order_id, reason=(body or CancelIn()).reason, actor=who.actor,
         owner=who.scope)
     return order_view(request, order)
+
+
+@router.post("/{order_id}/topup/resolve", response_model=OrderOut)
+def resolve_topup(order_id: UUID, body: ResolveTopupIn, request: Request,
+                  who: Principal = Depends(require("support"))) -> dict[str, Any]:
+    """Support's decision on a top-up that needs attention (its supplier never answered for
+    sure): succeeded delivers it; failed tries the next offer, or refunds."""
+    engine = request.app.state.runtime.engine
+    order = engine.orders.get(order_id, who.scope)
+    engine.topups.resolve(order=order, outcome=body.outcome, note=body.note, actor=who.actor)
+    return order_view(request, engine.orders.get(order_id, who.scope))
 
 
 @router.post("/{order_id}/reveal", response_model=RevealOut)

@@ -38,10 +38,10 @@ SECTIONS = (("suppliers", "supplier", "supplier_id"),
             ("providers", "provider", "provider"))
 DAILY_CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}, "example": (
     ",".join(CSV_HEADER) + "\r\n"
-    "supplier,sup-1,CNY,2,0,2000,0,,,,,\r\n"
-    "distributor,d-1,CNY,,,,,199,0,0,,\r\n"
-    "provider,wechat,CNY,,,,,,,,1990,0\r\n"
-    "total,,CNY,2,0,2000,0,199,0,0,1990,0\r\n")}}}}
+    "supplier,sup-1,CNY,2,0,1,2970,0,,,,,\r\n"
+    "distributor,d-1,CNY,,,,,,199,0,0,,\r\n"
+    "provider,wechat,CNY,,,,,,,,,1990,0\r\n"
+    "total,,CNY,2,0,1,2970,0,199,0,0,1990,0\r\n")}}}}
 STATEMENT_BODY = {"requestBody": {"required": True, "content": {"text/csv": {
     "schema": {"type": "string"},
     "example": "payment_ref,amount,type,at\r\nwx-4200001234,1990,capture,"
@@ -73,7 +73,7 @@ def daily(request: Request,
           day_text: str = Query(alias="date", pattern=DAY, examples=["2026-11-23"]),
           format: Literal["json", "csv"] = "json",
           _: Principal = Depends(require("finance"))) -> Any:
-    """One UTC day: per supplier (units, cost owed, settled), per distributor (commission,
+    """One UTC day: per supplier (units, top-ups, cost owed, settled), per distributor (commission,
     clawback, paid out), per payment provider (captured, refunded), and totals."""
     day = calendar_day(day_text, "date")
     runtime = request.app.state.runtime

@@ -42,9 +42,9 @@ def test_the_day_is_summed_per_supplier_distributor_and_provider(client, keys,
         "date": TODAY.isoformat(),
         "suppliers": [
             {"supplier_id": "sup-A", "currency": "CNY", "units_delivered": 2,
-             "units_returned": 0, "cost_owed": 1400, "settled": 1000},
+             "units_returned": 0, "topups_delivered": 0, "cost_owed": 1400, "settled": 1000},
             {"supplier_id": "sup-B", "currency": "CNY", "units_delivered": 1,
-             "units_returned": 1, "cost_owed": 0, "settled": 0}],
+             "units_returned": 1, "topups_delivered": 0, "cost_owed": 0, "settled": 0}],
         "distributors": [
             {"distributor_id": "d-1", "currency": "CNY", "commission": 300, "clawback": 100,
              "paid_out": 150},
@@ -54,7 +54,7 @@ def test_the_day_is_summed_per_supplier_distributor_and_provider(client, keys,
             {"provider": "alipay", "currency": "CNY", "captured": 1000, "refunded": 0},
             {"provider": "wechat", "currency": "CNY", "captured": 2000, "refunded": 1000}],
         "totals": [{"currency": "CNY", "units_delivered": 3, "units_returned": 1,
-                    "cost_owed": 1400, "settled": 1000, "commission": 400, "clawback": 150,
+                    "topups_delivered": 0, "cost_owed": 1400, "settled": 1000, "commission": 400, "clawback": 150,
                     "paid_out": 150, "captured": 3000, "refunded": 1000}]}
 
 
@@ -70,14 +70,14 @@ def test_the_csv_is_one_table_with_a_section_column(client, keys, day_of_busines
     assert answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(answer.text)))
     assert rows[0] == ["section", "party", "currency", "units_delivered", "units_returned",
-                       "cost_owed", "settled", "commission", "clawback", "paid_out",
+                       "topups_delivered", "cost_owed", "settled", "commission", "clawback", "paid_out",
                        "captured", "refunded"]
     assert [r[:3] for r in rows[1:]] == [
         ["supplier", "sup-A", "CNY"], ["supplier", "sup-B", "CNY"],
         ["distributor", "d-1", "CNY"], ["distributor", "d-2", "CNY"],
         ["provider", "alipay", "CNY"], ["provider", "wechat", "CNY"], ["total", "", "CNY"]]
-    assert rows[1][3:] == ["2", "0", "1400", "1000", "", "", "", "", ""]
-    assert rows[-1][3:] == ["3", "1", "1400", "1000", "400", "150", "150", "3000", "1000"]
+    assert rows[1][3:] == ["2", "0", "0", "1400", "1000", "", "", "", "", ""]
+    assert rows[-1][3:] == ["3", "1", "0", "1400", "1000", "400", "150", "150", "3000", "1000"]
 
 
 @pytest.mark.parametrize("day", ["2026-02-30", "tomorrow", "2026-1-1", "", "20261123",

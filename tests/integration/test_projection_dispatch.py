@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 import engine
 from engine.catalog import Product
 from engine.codes import Batch, Code
+from engine.fulfilment import Fulfilment
 from engine.ledger import LedgerTransaction
 from engine.orders import Order
 from engine.webhooks import WebhookEndpoint
@@ -22,12 +23,13 @@ from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
 from projections.projection import Chunk, Projection, event_handlers
 from projections.stock import StockProjection
+from projections.topups import TopupProjection
 from projections.webhooks import WebhookEndpointProjection
 
 # The engine's aggregates whose events each projection must see ...
 FOLLOWED = {Code: CodeProjection, Batch: CodeProjection, Order: OrderProjection,
             LedgerTransaction: LedgerProjection, Product: StockProjection,
-            WebhookEndpoint: WebhookEndpointProjection}
+            WebhookEndpoint: WebhookEndpointProjection, Fulfilment: TopupProjection}
 # ... and those no projection reads (yet). A new aggregate must be put in one of the two.
 UNFOLLOWED = {"ApiKey", "BuyerQuota", "Payment", "Redemption",
               "Distributor", "Payout", "Settlement", "PayoutBook", "Supplier", "TopupOffers"}
