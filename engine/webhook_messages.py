@@ -106,6 +106,14 @@ def _payment_refunded(state: dict[str, Any], context: Context) -> Any:
     return data, owner
 
 
+def _topup_refunded(state: dict[str, Any], context: Context) -> Any:
+    data, owner = _order_part(str(state["originator_id"]), context)
+    amount = state["amount"]
+    data.update(refund_id=state["refund_id"], amount=amount.amount, currency=amount.currency,
+                code_ids=[], reason=state["reason"], status="refunded")
+    return data, owner
+
+
 def _expired(state: dict[str, Any], context: Context) -> Any:
     return _order_part(str(state["originator_id"]), context)
 
@@ -147,6 +155,7 @@ BUILDERS: dict[str, tuple[str, Builder]] = {
     "quanyi:order.paid": ("order.delivered", _delivered),
     "quanyi:order.refunded": ("order.refunded", _refunded),
     "quanyi:order.payment_refunded": ("order.refunded", _payment_refunded),
+    "quanyi:order.topup_refunded": ("order.refunded", _topup_refunded),
     "quanyi:order.expired": ("order.expired", _expired),
     "quanyi:topup.succeeded": ("topup.succeeded", _topup),
     "quanyi:topup.failed": ("topup.failed", _topup),
