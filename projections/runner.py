@@ -21,12 +21,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from engine.store import EventStore
 from projections.database import Cursor, ReadDatabase
+from projections.following import LogFollower, RunnerHealth
 from projections.projection import Projection
 
 log = logging.getLogger("quanyi.projections")
@@ -34,33 +33,10 @@ log = logging.getLogger("quanyi.projections")
 CHUNK = 2_000
 MAIN = "main"  # the tracking row of the runner inside `quanyi serve`
 POLL_SECONDS = 0.5
-RETRY_SECONDS = 1.0
 TRACKING = ("CREATE TABLE IF NOT EXISTS projection_tracking "
             "(name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
-MESSAGE_CHARS = 200
 
 Progress = Callable[[int, int], None]  # (position reached, target position)
-
-
-@dataclass(frozen=True)
-class RunnerHealth:
-    """How the runner is doing: failing since ``failing_position`` or not."""
-
-    errors: int = 0  # failed attempts since the process started
-    consecutive_failures: int = 0
-    failing_position: int | None = None  # the first event not applied, when known
-    error: str | None = None  # the exception's class name
-    message: str | None = None  # its first line, cut short (logs and the CLI; not /healthz)
-    last_success: datetime | None = None
-
-    @property
-    def failing(self) -> bool:
-        return self.consecutive_failures > 0
-
-
-def _short(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:MESSAGE_CHARS]
 
 
 class ProjectionRunner:
@@ -75,9 +51,10 @@ class ProjectionRunner:
         self.name = name
         self._position = 0
         self._advanced = threading.Condition()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._follower = LogFollower(self._catch_up, name="quanyi-projections",
+                                     channel=lambda: store.recorder.channel_name,
+                                     listen_url=listen_url, poll_seconds=POLL_SECONDS, log=log,
+                                     describe_failure=lambda: self.health.where())
         self._chunk = CHUNK
         self.health = RunnerHealth()
         self.create_tables()
@@ -182,16 +159,11 @@ class ProjectionRunner:
     def _failed(self, position: int, exc: Exception) -> None:
         # Halve the chunk so that retries come to rest on the first event that fails.
         self._chunk = max(1, self._chunk // 2)
-        was = self.health
-        self.health = RunnerHealth(
-            errors=was.errors + 1, consecutive_failures=was.consecutive_failures + 1,
-            failing_position=position, error=type(exc).__name__, message=_short(exc),
-            last_success=was.last_success)
+        self.health = self.health.failed(position, exc)
 
     def _succeeded(self) -> None:
         self._chunk = min(CHUNK, self._chunk * 2)
-        self.health = RunnerHealth(errors=self.health.errors,
-                                   last_success=datetime.now(timezone.utc))
+        self.health = self.health.succeeded()
 
     @property
     def errors(self) -> int:
@@ -234,50 +206,15 @@ class ProjectionRunner:
     # -- the background loop ------------------------------------------------------------
 
     def wake(self) -> None:
-        self._wake.set()
+        self._follower.wake()
 
     def start(self) -> None:
-        self._stop.clear()
-        self._threads = [threading.Thread(target=self._follow, name="quanyi-projections",
-                                          daemon=True)]
-        if self.listen_url:
-            self._threads.append(threading.Thread(target=self._listen, name="quanyi-listen",
-                                                  daemon=True))
-        for thread in self._threads:
-            thread.start()
+        self._follower.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads = []
+        self._follower.stop()
 
-    def _follow(self) -> None:
-        while not self._stop.is_set():
-            try:
-                while self.run_once() and not self._stop.is_set():
-                    pass
-                self.refresh()
-            except Exception:  # noqa: BLE001 - keep following; the error is in self.health
-                health = self.health
-                log.exception("projection runner failed at position %s (%s); retrying",
-                              health.failing_position, health.error)
-                self._stop.wait(RETRY_SECONDS)
-            self._wake.wait(POLL_SECONDS)
-            self._wake.clear()
-
-    def _listen(self) -> None:
-        import psycopg
-
-        channel = self.store.recorder.channel_name
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.listen_url, autocommit=True) as conn:
-                    conn.execute(f'LISTEN "{channel}"')
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.25):
-                            self._wake.set()
-            except Exception:  # noqa: BLE001 - reconnect; polling covers the gap
-                log.exception("LISTEN connection lost; reconnecting")
-                self._stop.wait(1.0)
+    def _catch_up(self) -> None:
+        while self.run_once() and not self._follower.stopping:
+            pass
+        self.refresh()
