@@ -24,9 +24,11 @@ class RecentAggregates:
         self._maxsize = maxsize
 
     def remember(self, aggregates: list[Any]) -> None:
-        copies = [_copy(a) for a in aggregates if getattr(a, "REMEMBER", True)]
+        """Keep the aggregates just saved as they are, not copies: the caller hands them over
+        and changes them no more (``Writer.save``), and every ``recall`` copies."""
+        kept = [a for a in aggregates if getattr(a, "REMEMBER", True)]
         with self._lock:
-            for aggregate in copies:
+            for aggregate in kept:
                 self._items[aggregate.id] = aggregate
                 self._items.move_to_end(aggregate.id)
             while len(self._items) > self._maxsize:
@@ -47,5 +49,5 @@ class RecentAggregates:
 def _copy(aggregate: Any) -> Any:
     """A private deep copy. A pickle round trip gives the same as ``copy.deepcopy`` for an
     aggregate (plain data: dicts, lists, strings, datetimes, value objects) at a fraction of
-    its cost, which counts: every place and pay copies its aggregates twice."""
+    its cost, which counts: every pay recalls the order and codes its place saved."""
     return pickle.loads(pickle.dumps(aggregate, pickle.HIGHEST_PROTOCOL))

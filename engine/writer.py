@@ -45,7 +45,8 @@ class Writer:
 
     def save(self, *aggregates: Any, remember: bool = False) -> None:
         """Save the pending events of the given aggregates atomically, or raise. With
-        ``remember``, keep copies for ``load`` to return without reading the store."""
+        ``remember``, keep them for ``load`` to return (as copies) without reading the store:
+        the caller then hands them over and must not change them again."""
         present = [a for a in aggregates if a is not None]
         events = [e for a in present for e in a.collect_events()]
         if not events:

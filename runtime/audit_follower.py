@@ -1,7 +1,9 @@
 """The background worker that keeps the audit tree behind the log and signs heads.
 
-It wakes on this process's own saves at once and, on PostgreSQL, on the event table's
-NOTIFY; otherwise it polls. It signs a head when the tree has grown by
+It polls the log every POLL_SECONDS rather than waking on every save: nothing waits on the
+tree (a bundle or an export catches it up before signing), and extending it by a second's
+events at once costs a fraction of extending it after every group commit, which counts in
+a flash sale (docs/BENCHMARKS.md). It signs a head when the tree has grown by
 QUANYI_AUDIT_HEAD_EVERY_EVENTS since the last head, or has grown at all and
 QUANYI_AUDIT_HEAD_EVERY_SECONDS have passed. A failure is kept in a ``RunnerHealth`` (as the
 projection runner's is) for /healthz and /metrics, and the worker retries.
@@ -17,21 +19,21 @@ from replay.audit_log import AuditLog
 
 log = logging.getLogger("quanyi.audit")
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # the most the tree trails the log by while the follower is healthy
 
 
 class AuditFollower:
     """Extends ``audit`` in a thread of its own; ``health`` says whether it is failing."""
 
-    def __init__(self, audit: AuditLog, *, head_every_events: int, head_every_seconds: float,
-                 listen_url: str | None = None) -> None:
+    def __init__(self, audit: AuditLog, *, head_every_events: int,
+                 head_every_seconds: float) -> None:
         self.audit = audit
         self.head_every_events = head_every_events
         self.head_every_seconds = head_every_seconds
         self.health = RunnerHealth()
         self._follower = LogFollower(self.run_once, name="quanyi-audit",
                                      channel=lambda: audit.store.recorder.channel_name,
-                                     listen_url=listen_url, poll_seconds=POLL_SECONDS, log=log,
+                                     listen_url=None, poll_seconds=POLL_SECONDS, log=log,
                                      describe_failure=lambda: self.health.where())
         self._last_head = (0, time.monotonic())  # (tree size, when) of the last head seen
 

@@ -35,9 +35,8 @@ class Runtime:
         self.audit = AuditLog.open(settings, store)
         self.audit_follower = AuditFollower(
             self.audit, head_every_events=settings.audit_head_every_events,
-            head_every_seconds=settings.audit_head_every_seconds,
-            listen_url=settings.database_url)
-        self.engine = Engine(settings, store, self.codes, on_saved=self._saved,
+            head_every_seconds=settings.audit_head_every_seconds)
+        self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake,
                              balances=self.ledger, adapters=supplier_adapters())
         self.topups = TopupQueries(self.read_db)
         self.dispatcher = TopupDispatcher(self.engine.topups, self.topups,
@@ -60,10 +59,6 @@ class Runtime:
         self.sweeper.start()
         self.webhooks.start()
         self.dispatcher.start()
-
-    def _saved(self) -> None:
-        self.runner.wake()
-        self.audit_follower.wake()
 
     def read_your_writes(self, timeout: float = 5.0) -> bool:
         """Wait until the read models include every event written before this call."""
