@@ -10,9 +10,10 @@ decision), p50/p99 of the time from payment to success, and the numbers that mus
 accounts topped up twice (the simulators' books), orders paid and neither delivered nor
 refunded, delivered orders no supplier credited, refunded orders a supplier credited.
 
-Payment to success is measured from the order's ``TopupPaid`` event to its fulfilment's
-``topup.succeeded`` event, both read from the log (one clock, the server's): this branch has
-no webhooks, so the time to a delivered ``topup.succeeded`` webhook would add one delivery.
+Payment to success is measured twice from the order's ``TopupPaid`` event (read from the
+log): to its fulfilment's ``topup.succeeded`` event, and to the arrival of the
+``topup.succeeded`` webhook at a receiver on 127.0.0.1 registered for it (the same machine's
+clock). Orders whose success no webhook told are counted too: that number must be zero.
 
     .venv/bin/python bench/topup.py --store postgres --orders 5000
 """
@@ -20,11 +21,14 @@ no webhooks, so the time to a delivered ``topup.succeeded`` webhook would add on
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +65,34 @@ def setup(api: httpx.Client, sims: dict[str, SimServer]) -> str:
     return sku
 
 
+class WebhookReceiver:
+    """Notes when each order's ``topup.succeeded`` webhook arrives (first delivery only)."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, datetime] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                at = datetime.now(timezone.utc)
+                message = json.loads(body)
+                if message["type"] == "topup.succeeded":
+                    receiver.arrived.setdefault(message["data"]["order_id"], at)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+
 def buy(api: httpx.Client, sku: str, account: str) -> str:
     placed = api.post("/v1/orders", json={"buyer_id": account, "recharge_account": account,
                                           "items": [{"sku": sku, "quantity": 1}]})
@@ -86,10 +118,19 @@ def wait_settled(api: httpx.Client, order_ids: list[str], timeout: float) -> dic
     return statuses
 
 
-def timings(env: dict[str, str], order_ids: list[str]) -> dict[str, Any]:
-    """Payment and decision instants of each order, from the log."""
+def wait_told(receiver: WebhookReceiver, statuses: dict[str, str], timeout: float) -> None:
+    """Until every delivered order's webhook arrived (or the timeout)."""
+    delivered = {o for o, s in statuses.items() if s == "delivered"}
+    deadline = time.monotonic() + timeout
+    while not delivered <= receiver.arrived.keys() and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def timings(env: dict[str, str], order_ids: list[str],
+            told: dict[str, datetime]) -> dict[str, Any]:
+    """Payment and decision instants of each order, from the log, and when it was told."""
     store = open_event_store(Settings.from_env(env, create_key=False))
-    paid, decided, succeeded = [], [], []
+    paid, decided, succeeded, webhooks, untold = [], [], [], [], 0
     try:
         for order_id in order_ids:
             order_events = store.repository.event_store.get(uuid.UUID(order_id))
@@ -101,15 +142,22 @@ def timings(env: dict[str, str], order_ids: list[str]) -> dict[str, Any]:
                 decided.append(done[0].timestamp)
                 if isinstance(done[0], Fulfilment.Succeeded):
                     succeeded.append((done[0].timestamp - paid_at).total_seconds())
+                    if order_id in told:
+                        webhooks.append((told[order_id] - paid_at).total_seconds())
+                    else:
+                        untold += 1
     finally:
         store.close()
-    return {"paid": paid, "decided": decided, "latencies": succeeded}
+    return {"paid": paid, "decided": decided, "latencies": succeeded, "webhooks": webhooks,
+            "untold": untold}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     url = fresh_postgres_database("quanyi_bench_topup") if args.store == "postgres" else None
     env = bench_env(url)
-    env.update({"QUANYI_TOPUP_WORKERS": str(args.topup_workers)})
+    env.update({"QUANYI_TOPUP_WORKERS": str(args.topup_workers),
+                "QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS": "true"})
+    receiver = WebhookReceiver()
     sims = {"sup-first": SimServer(SimConfig(latency_ms=args.latency_ms, seed=1,
                                              failure_rate=args.failure_rate)).start(),
             "sup-second": SimServer(SimConfig(latency_ms=args.latency_ms, seed=2)).start()}
@@ -120,6 +168,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             headers = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
                 sku = setup(api, sims)
+                api.post("/v1/webhooks", json={"url": receiver.url,
+                                               "event_types": ["topup.succeeded"]}
+                         ).raise_for_status()
             clients = threading.local()  # one client per buyer thread: a client is costly
 
             def one(numbered: tuple[int, str]) -> str:
@@ -135,12 +186,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             paying = time.monotonic() - started
             with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
                 statuses = wait_settled(api, order_ids, args.timeout)
+                wait_told(receiver, statuses, args.timeout)
         per_supplier = {s: [admin.credits(a) for a in accounts] for s, admin in admins.items()}
         credits = {a: sum(c[n] for c in per_supplier.values()) for n, a in enumerate(accounts)}
     finally:
         for sim in sims.values():
             sim.stop()
-    times = timings(env, order_ids)
+        receiver.stop()
+    times = timings(env, order_ids, receiver.arrived)
     span = (max(times["decided"]) - min(times["paid"])).total_seconds() if times["decided"] \
         else float("nan")
     by_status = {s: list(statuses.values()).count(s) for s in set(statuses.values())}
@@ -151,6 +204,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "completed_per_second": round(len(times["decided"]) / span, 1),
         "p50_ms": round(percentile(times["latencies"], 50) * 1000),
         "p99_ms": round(percentile(times["latencies"], 99) * 1000),
+        "webhook_p50_ms": round(percentile(times["webhooks"], 50) * 1000),
+        "webhook_p99_ms": round(percentile(times["webhooks"], 99) * 1000),
+        "succeeded_but_not_told": times["untold"],
         "topped_up_twice": sum(c > 1 for c in credits.values()),
         "paid_neither_delivered_nor_refunded": sum(
             s not in ("delivered", "refunded") for s in statuses.values()),
