@@ -1,4 +1,5 @@
-# Quanyi: the API with its projection runner and expiry sweeper.
+# Quanyi: the API with its background workers (projections, audit tree, sweepers, webhook
+# and top-up dispatchers).
 # Embedded SQLite under /data by default; set QUANYI_DATABASE_URL for PostgreSQL.
 FROM python:3.11-slim
 
@@ -11,6 +12,8 @@ COPY projections ./projections
 COPY runtime ./runtime
 COPY replay ./replay
 COPY api ./api
+COPY supplier_adapters ./supplier_adapters
+COPY supplier_sim ./supplier_sim
 RUN pip install --no-cache-dir .
 
 USER quanyi

@@ -10,10 +10,13 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.catalog import Product
 from engine.codes import Batch, Code
+from engine.fulfilment import Fulfilment
 from engine.ledger import Leg, LedgerTransaction
 from engine.money import MAX_MINOR, Money
 from engine.orders import Order
+from engine.webhooks import WebhookEndpoint
 from projections.projection import iso
 from replay.rebuild import rebuild
 from replay.verify import Outcome, verify
@@ -113,7 +116,11 @@ BY_TYPE = {
     "list[dict[str, str]]": st.lists(st.dictionaries(TEXT, TEXT, max_size=2), max_size=2),
     "list[dict[str, Any]]": st.lists(st.fixed_dictionaries({"sku": TEXT, "quantity": INTS}),
                                      max_size=3),
-    "list[Leg]": LEGS,
+    "list[Leg]": LEGS, "Money": MONEY, "int | None": st.none() | INTS,
+    "list[int]": st.lists(INTS, max_size=3),
+    "dict[str, int]": st.dictionaries(TEXT, INTS, max_size=2),
+    "dict[str, Any] | None": st.none() | st.fixed_dictionaries(
+        {"quantity": INTS, "window_seconds": st.none() | INTS}),
     "dict[str, str]": st.dictionaries(st.sampled_from(("order_id", "payout_id", "provider"))
                                       | TEXT, TEXT, max_size=3),
 }
@@ -121,7 +128,15 @@ STANDARD = {"originator_id", "originator_version", "originator_topic"}
 CODE_TRANSITIONS = (Code.Reserved, Code.Released, Code.Sold, Code.Redeemed,
                     Code.RedemptionRolledBack, Code.Revealed, Code.Voided, Code.Expired)
 ORDER_CHANGES = (Order.Expired, Order.Cancelled, Order.Paid, Order.PaymentRefunded,
-                 Order.Revealed)
+                 Order.Revealed, Order.Refunded, Order.RechargeAccountNamed, Order.TopupPaid,
+                 Order.TopupDelivered, Order.TopupNeedsAttention, Order.TopupResumed,
+                 Order.TopupRefunded)
+PRODUCT_CHANGES = (Product.ChannelPriceSet, Product.LowStockThresholdSet)
+WEBHOOK_CHANGES = (WebhookEndpoint.Disabled, WebhookEndpoint.Enabled,
+                   WebhookEndpoint.SecretRotated)
+FULFILMENT_CHANGES = (Fulfilment.AttemptStarted, Fulfilment.AttemptFailed,
+                      Fulfilment.NeedsAttention, Fulfilment.OutcomeRecorded,
+                      Fulfilment.Succeeded, Fulfilment.Failed, Fulfilment.LateSuccess)
 
 
 def events_of(aggregate_class, event_classes, draw) -> list:
@@ -142,7 +157,13 @@ def event_logs(draw) -> list:
     code = events_of(Code, draw(st.lists(st.sampled_from(CODE_TRANSITIONS), max_size=4)), draw)
     order = events_of(Order, draw(st.lists(st.sampled_from(ORDER_CHANGES), max_size=3)), draw)
     ledger = events_of(LedgerTransaction, [], draw)
-    return batch + code + order + ledger
+    product = events_of(Product, draw(st.lists(st.sampled_from(PRODUCT_CHANGES), max_size=3)),
+                        draw)
+    webhook = events_of(WebhookEndpoint,
+                        draw(st.lists(st.sampled_from(WEBHOOK_CHANGES), max_size=3)), draw)
+    fulfilment = events_of(Fulfilment,
+                           draw(st.lists(st.sampled_from(FULFILMENT_CHANGES), max_size=4)), draw)
+    return product + batch + code + order + ledger + webhook + fulfilment
 
 
 POSITIONS = itertools.count(1)
