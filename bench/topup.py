@@ -43,6 +43,7 @@ from engine.orders import Order  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from engine.store import open_event_store  # noqa: E402
 from supplier_sim import SimAdmin, SimConfig, SimServer  # noqa: E402
+from supplier_sim.onboarding import offer_top_up  # noqa: E402
 
 PRICE = 10_000
 
@@ -50,18 +51,8 @@ PRICE = 10_000
 def setup(api: httpx.Client, sims: dict[str, SimServer]) -> str:
     """The two suppliers, a top-up SKU and its offers, first supplier first."""
     sku = f"BENCH-TOPUP-{uuid.uuid4().hex[:6]}"
-    for supplier_id, sim in sims.items():
-        api.post("/v1/suppliers", json={
-            "supplier_id": supplier_id, "name": supplier_id, "adapter": "http-json",
-            "endpoint": sim.url, "credentials": {"api_key": "sim-api-key",
-                                                 "callback_secret": "sim-callback-secret"}
-        }).raise_for_status()
-    api.post("/v1/products", json={"sku": sku, "name": "Mobile ¥100", "delivery": "topup",
-                                   "price": PRICE, "recharge_account_pattern": "mobile_cn"}
-             ).raise_for_status()
-    api.put(f"/v1/products/{sku}/offers", json={"offers": [
-        {"supplier_id": s, "supplier_sku": f"{s}-100", "cost": 9_700 + 100 * n, "priority": n}
-        for n, s in enumerate(sims)]}).raise_for_status()
+    offer_top_up(api, sims, sku=sku, name="Mobile ¥100", price=PRICE,
+                 costs=[9_700 + 100 * n for n in range(len(sims))])
     return sku
 
 

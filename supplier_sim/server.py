@@ -22,26 +22,25 @@ def serve(config: SimConfig, host: str = "127.0.0.1", port: int = 8700) -> None:
                 timeout_graceful_shutdown=1)
 
 
-class SimServer:
-    """The simulator on a free port of 127.0.0.1, in a daemon thread: ``with SimServer(...)
-    as sim: sim.url``."""
+class AppThread:
+    """An ASGI app on a free port of 127.0.0.1 (or the one given), in a daemon thread: the
+    simulator for tests and benchmarks, and any app a test serves over real HTTP."""
 
-    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
-        settings = uvicorn.Config(create_app(config or SimConfig()), host=host, port=port,
-                                  log_level="warning", timeout_graceful_shutdown=1,
-                                  lifespan="on")
+    def __init__(self, app: Any, *, name: str, host: str = "127.0.0.1", port: int = 0,
+                 lifespan: str = "on") -> None:
+        settings = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                  timeout_graceful_shutdown=1, lifespan=lifespan)
         self._server = uvicorn.Server(settings)
-        self._thread = threading.Thread(target=self._server.run, name="supplier-sim",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
+        self._name = name
         self.url = ""
 
-    def start(self) -> "SimServer":
+    def start(self) -> "AppThread":
         self._thread.start()
         deadline = time.monotonic() + START_SECONDS
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the supplier simulator did not start")
+                raise RuntimeError(f"{self._name} did not start")
             time.sleep(0.01)
         host, port = self._server.servers[0].sockets[0].getsockname()[:2]
         self.url = f"http://{host}:{port}"
@@ -51,14 +50,23 @@ class SimServer:
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
-    def admin(self) -> "SimAdmin":
-        return SimAdmin(self.url)
-
-    def __enter__(self) -> "SimServer":
+    def __enter__(self) -> "AppThread":
         return self.start()
 
     def __exit__(self, *_: Any) -> None:
         self.stop()
+
+
+class SimServer(AppThread):
+    """The simulator in a thread: ``with SimServer(...) as sim: sim.url``."""
+
+    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        super().__init__(create_app(config or SimConfig()), name="supplier-sim", host=host,
+                         port=port)
+
+    def admin(self) -> "SimAdmin":
+        return SimAdmin(self.url)
 
 
 class SimAdmin:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine.fulfilment import Fulfilment, fulfilment_id
-from tests.e2e.topup_world import COST_A, COST_B, PRICE, ApiServer, World, account
+from tests.e2e.topup_world import COST_A, COST_B, PRICE, api_server, World, account
 
 DEADLINE = 1.5
 
@@ -27,7 +27,7 @@ def settings(settings):
 
 @pytest.fixture
 def world(runtime, keys) -> Iterator[World]:
-    server = ApiServer(runtime).start()
+    server = api_server(runtime).start()
     made = World(server.url, keys)
     yield made
     made.close()

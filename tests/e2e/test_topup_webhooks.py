@@ -11,7 +11,7 @@ from standardwebhooks import Webhook
 
 from engine.settings import Settings
 from tests.e2e.test_webhooks_api import FAST, register
-from tests.e2e.topup_world import COST_A, ApiServer, World, account
+from tests.e2e.topup_world import COST_A, api_server, World, account
 from tests.e2e.webhook_receiver import Receiver
 
 
@@ -23,7 +23,7 @@ def settings(quanyi_env: dict[str, str]) -> Settings:
 
 @pytest.fixture
 def world(runtime, keys) -> Iterator[World]:
-    server = ApiServer(runtime).start()
+    server = api_server(runtime).start()
     made = World(server.url, keys)
     yield made
     made.close()

@@ -3,45 +3,23 @@ back), two simulated suppliers (supplier_sim) and a top-up product offered by bo
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-import uvicorn
 
 from api.app import create_app
 from supplier_sim import SimAdmin, SimConfig, SimServer
+from supplier_sim.server import AppThread
 
 PRICE, COST_A, COST_B = 10_000, 9_700, 9_800
 
 
-class ApiServer:
+def api_server(runtime: Any) -> AppThread:
     """``create_app(runtime)`` on a free port of 127.0.0.1, in a daemon thread."""
-
-    def __init__(self, runtime: Any) -> None:
-        config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=0,
-                                log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self.url = ""
-
-    def start(self) -> "ApiServer":
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.01)
-        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-        self.url = f"http://{host}:{port}"
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+    return AppThread(create_app(runtime), name="quanyi-api", lifespan="off")
 
 
 class World:

@@ -19,6 +19,7 @@ import httpx
 
 from bench.common import ROOT, free_port, quanyi, wait_until_up
 from supplier_sim import SimAdmin, SimConfig, SimServer
+from supplier_sim.onboarding import offer_top_up
 
 ORDERS = 40
 PRICE = 10_000
@@ -39,18 +40,8 @@ def _server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
 
 def _setup(api: httpx.Client, sims: dict[str, SimServer]) -> str:
     sku = f"CRASH-{uuid.uuid4().hex[:6]}"
-    for supplier_id, sim in sims.items():
-        api.post("/v1/suppliers", json={
-            "supplier_id": supplier_id, "name": supplier_id, "adapter": "http-json",
-            "endpoint": sim.url, "credentials": {"api_key": "sim-api-key",
-                                                 "callback_secret": "sim-callback-secret"}
-        }).raise_for_status()
-    api.post("/v1/products", json={"sku": sku, "name": "Mobile", "delivery": "topup",
-                                   "price": PRICE, "recharge_account_pattern": "mobile_cn"}
-             ).raise_for_status()
-    api.put(f"/v1/products/{sku}/offers", json={"offers": [
-        {"supplier_id": s, "supplier_sku": f"{s}-100", "cost": 9_000 + n, "priority": n}
-        for n, s in enumerate(sims)]}).raise_for_status()
+    offer_top_up(api, sims, sku=sku, name="Mobile", price=PRICE,
+                 costs=[9_000 + n for n in range(len(sims))])
     return sku
 
 
