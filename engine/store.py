@@ -87,38 +87,46 @@ class EventStore(Application):
     def get_many(self, ids: Sequence[UUID], until: datetime | None = None) -> list[Any]:
         """Aggregates for many ids in one query each chunk (missing ids are left out); with
         ``until``, each as its events stamped at or before that instant made it."""
+        by_id: dict[UUID, list[Any]] = {}
+        for _, stored in self.recorded(ids):
+            event = self.mapper.to_domain_event(stored)
+            if until is None or event.timestamp <= until:
+                by_id.setdefault(event.originator_id, []).append(event)
         found: list[Any] = []
-        for start in range(0, len(ids), EXISTENCE_CHUNK):
-            rows = self._events_of(ids[start:start + EXISTENCE_CHUNK])
-            by_id: dict[UUID, list[Any]] = {}
-            for stored in rows:
-                event = self.mapper.to_domain_event(stored)
-                if until is None or event.timestamp <= until:
-                    by_id.setdefault(event.originator_id, []).append(event)
-            for events in by_id.values():
-                aggregate = None
-                for event in sorted(events, key=lambda e: e.originator_version):
-                    aggregate = event.mutate(aggregate)
-                found.append(aggregate)
+        for events in by_id.values():
+            aggregate = None
+            for event in sorted(events, key=lambda e: e.originator_version):
+                aggregate = event.mutate(aggregate)
+            found.append(aggregate)
         return found
 
-    def _events_of(self, chunk: Sequence[UUID]) -> list[StoredEvent]:
+    def recorded(self, ids: Iterable[UUID]) -> list[tuple[int, StoredEvent]]:
+        """Every stored event of the given streams with its position, in log order, read a
+        chunk of streams a query."""
+        wanted = list(dict.fromkeys(ids))
+        found: list[tuple[int, StoredEvent]] = []
+        for start in range(0, len(wanted), EXISTENCE_CHUNK):
+            found += self._recorded_chunk(wanted[start:start + EXISTENCE_CHUNK])
+        return sorted(found, key=lambda row: row[0])
+
+    def _recorded_chunk(self, chunk: Sequence[UUID]) -> list[tuple[int, StoredEvent]]:
         recorder = self.recorder
         table = recorder.events_table_name
         if self.kind == "postgres":
-            sql = (f'SELECT originator_id, originator_version, topic, state FROM '
-                   f'"{recorder.datastore.schema}"."{table}" WHERE originator_id = ANY(%s)')
+            sql = (f"SELECT notification_id, originator_id, originator_version, topic, state "
+                   f'FROM "{recorder.datastore.schema}"."{table}" WHERE originator_id = ANY(%s)')
             with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
                 cursor.execute(sql, (list(chunk),))
-                return [StoredEvent(r["originator_id"], r["originator_version"], r["topic"],
-                                    bytes(r["state"])) for r in cursor.fetchall()]
+                return [(r["notification_id"],
+                         StoredEvent(r["originator_id"], r["originator_version"], r["topic"],
+                                     bytes(r["state"]))) for r in cursor.fetchall()]
         marks = ",".join("?" * len(chunk))
-        sql = (f"SELECT originator_id, originator_version, topic, state FROM {table} "
+        sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
                f"WHERE originator_id IN ({marks})")
         with recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(sql, [i.hex for i in chunk])
-            return [StoredEvent(UUID(r["originator_id"]), r["originator_version"], r["topic"],
-                                r["state"]) for r in cursor.fetchall()]
+            return [(r[0], StoredEvent(UUID(r[1]), r[2], r[3], bytes(r[4])))
+                    for r in cursor.fetchall()]
 
     def notifications(self, after: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(start=after, limit=limit,

@@ -17,7 +17,7 @@ must not hand out. Event states travel as stored: a code's secret stays sealed i
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -35,7 +35,6 @@ from engine.store import EventStore
 from replay.bundle_check import FORMAT
 from replay.merkle import SignedHead
 
-CHUNK = 1000
 ATTEMPTS = 3
 SOLD = "quanyi:code.sold"
 
@@ -84,31 +83,8 @@ def code_orders(events: Iterable[Recorded]) -> list[UUID]:
 
 def recorded(store: EventStore, streams: Iterable[UUID]) -> list[Recorded]:
     """Every stored event of the streams, in log order."""
-    wanted = list(dict.fromkeys(streams))
-    found: list[Recorded] = []
-    for start in range(0, len(wanted), CHUNK):
-        found += _recorded_chunk(store, wanted[start:start + CHUNK])
-    return sorted(found, key=lambda r: r.position)
-
-
-def _recorded_chunk(store: EventStore, chunk: Sequence[UUID]) -> list[Recorded]:
-    recorder = store.recorder
-    table = recorder.events_table_name
-    if store.kind == "postgres":
-        sql = (f"SELECT notification_id, originator_id, originator_version, topic, state "
-               f'FROM "{recorder.datastore.schema}"."{table}" WHERE originator_id = ANY(%s)')
-        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
-            cursor.execute(sql, (list(chunk),))
-            return [Recorded(r["notification_id"], r["originator_id"],
-                             r["originator_version"], r["topic"], bytes(r["state"]))
-                    for r in cursor.fetchall()]
-    marks = ",".join("?" * len(chunk))
-    sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
-           f"WHERE originator_id IN ({marks})")
-    with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute(sql, [i.hex for i in chunk])
-        return [Recorded(r[0], UUID(r[1]), r[2], r[3], bytes(r[4]))
-                for r in cursor.fetchall()]
+    return [Recorded(position, e.originator_id, e.originator_version, e.topic, e.state)
+            for position, e in store.recorded(streams)]
 
 
 def export(store: EventStore, audit: AuditLog, *, kind: str, subject: UUID,
