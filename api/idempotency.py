@@ -1,7 +1,8 @@
-"""Idempotency-Key on every POST: the same key and request replay the first answer; the same
+"""Idempotency-Key on every command (POST and PUT): the same key and request replay the first answer; the same
 key with another request is refused. Scoped per API key, kept 48 hours.
 
-A pure ASGI middleware, so that every POST route gets it from one place:
+A pure ASGI middleware, so that every command route gets it from one place (a PUT stores
+a new event each time it is applied, so it needs the key as much as a POST does):
 
     claim the key ──▶ run the route, holding its answer back ──▶ keep it (sealed) ──▶ send it
       │  (an INSERT: its primary key is the lock)
@@ -36,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.problems import problem
 from projections.projection import iso
 
+COMMANDS = frozenset({"POST", "PUT"})  # the methods that change state
 KEEP = timedelta(hours=48)
 STALE_CLAIM = timedelta(seconds=60)
 TABLE = ("CREATE TABLE IF NOT EXISTS api_idempotency (scope TEXT NOT NULL, key TEXT NOT NULL, "
@@ -144,7 +146,7 @@ class IdempotencyMiddleware:
         self.store = IdempotencyStore(runtime)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] not in COMMANDS:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         key = headers.get("idempotency-key")

@@ -3,7 +3,7 @@
 FastAPI's document is post-processed here, in one place, rather than route by route:
 every error answer is `application/problem+json` (FastAPI's HTTPValidationError is never
 sent, so it is removed), the statuses each operation can really answer are derived from its
-route (a key needed: 401/403; a path id: 404; a POST: Idempotency-Key and its 409/422; a
+route (a key needed: 401/403; a path id: 404; a POST or PUT: Idempotency-Key and its 409/422; a
 body: 413) and from the table of engine errors below, keyed operations carry the bearer
 scheme, and bodies read by hand (batch import) get their schema registered.
 
@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from api import auth, problems
+from api.idempotency import COMMANDS
 from api.schemas import (BatchIn, BatchOut, BundleOut, CancelIn, ChannelPriceIn, CodeOut,
                          DailyStatementOut, DistributorIn, DistributorOut, GeneratedOut,
                          GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
@@ -357,7 +358,7 @@ def _contract(operation: dict[str, Any], route: Any, method: str, taken: set[str
         operation["description"] = (f"{operation.get('description', '')}\n\n"
                                     f"Roles: {', '.join(roles)} (admin always).").strip()
     _name_optional_body(operation)
-    if method == "POST":
+    if method in COMMANDS:
         parameters = operation.setdefault("parameters", [])
         if not any(p["name"].lower() == "idempotency-key" for p in parameters):
             parameters.append(IDEMPOTENCY_KEY)
@@ -403,7 +404,7 @@ def _problems(key: str, route: Any, operation: dict[str, Any],
         add(422, "validation_error")
     if route.dependant.path_params:
         add(404, "not_found")
-    if key.startswith("POST "):
+    if key.split(" ", 1)[0] in COMMANDS:
         add(409, "idempotency_key_in_progress")
         add(422, "idempotency_key_reused")
     if "requestBody" in operation:
