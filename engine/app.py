@@ -46,16 +46,17 @@ class Engine:
         self.codes = CodeDesk(store, self.writer, self.vault, self.catalog)
         self.keys = Keys(store, self.writer, self.vault)
         self.distribution = Distribution(store, self.writer)
+        # one Sales for orders and top-ups: it keeps costs and commission chains per process
+        self.sales = Sales(store, self.catalog, self.distribution)
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
-                             self.distribution, settings.reservation_ttl_seconds)
+                             self.distribution, self.sales, settings.reservation_ttl_seconds)
         self.payouts = Payouts(store, self.writer, balances)
         self.suppliers = Suppliers(store, self.writer, self.vault, self.catalog,
                                    adapters or AdapterRegistry(), supplier_timeouts(settings))
         self.webhooks = Webhooks(store, self.writer, self.vault,
                                  allow_private_urls=settings.webhook_allow_private_urls)
         self.topups = Topups(
-            store, self.writer, self.vault, self.suppliers,
-            Sales(store, self.catalog, self.distribution),
+            store, self.writer, self.vault, self.suppliers, self.sales,
             CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown_seconds),
             deadline_seconds=settings.topup_deadline_seconds,
             query_seconds=settings.topup_query_seconds,

@@ -37,13 +37,12 @@ class Orders:
     """Use cases of the storefront's backend on orders."""
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog,
-                 reservations: Reservations, distribution: Distribution,
+                 reservations: Reservations, distribution: Distribution, sales: Sales,
                  reservation_ttl_seconds: int) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
         self._codes = OrderCodes(writer, reservations)
-        sales = Sales(store, catalog, distribution)
         self._placing = Placing(store, writer, vault, catalog, self._codes, sales,
                                 distribution, reservation_ttl_seconds)
         self._paying = Paying(store, writer, self._codes, sales)

@@ -65,13 +65,14 @@ class LedgerQueries:
             return [row[0] for row in cursor.fetchall()]
 
     def balance(self, account: str, currency: str, as_of: datetime | None = None) -> int:
-        """Debits − credits of the account's entries in ``currency`` (at or before ``as_of``)."""
-        sql = (f"SELECT {SUMS} FROM ledger_entries WHERE account = %s AND currency = %s")
-        params: tuple[Any, ...] = (account_key(account), account_key(currency))
-        if as_of is not None:
-            sql, params = sql + " AND at <= %s", params + (iso(as_of),)
+        """Debits − credits of the account's entries in ``currency`` (at or before ``as_of``):
+        now, the account's running row, not a sum over every entry of a busy account."""
+        if as_of is None:
+            return self.posted_balance(account, currency)
         with self._db.transaction(write=False) as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(f"SELECT {SUMS} FROM ledger_entries WHERE account = %s AND "
+                           "currency = %s AND at <= %s",
+                           (account_key(account), account_key(currency), iso(as_of)))
             debits, credits = cursor.fetchone() or (0, 0)
         return int(debits) - int(credits)
 
