@@ -68,7 +68,8 @@ def test_every_new_field_refuses_poison_and_stores_nothing(client, keys, runtime
     assert health.json()["projection_lag"] == 0
 
 
-@pytest.mark.parametrize("command", ["webhook", "supplier", "offers", "low_stock"])
+@pytest.mark.parametrize("command", ["webhook", "supplier", "offers", "low_stock",
+                                     "channel_price"])
 def test_a_command_resent_at_once_with_its_key_acts_once(client, keys, runtime, product,
                                                          command):
     topup = _topup_product(client, keys)
@@ -82,6 +83,8 @@ def test_a_command_resent_at_once_with_its_key_acts_once(client, keys, runtime, 
              "priority": 0}]}),
         "low_stock": ("put", f"/v1/products/{product}/low-stock", keys["app"],
                       {"threshold": 5}),
+        "channel_price": ("put", f"/v1/products/{product}/channel-prices/wechat", keys["app"],
+                          {"price": 1500}),
     }[command]
     sent = {**headers, "Idempotency-Key": f"again-{uuid.uuid4().hex}"}
     first = client.request(method, path, headers=sent, json=body)
