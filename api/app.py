@@ -55,9 +55,11 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
         app.include_router(module.router)
     app.include_router(webhooks.stock_router)
     # the last added runs first: metrics see every answer; the body ceiling holds before
-    # anything reads a body; the caller is known before idempotency or a route runs
+    # anything reads a body; a store that cannot be reached is a 503 wherever it is met;
+    # the caller is known before idempotency or a route runs
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)
     app.add_middleware(AuthMiddleware, runtime=runtime)
+    app.add_middleware(problems.UnavailableMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes,
                        lower=LOWER_BODY_CEILINGS)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
