@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,11 +18,14 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routes import (bundles, catalog, codes, distributors, feed, health, journal, keys,
                         ledger, orders, payouts, reconciliation, redemptions,
                         supplier_callbacks, suppliers, webhooks)
+from engine.supplier_protocol import MAX_CALLBACK_BYTES
 from runtime import Runtime
 
 DESCRIPTION = """Event-sourced engine for card codes (卡密), redemption codes (兑换码) and
 their sale. Bearer API keys with roles; `Idempotency-Key` on every POST; errors are
 `application/problem+json` with a stable `code`; money is integer minor units."""
+# Paths with a body ceiling lower than QUANYI_MAX_BODY_BYTES.
+LOWER_BODY_CEILINGS = {re.compile(r"/v1/suppliers/[^/]+/callbacks/?"): MAX_CALLBACK_BYTES}
 
 
 def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
@@ -51,9 +55,12 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
         app.include_router(module.router)
     app.include_router(webhooks.stock_router)
     # the last added runs first: metrics see every answer; the body ceiling holds before
-    # anything reads a body; the caller is known before idempotency or a route runs
+    # anything reads a body; a store that cannot be reached is a 503 wherever it is met;
+    # the caller is known before idempotency or a route runs
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)
     app.add_middleware(AuthMiddleware, runtime=runtime)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(problems.UnavailableMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes,
+                       lower=LOWER_BODY_CEILINGS)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -2,11 +2,17 @@
 memory: a declared Content-Length over it is answered 413 at once, and a body sent without
 one (chunked) is cut off with 413 as soon as it grows past it.
 
+A path may have a lower ceiling of its own (supplier callbacks: anyone may send one, and
+the signature is checked only once the body is read), held the same way before the body is.
+
 A pure ASGI middleware, outermost but for metrics, so that no layer inside - idempotency's
 hashing, a route's JSON parsing, the CSV import - ever holds more than the ceiling.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,17 +30,27 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Answers 413 to a body over ``max_bytes``, declared or as it arrives."""
+    """Answers 413 to a body over ``max_bytes`` (or over the lower ceiling of the first of
+    ``lower`` whose path pattern matches the whole path), declared or as it arrives."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 lower: Mapping[re.Pattern[str], int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.lower = dict(lower or {})
+
+    def ceiling(self, path: str) -> int:
+        for pattern, limit in self.lower.items():
+            if pattern.fullmatch(path):
+                return min(limit, self.max_bytes)
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if _declared_length(scope) > self.max_bytes:
-            return await _too_large(self.max_bytes)(scope, receive, send)
+        limit = self.ceiling(scope["path"])
+        if _declared_length(scope) > limit:
+            return await _too_large(limit)(scope, receive, send)
         started = False
         seen = 0
 
@@ -43,8 +59,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -57,7 +73,7 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:
                 raise
-            await _too_large(self.max_bytes)(scope, receive, send)
+            await _too_large(limit)(scope, receive, send)
 
 
 def _declared_length(scope: Scope) -> int:

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
+from engine.errors import Unavailable
 from projections.projection import iso
 
 COMMANDS = frozenset({"POST", "PUT"})  # the methods that change state
@@ -193,12 +194,15 @@ class IdempotencyMiddleware:
         except BaseException:
             await _threaded(self.store.release, scope_id, key)
             raise
-        if answer.status >= 500:
-            await _threaded(self.store.release, scope_id, key)
-        else:
-            kept = None if scope["state"].get(SECRETS_FLAG) else answer.body
-            await _threaded(self.store.answer, scope_id, key, answer.status,
-                            answer.content_type, kept)
+        try:
+            if answer.status >= 500:
+                await _threaded(self.store.release, scope_id, key)
+            else:
+                kept = None if scope["state"].get(SECRETS_FLAG) else answer.body
+                await _threaded(self.store.answer, scope_id, key, answer.status,
+                                answer.content_type, kept)
+        except Unavailable:
+            pass  # the command's own answer stands (a stored write is never told as failed)
         await answer.deliver(send)
 
 

@@ -413,6 +413,10 @@ def _problems(key: str, route: Any, operation: dict[str, Any],
         add(_status_of(error), error.code)
     if key in RATE_LIMITED:
         add(429, "rate_limited")
+    if "503" not in operation.get("responses", {}):  # /healthz answers 503 its own way
+        add(503, errors.StoreUnavailable.code)
+    if key.split(" ", 1)[0] in COMMANDS:
+        add(507, errors.StorageFull.code)
     return found
 
 
@@ -429,6 +433,6 @@ def _problem_answer(status: int, codes: list[str]) -> dict[str, Any]:
         "description": f"{title}: {', '.join(f'`{c}`' for c in codes)}",
         "content": {PROBLEM_JSON: {"schema": {"$ref": SCHEMAS + "Problem"},
                                    "example": example}}}
-    if status == 429:
+    if status in (429, 503, 507):
         answer["headers"] = RETRY_AFTER
     return answer

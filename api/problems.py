@@ -1,4 +1,6 @@
-"""The one place where errors become application/problem+json answers."""
+"""The one place where errors become application/problem+json answers: the routes' errors
+through the app's handlers, and a store that cannot take a request (``Unavailable``) also
+when the middlewares around the routes (auth, idempotency) meet it."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from api.responses import OrjsonResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import errors
 
@@ -19,11 +22,12 @@ STATUS = {
     errors.NotFound: 404, errors.Forbidden: 403,
     errors.Conflict: 409, errors.Gone: 410,
     errors.CallbackRejected: 400, errors.SignatureInvalid: 401,
+    errors.StoreUnavailable: 503, errors.StorageFull: 507,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Too large",
           415: "Unsupported media type", 422: "Unprocessable request", 429: "Too many requests",
-          500: "Internal error"}
+          500: "Internal error", 503: "Service unavailable", 507: "Insufficient storage"}
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type",
               422: "validation_error", 429: "rate_limited"}
@@ -47,6 +51,35 @@ def problem(status: int, code: str, detail: str, headers: dict[str, str] | None 
                           media_type="application/problem+json")
 
 
+def domain_problem(exc: errors.QuanyiError) -> OrjsonResponse:
+    headers = ({"Retry-After": str(exc.retry_after_seconds)}
+               if isinstance(exc, errors.Unavailable) else None)
+    return problem(status_of(exc), exc.code, exc.detail, headers, **exc.extra)
+
+
+class UnavailableMiddleware:
+    """Answers a middleware's ``Unavailable`` (a key read while the store is lost) as the
+    routes' handler would, rather than letting it become a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except errors.Unavailable as exc:
+            if started or scope["type"] != "http":
+                raise
+            await domain_problem(exc)(scope, receive, send)
+
+
 def status_of(exc: errors.QuanyiError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -62,7 +95,7 @@ def _readable(error: dict[str, Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.QuanyiError)
     async def domain_error(_: Request, exc: errors.QuanyiError) -> OrjsonResponse:
-        return problem(status_of(exc), exc.code, exc.detail, **exc.extra)
+        return domain_problem(exc)
 
     @app.exception_handler(ApiProblem)
     async def api_problem(_: Request, exc: ApiProblem) -> OrjsonResponse:

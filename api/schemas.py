@@ -532,10 +532,13 @@ class ProjectionFailureOut(BaseModel):
 class HealthOut(BaseModel):
     """Liveness; `degraded` (503) names the event a projection cannot get past."""
 
-    status: str = Field(examples=["ok", "degraded"])
+    status: str = Field(examples=["ok", "degraded", "unavailable"])
     store: Literal["sqlite", "postgres"]
-    projection_lag: int = Field(description="events written but not yet projected")
-    position: int = Field(description="the last position in the event log")
+    projection_lag: int | None = Field(default=None, description="events written but not yet "
+                                       "projected (absent while `unavailable`)")
+    position: int | None = Field(default=None, description="the last position in the event "
+                                 "log (absent while `unavailable`)")
+    detail: str | None = Field(default=None, description="why the store is `unavailable`")
     projection_failure: ProjectionFailureOut | None = None
     max_lag: int | None = Field(default=None, description="present when the lag exceeds it "
                                                           "(QUANYI_HEALTH_MAX_LAG)")

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psycopg
@@ -55,15 +56,16 @@ def quanyi(*args: str, env: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def serve_subprocess(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, str]]:
-    """`quanyi serve` on a free loopback port; yields (base URL, admin API key) and the
-    process is stopped afterwards."""
+def serve_subprocess(env: dict[str, str], workers: int = 1,
+                     stderr: IO[str] | None = None) -> Iterator[tuple[str, str]]:
+    """`quanyi serve` on a free loopback port (its standard error to ``stderr``, when given);
+    yields (base URL, admin API key) and the process is stopped afterwards."""
     key = quanyi("--init", "keys", "create", "--role", "admin", "--name", "bench",
                  env=env).split()[0]
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", str(workers)], cwd=ROOT,
-                            env={**os.environ, **env})
+                            env={**os.environ, **env}, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base)

@@ -25,6 +25,9 @@
     ├── CallbackRejected           (a supplier callback whose body cannot be read)
     │   └── SignatureInvalid       (its signature is missing, wrong or stale)
     ├── UnbalancedTransaction      (ledger legs that do not sum to zero: a defect, never stored)
+    ├── Unavailable                (the store cannot take a request now: retry after a while)
+    │   ├── StoreUnavailable       (PostgreSQL cannot be reached, or every connection is busy)
+    │   └── StorageFull            (the disk is full: nothing of the request was stored)
     └── SettingsError              (a bad QUANYI_* setting: the process does not start)
         └── StoreMissing           (no store or secret key where the settings point)
 
@@ -155,6 +158,22 @@ class PriceBelowCost(Conflict):
 
 class PatternTooSmall(ValidationFailed):
     code = "pattern_too_small"
+
+
+class Unavailable(QuanyiError):
+    code = "unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class StoreUnavailable(Unavailable):
+    code = "store_unavailable"
+
+
+class StorageFull(Unavailable):
+    code = "storage_full"
 
 
 class SettingsError(QuanyiError):

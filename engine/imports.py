@@ -13,6 +13,7 @@ of the other kind answers to is a duplicate (engine/case_forms.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -25,7 +26,8 @@ from engine.clock import utc_now
 from engine.code_desk import CodeLocator
 from engine.code_strings import mixes_scripts
 from engine.codes import Batch, Code
-from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
+from engine.errors import (ConcurrentUpdate, InvalidState, PriceBelowCost, StorageFull,
+                           ValidationFailed)
 from engine.fields import check_instant
 from engine.generation import MAX_CODE_LENGTH, CodePattern
 from engine.ids import batch_id as make_batch_id
@@ -106,9 +108,10 @@ class Imports:
         if batch.completed:
             return BatchResult(batch.id, sku, batch.imported, batch.rejected)
         result = BatchResult(batch.id, sku, resumed=resumed)
-        for chunk in _chunks(self._candidates(rows, result, product.case_sensitive), CHUNK):
-            self._store_chunk(batch, chunk, result)
-        return self._complete(batch, result)
+        with _saying_what_is_stored(result):
+            for chunk in _chunks(self._candidates(rows, result, product.case_sensitive), CHUNK):
+                self._store_chunk(batch, chunk, result)
+            return self._complete(batch, result)
 
     def generate_batch(self, *, sku: str, count: int, pattern: CodePattern,
                        expires_at: datetime | None, actor: str,
@@ -123,13 +126,14 @@ class Imports:
             return BatchResult(batch.id, sku, batch.imported, batch.rejected)
         result = BatchResult(batch.id, sku, resumed=resumed)
         drawn: set[str] = set()
-        while result.imported < count:
-            want = min(CHUNK, count - result.imported)
-            codes = pattern.draw_distinct(want, drawn)
-            chunk = [_Candidate(i, c, None, self._case_forms.of_generated(c))
-                     for i, c in enumerate(codes)]
-            self._store_chunk(batch, chunk, result, report=False)
-        return self._complete(batch, result)
+        with _saying_what_is_stored(result):
+            while result.imported < count:
+                want = min(CHUNK, count - result.imported)
+                codes = pattern.draw_distinct(want, drawn)
+                chunk = [_Candidate(i, c, None, self._case_forms.of_generated(c))
+                         for i, c in enumerate(codes)]
+                self._store_chunk(batch, chunk, result, report=False)
+            return self._complete(batch, result)
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -222,3 +226,15 @@ def _chunks(items: Iterable[_Candidate], size: int) -> Iterator[list[_Candidate]
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+@contextmanager
+def _saying_what_is_stored(result: BatchResult) -> Iterator[None]:
+    """A full disk stops an import between two chunks: the answer says how far it got."""
+    try:
+        yield
+    except StorageFull as full:
+        full.detail += (f"; batch {result.batch_id} holds {result.imported} codes so far: "
+                        "send the import again with its Idempotency-Key to resume it")
+        full.extra.update(batch_id=str(result.batch_id), imported=result.imported)
+        raise

@@ -24,6 +24,10 @@ SECRET_KEY_FILE = "secret.key"
 AUDIT_KEY_FILE = "audit.key"
 MAX_BODY_BYTES = 32 * 2**20  # a 100,000-code JSON import of long codes and PINs fits
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# Four server processes and a command line fit PostgreSQL's default max_connections (100,
+# three of them reserved for superusers); engine/connections.py shares them out.
+DATABASE_MAX_CONNECTIONS = 16
+DATABASE_MIN_CONNECTIONS = 8
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class Settings:
     database_url: str | None
     secret_key: bytes
     database_schema: str = "public"
+    database_max_connections: int = DATABASE_MAX_CONNECTIONS  # per process, every pool
+    database_idle_seconds: float = 30.0  # a pool's connection idle this long is closed
     reservation_ttl_seconds: int = 900
     expiry_sweep_seconds: float = 5.0
     write_batch_size: int = 200
@@ -73,6 +79,8 @@ class Settings:
             database_url=_database_url(env.get("QUANYI_DATABASE_URL") or None),
             secret_key=_secret_key(env.get("QUANYI_SECRET_KEY"), data_dir, create_key),
             database_schema=_schema(env.get("QUANYI_DATABASE_SCHEMA") or "public"),
+            database_max_connections=_connections(env),
+            database_idle_seconds=_positive(env, "QUANYI_DATABASE_IDLE_SECONDS", 30.0),
             reservation_ttl_seconds=_positive(env, "QUANYI_RESERVATION_TTL_SECONDS", 900),
             expiry_sweep_seconds=_positive(env, "QUANYI_EXPIRY_SWEEP_SECONDS", 5.0),
             write_batch_size=_positive(env, "QUANYI_WRITE_BATCH_SIZE", 200),
@@ -143,6 +151,14 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> Any:
         kind = "a positive whole number" if isinstance(default, int) else "a positive number"
         raise SettingsError(f"{name} must be {kind}, not {text!r}")
     return value
+
+
+def _connections(env: Mapping[str, str]) -> int:
+    name = "QUANYI_DATABASE_MAX_CONNECTIONS"
+    count = _positive(env, name, DATABASE_MAX_CONNECTIONS)
+    if count < DATABASE_MIN_CONNECTIONS:
+        raise SettingsError(f"{name} must be at least {DATABASE_MIN_CONNECTIONS}, not {count}")
+    return count
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

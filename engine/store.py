@@ -15,6 +15,7 @@ from eventsourcing.utils import Environment
 from psycopg.rows import dict_row, tuple_row
 
 from engine.append_only import refuse_changes
+from engine.connections import Budget, GuardedPool, StoreWatch
 from engine.data_dir import private_database
 from engine.errors import NotFound, SettingsError
 from engine.serialization import OrjsonTranscoder
@@ -36,6 +37,11 @@ class EventStore(Application):
     @property
     def kind(self) -> str:
         return "postgres" if "postgres" in type(self.recorder).__module__ else "sqlite"
+
+    @property
+    def watch(self) -> StoreWatch | None:
+        """Whether PostgreSQL can be reached (engine/connections.py); None on SQLite."""
+        return getattr(self.factory, "watch", None)
 
     def append(self, events: Sequence[Any]) -> None:
         """Store already collected events in one atomic write. ``Application.save`` would
@@ -155,22 +161,43 @@ class EventStore(Application):
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
+    def holds(self, event: Any) -> bool:
+        """Whether ``event`` is stored, as encoded here: after a write whose outcome is in
+        doubt (it raised, but perhaps only once it had committed). False when the store
+        cannot be read either."""
+        mine = self.mapper.to_stored_event(event)
+        try:
+            found = self.recorder.select_events(
+                event.originator_id, gt=event.originator_version - 1,
+                lte=event.originator_version, limit=1)
+        except Exception:  # noqa: BLE001 - unreadable: the write stays in doubt
+            return False
+        return bool(found) and found[0].topic == mine.topic and found[0].state == mine.state
+
 
 class UrlPostgresFactory(PostgresFactory):
-    """The library's PostgreSQL persistence, connecting with the whole QUANYI_DATABASE_URL.
+    """The library's PostgreSQL persistence, connecting with the whole QUANYI_DATABASE_URL
+    from a pool that fails fast while the database is lost (engine/connections.py).
 
     The library builds its connections from host, port, user, password and database name
     only, which drops the URL's query parameters (sslmode, sslrootcert, application_name,
     connect_timeout, ...) that managed PostgreSQL needs. Its pool is not open yet when the
-    factory is built, so the pool is given the URL before the first connection."""
+    factory is built, so it is replaced by one given the URL before the first connection."""
 
     POSTGRES_URL = "POSTGRES_URL"
+    POSTGRES_MAX_IDLE = "POSTGRES_MAX_IDLE"
 
     def __init__(self, env: Environment) -> None:
         super().__init__(env)
-        pool = self.datastore.pool
-        pool.conninfo = self.env.get(self.POSTGRES_URL) or ""
-        pool.kwargs = {"row_factory": dict_row}
+        url = self.env.get(self.POSTGRES_URL) or ""
+        library = self.datastore.pool
+        self.watch = StoreWatch(url)
+        self.datastore.pool = GuardedPool(
+            self.watch, url, max_size=library.max_size,
+            idle_seconds=float(self.env.get(self.POSTGRES_MAX_IDLE) or library.max_idle),
+            kwargs={"row_factory": dict_row}, connection_class=library.connection_class,
+            configure=self.datastore.after_connect_func(), max_lifetime=library.max_lifetime,
+            open=False)
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -180,8 +207,9 @@ def open_event_store(settings: Settings) -> EventStore:
         env = {
             "PERSISTENCE_MODULE": f"{__name__}:{UrlPostgresFactory.__name__}",
             "POSTGRES_URL": settings.database_url,
-            "POSTGRES_POOL_SIZE": "16",
-            "POSTGRES_MAX_OVERFLOW": "48",
+            "POSTGRES_POOL_SIZE": "1",
+            "POSTGRES_MAX_OVERFLOW": str(Budget.of(settings.database_max_connections).store - 1),
+            "POSTGRES_MAX_IDLE": str(settings.database_idle_seconds),
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
             **settings.postgres_params(),

@@ -34,6 +34,8 @@ from engine.money import Money
 # Our references travel in URLs and suppliers' databases: a plain, bounded alphabet.
 REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_ACCOUNT = 128
+# A callback is one small report; anyone may send one, so no more is ever read of it.
+MAX_CALLBACK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,15 @@ version clash, its commands are saved one by one so only the clashing one fails.
 
 Every event is checked against engine/fields.py's rules in the caller's thread, before it
 is queued: a value no projection could ever apply fails its own command (ValidationFailed)
-and never reaches, or poisons, a group commit."""
+and never reaches, or poisons, a group commit.
+
+A write that raises is read back before its callers hear of it: one that committed after
+all (the error came once it was stored) is answered as saved, never as failed; one that did
+not is StorageFull when the disk is full (nothing of it was stored), else its error."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -20,7 +25,10 @@ from eventsourcing.persistence import IntegrityError
 from engine.errors import ConcurrentUpdate
 from engine.fields import check_event
 from engine.recent import RecentAggregates
+from engine.storage_full import disk_full, storage_full
 from engine.store import EventStore
+
+log = logging.getLogger("quanyi.writer")
 
 
 @dataclass
@@ -39,6 +47,7 @@ class Writer:
         self._max_group = max_group
         self._on_saved = on_saved or (lambda: None)
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._full = False  # whether the last write found the disk full (logged once)
         self._thread = threading.Thread(target=self._run, name="quanyi-writer", daemon=True)
         self._thread.start()
         self.recent = RecentAggregates()
@@ -100,25 +109,36 @@ class Writer:
             self._write(group)
 
     def _write(self, group: list[_Request]) -> None:
-        try:
-            self._store.append([e for r in group for e in r.events])
-        except IntegrityError:
-            if len(group) == 1:
-                group[0].error = ConcurrentUpdate("another command changed the same record")
-            else:
-                for request in group:
-                    self._write_alone(request)
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+        error = self._append([e for r in group for e in r.events])
+        if isinstance(error, ConcurrentUpdate) and len(group) > 1:
             for request in group:
-                request.error = exc
+                request.error = self._append(request.events)
+        else:
+            for request in group:
+                request.error = error
         self._on_saved()
         for request in group:
             request.done.set()
 
-    def _write_alone(self, request: _Request) -> None:
+    def _append(self, events: list[Any]) -> BaseException | None:
+        """Store the events in one transaction: None once they are stored, else the error
+        for their callers (ConcurrentUpdate on a version clash)."""
         try:
-            self._store.append(request.events)
+            self._store.append(events)
         except IntegrityError:
-            request.error = ConcurrentUpdate("another command changed the same record")
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-            request.error = exc
+            return ConcurrentUpdate("another command changed the same record")
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting callers
+            if self._store.holds(events[-1]):
+                return None  # it committed; only the acknowledgement failed
+            if disk_full(exc):
+                self._disk_is_full(True)
+                return storage_full()
+            return exc
+        self._disk_is_full(False)
+        return None
+
+    def _disk_is_full(self, full: bool) -> None:
+        if full != self._full:
+            self._full = full
+            log.warning("the event store's disk is full: writes answer 507 until space is "
+                        "freed" if full else "the event store's disk takes writes again")

@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.connections import Budget, GuardedPool, StoreWatch
 from engine.data_dir import private_database
 from engine.settings import Settings
+from engine.storage_full import disk_full, storage_full
 
 
 class Cursor(Protocol):
@@ -73,11 +75,18 @@ class ReadDatabase:
         raise NotImplementedError
 
     @staticmethod
-    def open(settings: Settings, *, name: str = "projections",
-             schema: str | None = None) -> "ReadDatabase":
+    def open(settings: Settings, *, name: str = "projections", schema: str | None = None,
+             watch: StoreWatch | None = None,
+             connections: int | None = None) -> "ReadDatabase":
+        """The read side where the settings point; on PostgreSQL a pool of at most
+        ``connections`` (the read side's share of the budget unless given), refused while
+        ``watch`` says the database is lost."""
         if settings.database_url:
-            return PostgresReadDatabase(settings.database_url,
-                                        schema or settings.database_schema)
+            url = settings.database_url
+            return PostgresReadDatabase(
+                url, schema or settings.database_schema, watch or StoreWatch(url),
+                connections or Budget.of(settings.database_max_connections).read,
+                settings.database_idle_seconds)
         return SqliteReadDatabase(private_database(settings.data_dir / f"{name}.sqlite"))
 
 
@@ -104,14 +113,18 @@ class SqliteReadDatabase(ReadDatabase):
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
+        """A transaction; on a full disk nothing of it is kept and StorageFull is raised."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield _SqliteCursor(conn.cursor())
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:  # a failed COMMIT may leave it open
+                conn.execute("ROLLBACK")
+            if disk_full(exc):
+                raise storage_full() from exc
             raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -147,14 +160,13 @@ def _storable_text_dumpers() -> tuple[type, type]:
 class PostgresReadDatabase(ReadDatabase):
     kind = "postgres"
 
-    def __init__(self, url: str, schema: str) -> None:
-        from psycopg_pool import ConnectionPool
-
+    def __init__(self, url: str, schema: str, watch: StoreWatch, connections: int,
+                 idle_seconds: float) -> None:
         self.url = url
         self.schema = schema
-        self.pool = ConnectionPool(url, min_size=1, max_size=10, open=True,
-                                   configure=self._configure,
-                                   kwargs={"options": _with_search_path(url, schema)})
+        self.pool = GuardedPool(watch, url, max_size=connections, idle_seconds=idle_seconds,
+                                open=True, configure=self._configure,
+                                kwargs={"options": _with_search_path(url, schema)})
 
     @staticmethod
     def _configure(conn: Any) -> None:

@@ -14,6 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from engine.connections import probe_options
+from engine.errors import Unavailable
+
 RETRY_SECONDS = 1.0
 LISTEN_RECONNECT_SECONDS = 1.0
 MESSAGE_CHARS = 200
@@ -93,6 +96,8 @@ class LogFollower:
         while not self._stop.is_set():
             try:
                 self._step()
+            except Unavailable:
+                self._stop.wait(RETRY_SECONDS)  # the store's watch says so, once
             except Exception:  # noqa: BLE001 - keep following; the step keeps the error
                 self._log.exception("%s failed%s; retrying", self._name,
                                     self._describe_failure())
@@ -105,11 +110,14 @@ class LogFollower:
 
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._listen_url, autocommit=True) as conn:
+                with psycopg.connect(self._listen_url, autocommit=True,
+                                     **probe_options(self._listen_url)) as conn:
                     conn.execute(f'LISTEN "{self._channel()}"')
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=0.25):
                             self._wake.set()
+            except psycopg.OperationalError:
+                self._stop.wait(LISTEN_RECONNECT_SECONDS)  # the store's watch says so, once
             except Exception:  # noqa: BLE001 - reconnect; polling covers the gap
                 self._log.exception("%s: LISTEN connection lost; reconnecting", self._name)
                 self._stop.wait(LISTEN_RECONNECT_SECONDS)

@@ -20,6 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from engine.connections import Budget
 from engine.errors import NotFound, StoreMissing
 from engine.settings import AUDIT_KEY_FILE, Settings
 from engine.store import EventStore
@@ -71,7 +72,9 @@ class AuditLog:
             raise StoreMissing(f"no audit key in {settings.data_dir} ({AUDIT_KEY_FILE}) and "
                                "QUANYI_AUDIT_KEY is not set: run `quanyi init` to create one, "
                                "or set QUANYI_AUDIT_KEY to the store's audit key")
-        return cls(store, ReadDatabase.open(settings, name=DATABASE_NAME), settings.audit_key)
+        db = ReadDatabase.open(settings, name=DATABASE_NAME, watch=store.watch,
+                               connections=Budget.of(settings.database_max_connections).audit)
+        return cls(store, db, settings.audit_key)
 
     def close(self) -> None:
         self.db.close()

@@ -27,7 +27,7 @@ class Runtime:
     def __init__(self, settings: Settings, store: EventStore) -> None:
         self.settings = settings
         self.store = store
-        self.read_db = ReadDatabase.open(settings)
+        self.read_db = ReadDatabase.open(settings, watch=store.watch)
         self.runner = ProjectionRunner(store, self.read_db, all_projections(),
                                        listen_url=settings.database_url)
         self.codes = CodeQueries(self.read_db, self.runner)
@@ -52,8 +52,10 @@ class Runtime:
         return cls(settings, open_event_store(settings))
 
     def start(self) -> None:
-        """Start the projection runner, the audit follower, the expiry sweeper, the webhook
-        dispatcher and the top-up dispatcher."""
+        """Start the store's watch (PostgreSQL), the projection runner, the audit follower,
+        the expiry sweeper, the webhook dispatcher and the top-up dispatcher."""
+        if self.store.watch is not None:
+            self.store.watch.start()
         self.runner.start()
         self.audit_follower.start()
         self.sweeper.start()
@@ -81,3 +83,5 @@ class Runtime:
         self.engine.close()
         self.audit.close()
         self.read_db.close()
+        if self.store.watch is not None:
+            self.store.watch.stop()

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
-from engine.errors import ConcurrentUpdate
+from engine.errors import ConcurrentUpdate, Unavailable
 from engine.topups import Topups
 from projections.topup_queries import TopupQueries
 
@@ -62,6 +62,8 @@ class TopupDispatcher:
             try:
                 self._follow()
                 self._dispatch()
+            except Unavailable:
+                pass  # the store's watch says so, once; the next turn retries
             except Exception:  # noqa: BLE001 - the next turn retries; the error is logged
                 log.exception("top-up dispatch failed")
 
@@ -90,6 +92,8 @@ class TopupDispatcher:
             later = self._topups.advance(order_id)
         except ConcurrentUpdate:
             later = 0.0  # another process moved it: look again on fresh state
+        except Unavailable:
+            later = RETRY_AFTER_ERROR  # the store's watch says so, once
         except Exception:  # noqa: BLE001 - kept scheduled; logged without the account
             log.exception("top-up of order %s could not advance", order_id)
             later = RETRY_AFTER_ERROR

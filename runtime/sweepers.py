@@ -9,6 +9,7 @@ import logging
 import threading
 
 from engine.app import Engine
+from engine.errors import Unavailable
 from engine.store import EventStore
 from projections.queries import CodeQueries, iso_now
 from projections.runner import ProjectionRunner
@@ -62,5 +63,7 @@ class ExpirySweeper:
             try:
                 self.sweep_expired_orders()
                 self.sweep_expired()
+            except Unavailable:
+                pass  # the store's watch says so, once; the next turn retries
             except Exception:  # noqa: BLE001 - the next sweep retries; the error is logged
                 log.exception("expiry sweep failed")

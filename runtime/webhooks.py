@@ -26,6 +26,7 @@ import httpx
 
 from engine.app import Engine
 from engine.clock import utc_now
+from engine.errors import Unavailable
 from engine.settings import Settings
 from engine.store import EventStore
 from engine.webhook_messages import (STOCK_LOW, Message, message_id, message_of, sign,
@@ -135,6 +136,8 @@ class WebhookDispatcher:
         while not self._stop.is_set():
             try:
                 self._roll_call()
+            except Unavailable:
+                pass  # the store's watch says so, once; the next turn retries
             except Exception:  # noqa: BLE001 - the next roll call retries; logged
                 log.exception("webhook dispatcher could not read the endpoints")
             self._wake.wait(self.settings.webhook_poll_seconds)
@@ -196,6 +199,8 @@ class EndpointWorker:
                     self._step()
                 else:  # another process delivers to this endpoint
                     self._pause(self.d.settings.webhook_poll_seconds)
+            except Unavailable:
+                self._stop.wait(RETRY_SECONDS)  # the store's watch says so, once
             except Exception:  # noqa: BLE001 - keep delivering; the error is logged
                 log.exception("webhook endpoint %s: delivery step failed", self.endpoint_id)
                 self._stop.wait(RETRY_SECONDS)

@@ -22,15 +22,14 @@ import httpx
 import orjson
 
 from engine.errors import CallbackRejected, SignatureInvalid, ValidationFailed
-from engine.supplier_protocol import (AttemptReport, Outcome, SupplierLink, TopupRequest,
-                                      check_reference)
+from engine.supplier_protocol import (MAX_CALLBACK_BYTES, AttemptReport, Outcome,
+                                      SupplierLink, TopupRequest, check_reference)
 
 CREDENTIALS = ("api_key", "callback_secret")
 TIMESTAMP_HEADER = "quanyi-timestamp"
 SIGNATURE_HEADER = "quanyi-signature"
 SIGNATURE_VERSION = "v1"
 MAX_DETAIL = 200
-MAX_CALLBACK_BYTES = 64 * 1024
 STATUSES = {"succeeded": Outcome.SUCCEEDED, "failed": Outcome.FAILED,
             "pending": Outcome.PENDING}
 # Refusals that prove the request was not taken: nothing can ever be credited for it.

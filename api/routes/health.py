@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.responses import rfc3339
 from api.schemas import HealthOut
+from engine.errors import Unavailable
 
 router = APIRouter(tags=["operations"])
 
@@ -16,12 +17,20 @@ router = APIRouter(tags=["operations"])
 @router.get("/healthz", response_model=HealthOut, response_model_exclude_none=True,
             responses={503: {"model": HealthOut, "description": "degraded: the projections "
                              "or the audit follower are failing or lag beyond "
-                             "QUANYI_HEALTH_MAX_LAG"}})
+                             "QUANYI_HEALTH_MAX_LAG; unavailable: the store cannot be "
+                             "reached (answered at once, without waiting for it)"}})
 def healthz(request: Request) -> JSONResponse:
     """The store in use, how far the projections and the audit tree trail the log, and
     whether they fail."""
     runtime = request.app.state.runtime
-    position = runtime.store.last_position()
+    try:
+        if runtime.store.watch is not None:
+            runtime.store.watch.check()
+        position = runtime.store.last_position()
+    except Unavailable as exc:
+        return JSONResponse({"status": "unavailable", "store": runtime.store.kind,
+                             "detail": exc.detail}, status_code=503,
+                            headers={"Retry-After": str(exc.retry_after_seconds)})
     lag = max(0, position - runtime.runner.position())
     audit_lag = max(0, position - runtime.audit.position())
     health, audit = runtime.runner.health, runtime.audit_follower.health

@@ -29,3 +29,15 @@ def import_codes(rt: Runtime, sku: str, rows: list[CodeRow], **overrides) -> Bat
     fields = {"supplier_id": "sup-1", "unit_cost": 1200, "expires_at": None,
               "actor": "test", **overrides}
     return rt.engine.imports.import_batch(sku=sku, rows=rows, **fields)
+
+
+def stocked_over_http(http, codes: int, prefix: str = "HTTP") -> str:
+    """A card product with ``codes`` codes, made through a server's API (an httpx client
+    with an admin key); its SKU."""
+    sku = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    http.post("/v1/products", json={"sku": sku, "name": prefix.lower(), "delivery": "card",
+                                    "price": 100}).raise_for_status()
+    http.post(f"/v1/products/{sku}/batches", json={
+        "supplier_id": "s", "unit_cost": 50,
+        "codes": [{"code": f"{sku}-{n:05d}"} for n in range(codes)]}).raise_for_status()
+    return sku
