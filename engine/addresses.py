@@ -127,7 +127,10 @@ def pin(url: str, *, allow_private: bool) -> Pinned:
     """Resolve the URL's host once and check every address (AddressRefused when one is not
     public or there is none); the URL to connect to, naming the first address."""
     parts = urlsplit(url)
-    name = host_name(parts.hostname or "")
+    try:
+        name = host_name(parts.hostname or "")
+    except ValidationFailed as exc:  # stored before hosts were checked so: never sent
+        raise AddressRefused(exc.detail) from None
     if allow_private:
         return Pinned(_with_host(parts, _bracketed(name)))
     port = parts.port or DEFAULT_PORTS.get(parts.scheme, 443)

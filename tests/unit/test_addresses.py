@@ -92,6 +92,11 @@ def test_a_name_that_does_not_resolve_is_refused():
         pin("http://does-not-exist.invalid/", allow_private=False)
 
 
+def test_a_stored_url_whose_host_no_resolver_takes_is_refused_as_an_address():
+    with pytest.raises(AddressRefused, match="host"):
+        pin("http://" + "a" * 64 + ".example/", allow_private=True)
+
+
 def test_an_ipv6_address_is_pinned_in_brackets(resolver):
     answers, _ = resolver
     answers["six.example"] = ["2606:4700:4700::1111"]
