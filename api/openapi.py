@@ -94,7 +94,9 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
     "PUT /v1/products/{sku}/offers": (errors.InvalidState, errors.PriceBelowCost,
                                       errors.ConcurrentUpdate),
     "POST /v1/webhooks/{endpoint_id}/disable": (errors.InvalidState, errors.ConcurrentUpdate),
-    "POST /v1/webhooks/{endpoint_id}/enable": (errors.InvalidState, errors.ConcurrentUpdate),
+    "POST /v1/webhooks": (errors.TooManyWebhooks,),
+    "POST /v1/webhooks/{endpoint_id}/enable": (errors.InvalidState, errors.ConcurrentUpdate,
+                                               errors.TooManyWebhooks),
     "POST /v1/webhooks/{endpoint_id}/rotate-secret": (errors.ConcurrentUpdate,),
     "POST /v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver": (
         errors.ConcurrentUpdate,),
@@ -433,6 +435,6 @@ def _problem_answer(status: int, codes: list[str]) -> dict[str, Any]:
         "description": f"{title}: {', '.join(f'`{c}`' for c in codes)}",
         "content": {PROBLEM_JSON: {"schema": {"$ref": SCHEMAS + "Problem"},
                                    "example": example}}}
-    if status in (429, 503, 507):
+    if status in (503, 507) or "rate_limited" in codes:
         answer["headers"] = RETRY_AFTER
     return answer

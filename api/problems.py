@@ -19,7 +19,7 @@ log = logging.getLogger("quanyi.api")
 
 STATUS = {
     errors.ValidationFailed: 422, errors.PatternTooSmall: 422, errors.AmountMismatch: 422,
-    errors.NotFound: 404, errors.Forbidden: 403,
+    errors.NotFound: 404, errors.Forbidden: 403, errors.TooManyWebhooks: 429,
     errors.Conflict: 409, errors.Gone: 410,
     errors.CallbackRejected: 400, errors.SignatureInvalid: 401,
     errors.StoreUnavailable: 503, errors.StorageFull: 507,

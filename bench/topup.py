@@ -147,7 +147,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     url = fresh_postgres_database("quanyi_bench_topup") if args.store == "postgres" else None
     env = bench_env(url)
     env.update({"QUANYI_TOPUP_WORKERS": str(args.topup_workers),
-                "QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS": "true"})
+                "QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+                "QUANYI_SUPPLIER_ALLOW_PRIVATE_URLS": "true"})
     receiver = WebhookReceiver()
     sims = {"sup-first": SimServer(SimConfig(latency_ms=args.latency_ms, seed=1,
                                              failure_rate=args.failure_rate)).start(),

@@ -33,7 +33,8 @@ class Engine:
 
     def __init__(self, settings: Settings, store: EventStore, candidates: CandidateSource,
                  on_saved: Callable[[], None] | None = None, *,
-                 balances: BalanceSource, adapters: AdapterRegistry | None = None) -> None:
+                 balances: BalanceSource, adapters: AdapterRegistry | None = None,
+                 enabled_webhooks_of: Callable[[str], int] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.vault = Vault(settings.secret_key)
@@ -52,9 +53,12 @@ class Engine:
                              self.distribution, self.sales, settings.reservation_ttl_seconds)
         self.payouts = Payouts(store, self.writer, balances)
         self.suppliers = Suppliers(store, self.writer, self.vault, self.catalog,
-                                   adapters or AdapterRegistry(), supplier_timeouts(settings))
+                                   adapters or AdapterRegistry(), supplier_timeouts(settings),
+                                   allow_private_urls=settings.supplier_allow_private_urls)
         self.webhooks = Webhooks(store, self.writer, self.vault,
-                                 allow_private_urls=settings.webhook_allow_private_urls)
+                                 allow_private_urls=settings.webhook_allow_private_urls,
+                                 max_endpoints=settings.webhook_max_endpoints,
+                                 enabled_of=enabled_webhooks_of)
         self.topups = Topups(
             store, self.writer, self.vault, self.suppliers, self.sales,
             CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown_seconds),

@@ -20,8 +20,10 @@
     │   └── CodeVoided
     ├── AmountMismatch
     ├── ValidationFailed
-    │   └── PatternTooSmall
+    │   ├── PatternTooSmall
+    │   └── AddressRefused         (a URL the server may not call: not a public address)
     ├── Forbidden
+    ├── TooManyWebhooks            (an owner's enabled webhook endpoints are at the cap)
     ├── CallbackRejected           (a supplier callback whose body cannot be read)
     │   └── SignatureInvalid       (its signature is missing, wrong or stale)
     ├── UnbalancedTransaction      (ledger legs that do not sum to zero: a defect, never stored)
@@ -60,8 +62,18 @@ class ValidationFailed(QuanyiError):
     code = "validation_error"
 
 
+class AddressRefused(ValidationFailed):
+    """A URL whose host resolves to no address, or to one that is not public."""
+
+
 class Forbidden(QuanyiError):
     code = "forbidden"
+
+
+class TooManyWebhooks(QuanyiError):
+    """An owner already has as many enabled webhook endpoints as one may have."""
+
+    code = "too_many_webhooks"
 
 
 class Conflict(QuanyiError):

@@ -54,12 +54,15 @@ class Settings:
     supplier_connect_timeout_seconds: float = 3.0
     supplier_timeout_seconds: float = 10.0  # an answer slower than this is UNKNOWN
     supplier_callback_tolerance_seconds: float = 300.0  # a callback's timestamp, at most
+    supplier_allow_private_urls: bool = False  # see engine/addresses.py
     webhook_timeout_seconds: float = 10.0  # one delivery attempt, connect to last byte
     webhook_retry_base_seconds: float = 5.0  # first retry; doubles each failure, jittered
     webhook_retry_max_seconds: float = 3600.0
     webhook_disable_after_seconds: float = 86400.0  # failing this long disables an endpoint
     webhook_poll_seconds: float = 1.0  # how often an idle endpoint looks for new events
     webhook_allow_private_urls: bool = False  # see engine/webhook_urls.py
+    webhook_workers: int = 8  # deliveries in flight at once, whatever the number of endpoints
+    webhook_max_endpoints: int = 50  # enabled endpoints per owner (a tenant, or a key)
     audit_key: bytes = b""  # the Ed25519 seed that signs the audit log's heads
     audit_head_every_events: int = 10_000  # sign a head once the tree grew this much
     audit_head_every_seconds: float = 60.0  # ... or this long after the last, if it grew
@@ -100,6 +103,7 @@ class Settings:
             supplier_timeout_seconds=_positive(env, "QUANYI_SUPPLIER_TIMEOUT_SECONDS", 10.0),
             supplier_callback_tolerance_seconds=_positive(
                 env, "QUANYI_SUPPLIER_CALLBACK_TOLERANCE_SECONDS", 300.0),
+            supplier_allow_private_urls=_flag(env, "QUANYI_SUPPLIER_ALLOW_PRIVATE_URLS"),
             webhook_timeout_seconds=_positive(env, "QUANYI_WEBHOOK_TIMEOUT_SECONDS", 10.0),
             webhook_retry_base_seconds=_positive(env, "QUANYI_WEBHOOK_RETRY_BASE_SECONDS", 5.0),
             webhook_retry_max_seconds=_positive(env, "QUANYI_WEBHOOK_RETRY_MAX_SECONDS",
@@ -108,6 +112,8 @@ class Settings:
                 env, "QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS", 86400.0),
             webhook_poll_seconds=_positive(env, "QUANYI_WEBHOOK_POLL_SECONDS", 1.0),
             webhook_allow_private_urls=_flag(env, "QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS"),
+            webhook_workers=_positive(env, "QUANYI_WEBHOOK_WORKERS", 8),
+            webhook_max_endpoints=_positive(env, "QUANYI_WEBHOOK_MAX_ENDPOINTS", 50),
             audit_key=_audit_key(env.get("QUANYI_AUDIT_KEY"), data_dir, create_key),
             audit_head_every_events=_positive(env, "QUANYI_AUDIT_HEAD_EVERY_EVENTS", 10_000),
             audit_head_every_seconds=_positive(env, "QUANYI_AUDIT_HEAD_EVERY_SECONDS", 60.0),

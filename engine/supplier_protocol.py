@@ -123,12 +123,15 @@ class SupplierTimeouts:
 @dataclass(frozen=True)
 class SupplierLink:
     """What an adapter is built from: where the supplier is and the opened credentials.
-    The credentials never show in a repr, a log line or an error."""
+    The credentials never show in a repr, a log line or an error. Unless
+    ``allow_private_addresses``, the adapter connects only to public addresses
+    (engine/addresses.py: resolved once, checked, pinned)."""
 
     supplier_id: str
     endpoint: str
     credentials: Mapping[str, str] = field(repr=False)
     timeouts: SupplierTimeouts = SupplierTimeouts()
+    allow_private_addresses: bool = False
 
 
 AdapterFactory = Callable[[SupplierLink], SupplierAdapter]

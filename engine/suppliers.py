@@ -29,6 +29,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from engine import ids
+from engine.addresses import check_host
 from engine.catalog import Catalog
 from engine.errors import (AlreadyExists, ConcurrentUpdate, InvalidState, NotFound,
                            PriceBelowCost, ValidationFailed)
@@ -113,13 +114,15 @@ class Suppliers:
     """Register suppliers, give each top-up SKU its offers, and build suppliers' adapters."""
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, catalog: Catalog,
-                 adapters: AdapterRegistry, timeouts: SupplierTimeouts) -> None:
+                 adapters: AdapterRegistry, timeouts: SupplierTimeouts, *,
+                 allow_private_urls: bool = False) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
         self._catalog = catalog
         self._adapters = adapters
         self._timeouts = timeouts
+        self._allow_private = allow_private_urls
         self._built: dict[str, SupplierAdapter] = {}
         self._recent: dict[str, tuple[float, list[TopupOffer]]] = {}
         self._lock = threading.Lock()
@@ -129,7 +132,8 @@ class Suppliers:
         """Register a supplier, its credentials sealed; the same registration again answers
         the first one, another with the same id is refused."""
         check_supplier_id(supplier_id, "supplier_id")
-        name, endpoint = _check_name(name), check_endpoint(endpoint)
+        name = _check_name(name)
+        endpoint = check_endpoint(endpoint, allow_private=self._allow_private)
         secrets = _check_credentials(credentials, self._adapters.kind(adapter).credentials)
         supplier = Supplier(
             id=ids.supplier_id(supplier_id), supplier_id=supplier_id, name=name,
@@ -201,7 +205,8 @@ class Suppliers:
         supplier = self.get(supplier_id)
         opened = self._vault.open(ids.supplier_id(supplier_id), supplier.sealed_credentials)
         link = SupplierLink(supplier_id, supplier.endpoint,
-                            {k: str(v) for k, v in opened.items()}, self._timeouts)
+                            {k: str(v) for k, v in opened.items()}, self._timeouts,
+                            allow_private_addresses=self._allow_private)
         adapter = self._adapters.build(supplier.adapter, link)
         with self._lock:
             return self._built.setdefault(supplier_id, adapter)
@@ -245,9 +250,11 @@ def check_supplier_id(value: object, field: str) -> str:
     return value
 
 
-def check_endpoint(value: object) -> str:
+def check_endpoint(value: object, *, allow_private: bool) -> str:
     """An http(s) URL with a host and nothing secret in it: no user, password or query
-    (those belong in the sealed credentials; the endpoint is stored in clear)."""
+    (those belong in the sealed credentials; the endpoint is stored in clear); unless
+    private addresses are allowed, a host that is not this machine nor a non-public
+    address, however spelt (engine/addresses.py), since the supplier's key is sent there."""
     text = check_text(value, "endpoint")
     parts = _url_parts(text)
     if parts is None or parts.scheme not in ("http", "https") or not _is_host(parts.hostname):
@@ -256,6 +263,8 @@ def check_endpoint(value: object) -> str:
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValidationFailed("endpoint must carry no user, password, query or fragment: "
                                "credentials go in credentials, where they are sealed")
+    if not allow_private:
+        check_host(parts.hostname or "", "endpoint")
     return text.rstrip("/")
 
 

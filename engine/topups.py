@@ -19,6 +19,7 @@ then be refused, failing an attempt that was about to succeed.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
@@ -28,7 +29,7 @@ from uuid import UUID
 from engine import topup_ledger
 from engine.breakers import CircuitBreakers
 from engine.clock import utc_now
-from engine.errors import InvalidState, NotFound, ValidationFailed
+from engine.errors import InvalidState, NotFound, SignatureInvalid, ValidationFailed
 from engine.fields import check_text
 from engine.fulfilment import (FAILED, OPEN, SUCCEEDED, Attempt, Fulfilment, fulfilment_id,
                                order_of)
@@ -46,6 +47,10 @@ ANSWER, QUERY, CALLBACK, SUPPORT = "answer", "query", "callback", "support"
 ALL_FAILED = "every supplier offer failed"
 NO_OFFER = "no supplier offers this SKU"
 MAX_NOTE = 500
+UNTRUSTED_CALLBACK = ("the callback's signature is missing, stale or wrong, or no such "
+                      "supplier: it was not read")
+
+log = logging.getLogger("quanyi.topups")
 
 
 class Topups:
@@ -80,8 +85,14 @@ class Topups:
     def take_callback(self, *, supplier_id: str, headers: Mapping[str, str],
                       body: bytes) -> tuple[AttemptReport, Fulfilment]:
         """A supplier's callback: its signature checked by the supplier's adapter
-        (CallbackRejected), then decided on like any other report of the attempt."""
-        report = self._suppliers.adapter_for(supplier_id).read_callback(headers, body)
+        (CallbackRejected), then decided on like any other report of the attempt. An
+        unknown supplier, or any fault in the signature, is one answer (SignatureInvalid,
+        always saying the same), so that nobody learns which supplier ids exist."""
+        try:
+            report = self._suppliers.adapter_for(supplier_id).read_callback(headers, body)
+        except (NotFound, SignatureInvalid) as exc:
+            log.info("supplier callback to %r refused: %s", supplier_id[:64], exc.detail)
+            raise SignatureInvalid(UNTRUSTED_CALLBACK) from None
         return report, self.report(supplier_id=supplier_id, report=report, via=CALLBACK)
 
     # -- the dispatcher's step --------------------------------------------------------------

@@ -2,24 +2,23 @@
 
 A webhook URL is chosen by an API client, and the platform then makes requests to it from
 inside its own network. So by default a URL must be http(s), carry no credentials, and name
-a host whose every address is public: loopback, private, link-local (cloud metadata at
-169.254.169.254), shared, multicast and reserved ranges are refused. The literal check runs
-when an endpoint is registered; the resolved check runs again before every delivery, since
+a host whose every address is public (engine/addresses.py: hosts are read as the resolver
+reads them, so 2130706433, 0x7f000001, 127.1 and [::ffff:127.0.0.1] are all loopback). The
+literal check runs when an endpoint is registered; before every delivery the name is
+resolved once, every address checked, and the connection made to the checked address, since
 a name can be pointed elsewhere later (and redirects are never followed).
 ``QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS`` lifts the address rule, for tests and private networks.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from urllib.parse import urlsplit
 
+from engine.addresses import check_host, host_name
 from engine.errors import ValidationFailed
 
 MAX_URL = 2000
 SCHEMES = ("http", "https")
-LOCAL_NAMES = ("localhost", "localhost.localdomain")
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
@@ -41,32 +40,7 @@ def check_url(url: str, *, allow_private: bool) -> str:
     if parts.fragment:
         raise ValidationFailed("url must not have a fragment")
     if not allow_private:
-        _check_host(parts.hostname)
+        check_host(parts.hostname)
+    else:
+        host_name(parts.hostname)  # a host no resolver can look up is refused all the same
     return url
-
-
-def _check_host(host: str) -> None:
-    if host.lower().rstrip(".") in LOCAL_NAMES or host.lower().endswith(".localhost"):
-        raise ValidationFailed("url must name a public host, not this machine")
-    address = _literal(host)
-    if address is not None and not address.is_global:
-        raise ValidationFailed(f"url must name a public address, not {address}")
-
-
-def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
-def resolves_publicly(url: str) -> bool:
-    """Whether every address the URL's host resolves to now is public (the check run before
-    each delivery); False when it does not resolve."""
-    parts = urlsplit(url)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return False
-    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
-    return bool(addresses) and all(a.is_global for a in addresses)

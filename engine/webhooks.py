@@ -9,6 +9,12 @@ in clear once, in the answer that made or rotated it, and opened again only to s
 
 Which events an endpoint hears is fixed when it is registered: those of its owner's orders
 (an app key's tenant, or the key), or of every owner for an admin's endpoint.
+
+An owner has at most ``QUANYI_WEBHOOK_MAX_ENDPOINTS`` enabled endpoints: registering or
+enabling one more is refused (TooManyWebhooks); disabling one frees its place. The count is
+read from the endpoints read model once it holds every event written before, so requests
+one after another are held to the cap exactly, and requests racing each other may pass it
+by at most their number.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ import base64
 import binascii
 import secrets
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-from engine.errors import InvalidState, NotFound, ValidationFailed
+from engine.errors import InvalidState, NotFound, TooManyWebhooks, ValidationFailed
 from engine.keys import Principal
 from engine.retry import retrying
 from engine.store import EventStore
@@ -153,11 +160,14 @@ class Webhooks:
     """Register, show, disable, enable and re-key webhook endpoints."""
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, *,
-                 allow_private_urls: bool) -> None:
+                 allow_private_urls: bool, max_endpoints: int,
+                 enabled_of: Callable[[str], int] | None = None) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
         self._allow_private = allow_private_urls
+        self._max_endpoints = max_endpoints
+        self._enabled_of = enabled_of  # an owner's enabled endpoints, counted
 
     def register(self, *, url: str, event_types: list[str], secret: str | None,
                  who: Principal) -> tuple[WebhookEndpoint, str]:
@@ -165,6 +175,7 @@ class Webhooks:
         url = check_url(url, allow_private=self._allow_private)
         types = check_event_types(event_types)
         secret = check_secret(secret) if secret is not None else new_secret()
+        self._check_room(who.owner)
         endpoint_id = uuid4()
         endpoint = WebhookEndpoint(id=endpoint_id, url=url, event_types=types,
                                    sealed=self._seal(endpoint_id, secret), owner=who.owner,
@@ -192,7 +203,11 @@ class Webhooks:
 
     def enable(self, endpoint_id: UUID, *, who: Principal) -> WebhookEndpoint:
         """Resume deliveries to a disabled endpoint, from the first one not delivered."""
-        return self._change(endpoint_id, who, lambda e: e.enable(actor=who.actor))
+        def enable(endpoint: WebhookEndpoint) -> None:
+            if not endpoint.enabled:
+                self._check_room(endpoint.owner)
+            endpoint.enable(actor=who.actor)
+        return self._change(endpoint_id, who, enable)
 
     def rotate_secret(self, endpoint_id: UUID, *, who: Principal) -> tuple[WebhookEndpoint, str]:
         """Replace an endpoint's secret; the new one is shown this once."""
@@ -212,6 +227,11 @@ class Webhooks:
     def secret(self, endpoint: WebhookEndpoint) -> str:
         """The endpoint's secret in clear, to sign a delivery with."""
         return str(self._vault.open(endpoint.id, endpoint.sealed)["secret"])
+
+    def _check_room(self, owner: str) -> None:
+        if self._enabled_of is not None and self._enabled_of(owner) >= self._max_endpoints:
+            raise TooManyWebhooks(f"{owner} already has {self._max_endpoints} enabled webhook "
+                                  "endpoints, the most one may have: disable one first")
 
     def _seal(self, endpoint_id: UUID, secret: str) -> str:
         return self._vault.seal(endpoint_id, {"secret": secret})

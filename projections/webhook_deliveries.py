@@ -4,7 +4,7 @@ every attempt, in the read-side database.
 This is not a projection: it records what receivers answered, which no event holds, so a
 rebuild leaves it alone. Each endpoint has its own row in ``webhook_cursors`` (the last log
 position whose messages are queued for it), so one endpoint's failures hold back only its
-own queue. One process at a time delivers to an endpoint: its worker holds a lease on the
+own queue. One process at a time delivers to an endpoint: it holds a lease on the
 endpoint's row (``holder``, ``held_until``), renewed at every step, which a second
 ``quanyi serve`` on the same database waits out. A delivery's ``seq`` is its log position times ``REDELIVERIES`` plus the number
 of earlier deliveries of the same event: the queue is sent in ``seq`` order, which is log
@@ -138,6 +138,13 @@ class DeliveryLog:
         with self.db.transaction() as cursor:
             cursor.execute("UPDATE webhook_cursors SET holder = NULL, held_until = NULL "
                            "WHERE endpoint_id = %s AND holder = %s", (endpoint_id, holder))
+
+    def let_go_all(self, holder: str, keep: Sequence[str] = ()) -> None:
+        """Let go of every lease ``holder`` holds but those on the endpoints in ``keep``."""
+        spared = f" AND endpoint_id NOT IN ({', '.join(['%s'] * len(keep))})" if keep else ""
+        with self.db.transaction() as cursor:
+            cursor.execute("UPDATE webhook_cursors SET holder = NULL, held_until = NULL "
+                           f"WHERE holder = %s{spared}", (holder, *keep))
 
     def enqueue(self, endpoint_id: str, was: int, upto: int, queued: Sequence[Queued],
                 now: datetime) -> bool:

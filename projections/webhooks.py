@@ -81,6 +81,14 @@ class EndpointQueries:
         more = int(rows[limit - 1][1]) if len(rows) > limit else None
         return [row[0] for row in rows[:limit]], more
 
+    def enabled_of(self, owner: str) -> int:
+        """How many enabled endpoints the owner has."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute("SELECT COUNT(*) FROM webhook_endpoints "
+                           "WHERE owner = %s AND status = 'enabled'", (owner,))
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
     def enabled(self) -> dict[str, int]:
         """Every enabled endpoint, with the log position it was registered at."""
         with self.db.transaction(write=False) as cursor:

@@ -37,7 +37,8 @@ class Runtime:
             self.audit, head_every_events=settings.audit_head_every_events,
             head_every_seconds=settings.audit_head_every_seconds)
         self.engine = Engine(settings, store, self.codes, on_saved=self.runner.wake,
-                             balances=self.ledger, adapters=supplier_adapters())
+                             balances=self.ledger, adapters=supplier_adapters(),
+                             enabled_webhooks_of=self._enabled_webhooks_of)
         self.topups = TopupQueries(self.read_db)
         self.dispatcher = TopupDispatcher(self.engine.topups, self.topups,
                                           workers=settings.topup_workers,
@@ -65,6 +66,12 @@ class Runtime:
     def read_your_writes(self, timeout: float = 5.0) -> bool:
         """Wait until the read models include every event written before this call."""
         return self.runner.wait_for(self.store.last_position(), timeout)
+
+    def _enabled_webhooks_of(self, owner: str) -> int:
+        """An owner's enabled webhook endpoints, once the read models hold every event
+        written before (so that one registration after another is counted)."""
+        self.read_your_writes()
+        return self.webhooks.endpoints.enabled_of(owner)
 
     def sweep_expired_orders(self) -> int:
         """Expire unpaid orders past their reservation time, releasing their codes."""

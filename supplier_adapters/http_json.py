@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import orjson
 
-from engine.errors import CallbackRejected, SignatureInvalid, ValidationFailed
+from engine.addresses import pin
+from engine.errors import AddressRefused, CallbackRejected, SignatureInvalid, ValidationFailed
 from engine.supplier_protocol import (MAX_CALLBACK_BYTES, AttemptReport, Outcome,
                                       SupplierLink, TopupRequest, check_reference)
 
@@ -48,12 +49,14 @@ class HttpJsonAdapter:
 
     def __init__(self, link: SupplierLink) -> None:
         self._supplier_id = link.supplier_id
+        self._endpoint = link.endpoint
+        self._allow_private = link.allow_private_addresses
         self._callback_secret = link.credentials["callback_secret"]
         self._tolerance = link.timeouts.callback_tolerance_seconds
         timeout = httpx.Timeout(link.timeouts.read_seconds,
                                 connect=link.timeouts.connect_seconds)
         self._http = httpx.Client(
-            base_url=link.endpoint, timeout=timeout, follow_redirects=False,
+            timeout=timeout, follow_redirects=False,
             headers={"Authorization": f"Bearer {link.credentials['api_key']}",
                      "User-Agent": "quanyi-supplier-client/1"})
 
@@ -63,8 +66,10 @@ class HttpJsonAdapter:
                 "account": request.recharge_account, "amount": request.amount.amount,
                 "currency": request.amount.currency}
         try:
-            answer = self._http.post("/topups", content=orjson.dumps(body),
-                                     headers={"Content-Type": "application/json"})
+            answer = self._send("POST", "/topups", content=orjson.dumps(body),
+                                headers={"Content-Type": "application/json"})
+        except AddressRefused as exc:  # nothing sent; UNKNOWN as for a refused connection
+            return _unknown(request.reference, f"not sent: {exc.detail}")
         except httpx.HTTPError as exc:  # timeout, refused or dropped connection
             return _unknown(request.reference, _transport(exc))
         if answer.status_code in REFUSED:
@@ -77,7 +82,9 @@ class HttpJsonAdapter:
         (the protocol closes an unknown reference when it is asked about)."""
         check_reference(reference)
         try:
-            answer = self._http.get(f"/topups/{reference}")
+            answer = self._send("GET", f"/topups/{reference}")
+        except AddressRefused as exc:
+            return _unknown(reference, f"not sent: {exc.detail}")
         except httpx.HTTPError as exc:
             return _unknown(reference, _transport(exc))
         if answer.status_code == 404:
@@ -102,6 +109,15 @@ class HttpJsonAdapter:
 
     def close(self) -> None:
         self._http.close()
+
+    def _send(self, method: str, path: str, headers: dict[str, str] | None = None,
+              **request: Any) -> httpx.Response:
+        """One request to the supplier, connected to the address its host resolved to when
+        checked (AddressRefused, nothing sent, when that is not a public one)."""
+        target = pin(self._endpoint + path, allow_private=self._allow_private)
+        return self._http.request(method, target.url, headers={**(headers or {}),
+                                                               **target.headers},
+                                  extensions=target.extensions, **request)
 
     def _verify(self, headers: Mapping[str, str], body: bytes) -> None:
         named = {key.lower(): value for key, value in headers.items()}

@@ -104,6 +104,13 @@ def test_keyed_operations_need_a_bearer_key_and_declare_401_403_422(doc):
         assert "`signature_invalid`" in responses["401"]["description"]
 
 
+def test_the_webhook_cap_is_documented_where_it_is_met(doc):
+    for path in ("/v1/webhooks", "/v1/webhooks/{endpoint_id}/enable"):
+        capped = doc["paths"][path]["post"]["responses"]["429"]
+        assert "`too_many_webhooks`" in capped["description"]
+        assert "headers" not in capped  # no wait helps: an endpoint must be disabled first
+
+
 def test_statuses_follow_path_ids_bodies_and_engine_errors(doc):
     for method, path, operation in _keyed(doc):
         statuses = set(operation["responses"])

@@ -4,6 +4,7 @@ offers only for top-up SKUs and in priority order, and the adapter a registratio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 
@@ -12,6 +13,13 @@ import pytest
 from engine.money import Money
 from engine.supplier_protocol import Outcome, TopupRequest
 from supplier_sim import SimConfig, SimServer
+
+
+@pytest.fixture
+def settings(settings):
+    """The simulator listens on 127.0.0.1: private supplier addresses are allowed here."""
+    return dataclasses.replace(settings, supplier_allow_private_urls=True)
+
 
 API_KEY = "sup-api-key-" + uuid.uuid4().hex
 CALLBACK_SECRET = "sup-callback-secret-" + uuid.uuid4().hex

@@ -18,7 +18,8 @@ from tests.e2e.webhook_receiver import Receiver
 @pytest.fixture
 def settings(quanyi_env: dict[str, str]) -> Settings:
     return dataclasses.replace(Settings.from_env({**quanyi_env, **FAST}),
-                               topup_query_seconds=0.2, topup_poll_seconds=0.02)
+                               topup_query_seconds=0.2, topup_poll_seconds=0.02,
+                               supplier_allow_private_urls=True)  # the simulator's 127.0.0.1
 
 
 @pytest.fixture

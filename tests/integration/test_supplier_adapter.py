@@ -91,7 +91,8 @@ def admin(sim: SimServer) -> Iterator[SimAdmin]:
 def adapter(sim: SimServer) -> Iterator[HttpJsonAdapter]:
     link = SupplierLink("sup-sim", sim.url, {"api_key": API_KEY,
                                              "callback_secret": CALLBACK_SECRET},
-                        SupplierTimeouts(connect_seconds=1.0, read_seconds=CLIENT_TIMEOUT))
+                        SupplierTimeouts(connect_seconds=1.0, read_seconds=CLIENT_TIMEOUT),
+                        allow_private_addresses=True)  # the simulator's 127.0.0.1
     built = HttpJsonAdapter(link)
     yield built
     built.close()
@@ -162,7 +163,8 @@ def test_query_after_a_lost_request_reveals_it_was_never_taken(adapter, admin):
 
 def test_connection_refused_is_unknown():
     link = SupplierLink("down", "http://127.0.0.1:9", {"api_key": "k", "callback_secret": "s"},
-                        SupplierTimeouts(connect_seconds=1.0, read_seconds=1.0))
+                        SupplierTimeouts(connect_seconds=1.0, read_seconds=1.0),
+                        allow_private_addresses=True)
     down = HttpJsonAdapter(link)
     try:
         assert down.place(request_for("13900000000")).outcome is Outcome.UNKNOWN
@@ -173,7 +175,7 @@ def test_connection_refused_is_unknown():
 
 def test_a_request_the_supplier_refuses_to_read_is_failed(sim, admin):
     link = SupplierLink("sup-sim", sim.url, {"api_key": "not-the-key", "callback_secret": "s"},
-                        SupplierTimeouts(1.0, CLIENT_TIMEOUT))
+                        SupplierTimeouts(1.0, CLIENT_TIMEOUT), allow_private_addresses=True)
     wrong = HttpJsonAdapter(link)
     try:
         request = request_for(account(admin, "succeed"))
@@ -182,6 +184,23 @@ def test_a_request_the_supplier_refuses_to_read_is_failed(sim, admin):
         assert admin.credits(request.recharge_account) == 0
     finally:
         wrong.close()
+
+
+def test_a_supplier_on_a_private_address_is_sent_nothing_where_that_is_not_allowed(sim,
+                                                                                 admin):
+    link = SupplierLink("sup-sim", sim.url, {"api_key": API_KEY,
+                                             "callback_secret": CALLBACK_SECRET},
+                        SupplierTimeouts(1.0, CLIENT_TIMEOUT))  # private addresses refused
+    guarded = HttpJsonAdapter(link)
+    try:
+        request = request_for(account(admin, "succeed"))
+        placed = guarded.place(request)
+        assert placed.outcome is Outcome.UNKNOWN  # nothing sent, yet no failover on it
+        assert "not sent" in (placed.detail or "") and "127.0.0.1" in placed.detail
+        assert guarded.query(request.reference).outcome is Outcome.UNKNOWN
+        assert admin.credits(request.recharge_account) == 0  # the key never left
+    finally:
+        guarded.close()
 
 
 def test_a_reference_placed_with_other_details_is_unknown(adapter, admin):

@@ -3,8 +3,11 @@ models, not in a log line, not in the public form of its event; and they still o
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
+
+import pytest
 
 from engine.money import Money
 from engine.serialization import public_fields
@@ -17,6 +20,12 @@ from tests.integration.test_secrets_at_rest import stored_bytes
 
 API_KEY = "CLEAR-API-KEY-" + uuid.uuid4().hex
 CALLBACK_SECRET = "CLEAR-CALLBACK-SECRET-" + uuid.uuid4().hex
+
+
+@pytest.fixture
+def settings(settings):
+    """The simulator listens on 127.0.0.1: private supplier addresses are allowed here."""
+    return dataclasses.replace(settings, supplier_allow_private_urls=True)
 
 
 def test_supplier_credentials_appear_nowhere_in_storage_or_logs(runtime, quanyi_env, caplog):

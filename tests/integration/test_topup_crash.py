@@ -66,7 +66,8 @@ def _settled(api: httpx.Client, order_ids: list[str], timeout: float = 90) -> di
 
 
 def test_killing_the_server_mid_fulfilment_tops_up_each_paid_order_once(quanyi_env):
-    env = {**quanyi_env, "QUANYI_SUPPLIER_TIMEOUT_SECONDS": "0.5",
+    env = {**quanyi_env, "QUANYI_SUPPLIER_ALLOW_PRIVATE_URLS": "true",
+           "QUANYI_SUPPLIER_TIMEOUT_SECONDS": "0.5",
            "QUANYI_TOPUP_QUERY_SECONDS": "0.3", "QUANYI_TOPUP_WORKERS": "8"}
     port = free_port()
     callback = f"http://127.0.0.1:{port}/v1/suppliers/{{}}/callbacks"
@@ -106,7 +107,7 @@ def test_killing_the_server_mid_fulfilment_tops_up_each_paid_order_once(quanyi_e
 
 
 def test_two_servers_dispatching_the_same_top_ups_credit_each_once(quanyi_env):
-    env = {**quanyi_env, "QUANYI_TOPUP_WORKERS": "8"}
+    env = {**quanyi_env, "QUANYI_TOPUP_WORKERS": "8", "QUANYI_SUPPLIER_ALLOW_PRIVATE_URLS": "true"}
     ports = [free_port(), free_port()]
     callback = f"http://127.0.0.1:{ports[0]}/v1/suppliers/{{}}/callbacks"
     sims = {"sup-a": SimServer(SimConfig(callback_url=callback.format("sup-a"),

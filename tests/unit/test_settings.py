@@ -80,6 +80,9 @@ BAD = [
     ("QUANYI_WEBHOOK_RETRY_BASE_SECONDS", "0"),
     ("QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS", "a day"),
     ("QUANYI_WEBHOOK_ALLOW_PRIVATE_URLS", "maybe"),
+    ("QUANYI_WEBHOOK_WORKERS", "0"),
+    ("QUANYI_WEBHOOK_MAX_ENDPOINTS", "many"),
+    ("QUANYI_SUPPLIER_ALLOW_PRIVATE_URLS", "sometimes"),
 ]
 
 
@@ -127,6 +130,13 @@ def test_webhook_settings_are_read_with_safe_defaults(tmp_path):
                               "QUANYI_WEBHOOK_POLL_SECONDS": "0.2",
                               "QUANYI_WEBHOOK_DISABLE_AFTER_SECONDS": "600"})
     assert told.webhook_allow_private_urls is True
+    assert (default.webhook_workers, default.webhook_max_endpoints) == (8, 50)
+    assert default.supplier_allow_private_urls is False
+    sized = Settings.from_env({"QUANYI_DATA_DIR": str(tmp_path), "QUANYI_WEBHOOK_WORKERS": "2",
+                               "QUANYI_WEBHOOK_MAX_ENDPOINTS": "500",
+                               "QUANYI_SUPPLIER_ALLOW_PRIVATE_URLS": "true"})
+    assert (sized.webhook_workers, sized.webhook_max_endpoints) == (2, 500)
+    assert sized.supplier_allow_private_urls is True
     assert (told.webhook_retry_base_seconds, told.webhook_retry_max_seconds,
             told.webhook_timeout_seconds, told.webhook_poll_seconds,
             told.webhook_disable_after_seconds) == (0.5, 60.0, 3.0, 0.2, 600.0)

@@ -17,7 +17,7 @@ from engine.money import Money
 from engine.settings import Settings
 from engine.webhook_messages import message_id, message_of, sign, stock_message, topics_for
 from engine.webhook_urls import check_url
-from runtime.webhooks import backoff
+from runtime.webhook_courier import backoff
 
 AT = datetime(2026, 11, 23, 10, 22, 23, 123456, tzinfo=timezone.utc)
 ORDER = str(uuid.uuid4())
