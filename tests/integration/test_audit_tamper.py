@@ -203,6 +203,46 @@ def test_the_database_refuses_to_change_a_stored_event(runtime, settings, covere
     assert list(runtime.store.notifications(0, 1000)) == covered
 
 
+# Statements that change a stored event without saying UPDATE or DELETE: SQLite's REPLACE
+# deletes the row it conflicts with (firing no DELETE trigger unless recursive_triggers is on),
+# and an upsert or a MERGE turns an INSERT into an UPDATE or a DELETE; the database itself
+# refuses each.
+COPY_AS_X = ("INTO {t} (originator_id, originator_version, topic, state) SELECT "
+             "originator_id, originator_version, 'x', state FROM {t} WHERE {id} = %s")
+REWRITES = {
+    "sqlite": {
+        "insert or replace": f"INSERT OR REPLACE {COPY_AS_X}",
+        "replace": f"REPLACE {COPY_AS_X}",
+        "replace at a position": "INSERT OR REPLACE INTO {t} (rowid, originator_id, "
+                                 "originator_version, topic, state) SELECT rowid, "
+                                 "'0000000000000000000000000000beef', 1, 'x', state "
+                                 "FROM {t} WHERE {id} = %s",
+        "upsert": f"INSERT {COPY_AS_X} ON CONFLICT DO UPDATE SET topic = 'x'",
+    },
+    "postgres": {
+        "upsert": f"INSERT {COPY_AS_X} ON CONFLICT (originator_id, originator_version) "
+                  "DO UPDATE SET topic = 'x'",
+        "merge": "MERGE INTO {t} USING (SELECT %s::bigint AS id) AS s ON {t}.{id} = s.id "
+                 "WHEN MATCHED THEN UPDATE SET topic = 'x'",
+        "merge delete": "MERGE INTO {t} USING (SELECT %s::bigint AS id) AS s "
+                        "ON {t}.{id} = s.id WHEN MATCHED THEN DELETE",
+    },
+}
+
+
+@pytest.mark.parametrize("way", sorted({w for ways in REWRITES.values() for w in ways}))
+def test_the_database_refuses_to_rewrite_a_stored_event_by_insert(runtime, settings, covered,
+                                                                   way):
+    statement = REWRITES[runtime.store.kind].get(way)
+    if statement is None:
+        pytest.skip(f"{way} is not {runtime.store.kind} SQL")
+    error = sqlite3.DatabaseError if runtime.store.kind == "sqlite" else psycopg.Error
+    with pytest.raises(error, match="append-only"):
+        with owner_sql(runtime, settings, drop_triggers=False) as run:
+            run(statement, (covered[3].id,))
+    assert list(runtime.store.notifications(0, 1000)) == covered
+
+
 def test_postgres_refuses_to_truncate_the_events(runtime, settings, covered):
     if runtime.store.kind != "postgres":
         pytest.skip("TRUNCATE is PostgreSQL's")
@@ -221,4 +261,7 @@ def test_the_triggers_are_installed_once_however_often_the_store_opens(runtime, 
         else:
             names = run("SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(%s)",
                         (f'"{settings.database_schema}".{runtime.store.recorder.events_table_name}',))
-    assert len(names) == 2
+    table = runtime.store.recorder.events_table_name
+    installed = {"sqlite": ("no_update", "no_delete", "no_replace"),
+                 "postgres": ("no_change", "no_truncate")}[runtime.store.kind]
+    assert sorted(name for (name,) in names) == sorted(f"{table}_{n}" for n in installed)

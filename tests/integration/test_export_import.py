@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -322,6 +324,22 @@ def test_the_file_holds_no_code_or_pin_in_clear(runtime, tmp_path):
     assert len(secrets) == 24
     for secret in secrets:
         assert secret.encode() not in text and secret.encode() not in states
+
+
+@pytest.mark.parametrize("there_before", [False, True], ids=["new file", "file replaced"])
+def test_the_file_is_readable_by_its_owner_only(runtime, tmp_path, there_before):
+    busy_log(runtime)
+    out = tmp_path / "log.jsonl"
+    if there_before:
+        out.write_bytes(b"an older export\n")
+        out.chmod(0o644)
+    old_umask = os.umask(0o022)  # the usual umask, under which a plain open() gives 0644
+    try:
+        export_log(runtime.store, runtime.audit, out, secret_key=runtime.settings.secret_key)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert lines_of(out)[0]["quanyi_export"] == 1
 
 
 # -- the command line ------------------------------------------------------------------------
