@@ -85,6 +85,29 @@ def test_an_untouched_log_verifies_and_says_how_far_the_tree_reaches(runtime, co
     assert "not covered yet" in done.stdout
 
 
+def test_a_log_no_signed_head_covers_is_not_called_verified(runtime, quanyi_env):
+    import_codes(runtime, define_product(runtime), codes_for(5))
+    runtime.audit_follower.stop()  # so that it signs no head during the test
+    runtime.audit.catch_up()
+    verdict = verdict_of(runtime)
+    assert verdict.mismatch is None and not verdict.head_problems and verdict.events > 5
+    assert not verdict.ok and verdict.heads_checked == 0 and verdict.anchored == 0
+    done = quanyi("audit", "verify", env=quanyi_env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "verified" not in done.stdout.replace("NOT VERIFIED", "")
+    assert done.stdout.startswith("NOT VERIFIED: no signed head covers any of the log's")
+
+
+def test_events_after_the_last_signed_head_are_said_unsigned(runtime, covered, quanyi_env):
+    import_codes(runtime, define_product(runtime), codes_for(3))
+    runtime.audit.catch_up()
+    verdict = verdict_of(runtime)
+    assert verdict.ok and verdict.anchored == len(covered) < verdict.tree_size
+    done = quanyi("audit", "verify", env=quanyi_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"under no signed head yet: {verdict.events - len(covered)}" in done.stdout
+
+
 def test_an_edited_event_is_named_by_verify(runtime, settings, covered, quanyi_env):
     victim = covered[len(covered) // 2]
     with owner_sql(runtime, settings) as run:
