@@ -335,7 +335,7 @@ def import_events(
                                     help="a file `quanyi export` wrote"),
         public_key: str | None = typer.Option(
             None, "--public-key", help="the source's public audit key (base64) to check the "
-            "file with; by default the key the file names")) -> None:
+            "file with; without it, the file must be signed by this store's audit key")) -> None:
     """Load an export into an empty store, refusing a file whose chain does not verify; then
     rebuild the projections and the audit tree from it."""
     from replay.event_file import FileRefused
@@ -364,9 +364,9 @@ def import_events(
                f"{done.head.signed_at}, root {done.head.root_hash.hex()}; projections and "
                "the audit tree rebuilt")
     if not done.heads_kept:
-        typer.echo("the source's signed heads were signed by another audit key: they are not "
-                   "kept in this store (the file keeps them; set QUANYI_AUDIT_KEY to the "
-                   "source's audit key to keep them)", err=True)
+        typer.echo("the file is signed by the audit key you named, not this store's: its "
+                   "heads are not kept here (the file keeps them); this store signed a head "
+                   "of its own over the imported events", err=True)
 
 
 def _public_key(text: str | None) -> bytes | None:
@@ -415,9 +415,17 @@ def _audit_lines(verdict: Any) -> list[str]:
              "heads checked")
     if verdict.uncovered:
         reach += f"; {verdict.uncovered:,} events are not covered yet"
+    if verdict.unsigned and not verdict.unanchored:
+        reach += (f"; events under no signed head yet: {verdict.unsigned:,} (after the first "
+                  f"{verdict.anchored:,})")
     lines = [f"TAMPERED: {p}" for p in verdict.head_problems]
     if verdict.mismatch:
         lines.insert(0, f"TAMPERED: {verdict.mismatch.describe()}")
+    elif verdict.unanchored and not lines:
+        lines.append(f"NOT VERIFIED: no signed head covers any of the log's "
+                     f"{verdict.events:,} events, so nothing shows the tree was not rewritten "
+                     "with them (a running server signs one within "
+                     "QUANYI_AUDIT_HEAD_EVERY_SECONDS once the log grew)")
     return lines + [reach if not verdict.ok else f"audit log verified: {reach}"]
 
 

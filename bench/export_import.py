@@ -15,6 +15,7 @@ files' event lines must be identical, byte for byte.
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import hashlib
 import os
@@ -90,7 +91,8 @@ def import_into(rt, path: Path, figures: Figures) -> None:
     from replay.import_events import import_events
     from replay.rebuild import rebuild
 
-    done, seconds, grown = timed(lambda: import_events(rt.settings, rt.store, path))
+    done, seconds, grown = timed(lambda: import_events(rt.settings, rt.store, path,
+                                                       own_key=rt.audit.public_key))
     figures.imported, figures.import_rss = done.events / seconds, grown
     _, figures.rebuild_s, _ = timed(lambda: rebuild(rt.settings))
     _, figures.audit_s, _ = timed(rt.audit.catch_up)
@@ -137,6 +139,8 @@ def run(events: int) -> list[Figures]:
     subprocess.run([sys.executable, __file__, "--build", str(events)], check=True,
                    env={**os.environ, **source_env})
     source = runtime_for(source_env)
+    # the targets sign with the source's audit key, as docs/export.md says to move a store
+    keys["QUANYI_AUDIT_KEY"] = base64.b64encode(source.settings.audit_key).decode()
     export(source, work / "a.jsonl", sqlite)
     source.close()
     target = runtime_for({**bench_env(fresh_postgres_database("quanyi_bench_export")), **keys})

@@ -1,6 +1,7 @@
 """The event table is append-only in the database itself, not only by the engine's habit.
 
-Triggers refuse UPDATE and DELETE of stored events (and TRUNCATE on PostgreSQL), so that a
+Triggers refuse UPDATE and DELETE of stored events (and TRUNCATE on PostgreSQL; on SQLite
+also an INSERT that meets a stored event, which REPLACE would silently delete), so that a
 bug, a hand-written query or a tool cannot change history by accident. A database owner can
 still drop the triggers: the audit log's Merkle tree and signed heads (replay/audit_log.py)
 are what make such a change visible. Installed each time the store opens; idempotent.
@@ -20,11 +21,20 @@ def refuse_changes(recorder: Any, kind: str) -> None:
 
 def _sqlite(recorder: Any) -> None:
     table = recorder.events_table_name
+    # REPLACE (INSERT OR REPLACE) deletes the row it conflicts with without firing a DELETE
+    # trigger (unless a connection turns recursive_triggers on), so an insert that would
+    # meet a stored event, by its stream and version or by its position, is refused first.
+    meets_stored = (f"EXISTS (SELECT 1 FROM {table} WHERE originator_id = NEW.originator_id "
+                    "AND originator_version = NEW.originator_version) OR EXISTS (SELECT 1 "
+                    f"FROM {table} WHERE rowid = NEW.rowid)")
+    triggers = {"no_update": "BEFORE UPDATE", "no_delete": "BEFORE DELETE",
+                "no_replace": "BEFORE INSERT"}
+    conditions = {"no_replace": f" WHEN {meets_stored}"}
     with recorder.datastore.transaction(commit=True) as cursor:
-        for action in ("UPDATE", "DELETE"):
+        for name, timing in triggers.items():
             cursor.execute(
-                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} "
-                f"ON {table} BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END")
+                f"CREATE TRIGGER IF NOT EXISTS {table}_{name} {timing} ON {table}"
+                f"{conditions.get(name, '')} BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END")
 
 
 def _postgres(recorder: Any) -> None:

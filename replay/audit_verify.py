@@ -10,7 +10,9 @@ edited event changes its leaf hash; a deleted, inserted or moved one puts anothe
 at that leaf. The stored tree alone could be rewritten to match an edited log, so every
 signed head is an anchor too: the root recomputed from the log must equal each head's root,
 and each head's signature must verify with the audit key. Events past the tree's size are
-not covered yet (the follower trails the writer); the verdict says how far the tree reaches.
+not covered yet (the follower trails the writer); the verdict says how far the tree reaches,
+and how far the signed heads do: a log that holds events and no head covering any of them is
+not verified, whatever the tree says, since the tree alone can be rewritten to match.
 """
 
 from __future__ import annotations
@@ -49,12 +51,26 @@ class AuditVerdict:
     last_position: int = 0
     tree_size: int = 0  # leaves the stored tree holds
     heads_checked: int = 0
+    anchored: int = 0  # the size of the largest signed head the log matched
     mismatch: Mismatch | None = None
     head_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.mismatch is None and not self.head_problems
+        """Nothing found changed, and a signed head vouches for the log (an empty one
+        needs none): a tree no head covers proves nothing, since whoever can rewrite the
+        log can rewrite the tree to match."""
+        return self.mismatch is None and not self.head_problems and not self.unanchored
+
+    @property
+    def unanchored(self) -> bool:
+        """The log holds events and no signed head covers any of them."""
+        return self.events > 0 and self.anchored == 0
+
+    @property
+    def unsigned(self) -> int:
+        """Events of the log past the largest signed head (none vouches for them yet)."""
+        return max(0, self.events - self.anchored)
 
     @property
     def uncovered(self) -> int:
@@ -142,7 +158,7 @@ class _Walk:
                     "an event among them was changed, and the stored tree with it")
                 return False
             self.verdict.heads_checked += 1
-            self.anchored = size
+            self.anchored = self.verdict.anchored = size
         return True
 
     def _upper_tiles_match(self) -> bool:

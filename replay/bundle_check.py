@@ -4,18 +4,23 @@ A third party (a customer, an auditor, a payment provider) runs this module with
 the operator's server: it needs the standard library, ``cryptography`` and merkle.py, and
 works from those two files side by side (``python bundle_check.py BUNDLE --public-key B64``).
 
-Four checks, in this order; the first that fails refuses the bundle with its reason:
+Five checks, in this order; the first that fails refuses the bundle with its reason:
 
     format     the bundle is a quanyi-dispute-bundle/1 with every field in its place
     authentic  the head is signed by the trusted key; every event's bytes and position are
                a leaf of that head's tree (its inclusion proof leads to the signed root)
     complete   every stream the bundle lists holds exactly its versions 1..n; the order's
                payments, refunds and sales each come with their stream
-    state      the order's or code's state, re-derived from its events alone, is the one
-               the bundle claims (status, amounts, codes held, redemption)
+    state      the order or code, re-derived from its events alone, is the one the bundle
+               claims, field by field (status, buyer, items, money, channel, distributor,
+               external reference, expiry, codes, payments, refunds, redemption, ...)
     postings   every ledger transaction balances per currency; its legs are the postings the
-               bundle claims, account by account; an order's clearing accounts hold what its
+               bundle claims, field by field; an order's clearing accounts hold what its
                events say was paid less refunded
+
+Every claimed field is compared with what the events make, or named on the last line,
+``not checked: <field> (why)``: the few the bundled events cannot settle (NOT_CHECKED) and
+any this verifier does not know. Nothing claimed passes unchecked without being named.
 
 Event states are the store's orjson bytes: a datetime travels as ``{"_type_": "datetime",
 "_data_": ISO}``, money as ``{"_type_": "money", "_data_": {"amount", "currency"}}``, a ledger
@@ -29,7 +34,7 @@ import base64
 import binascii
 import json
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -180,8 +185,15 @@ def _check(bundle: Any, public_key: bytes | None) -> Verified:
                                      trusted=public_key is not None))
     verified.lines.append(_complete(events, streams))
     derive = _order_state if kind == "order" else _code_state
-    verified.lines += derive(subject, events, claims)
-    verified.lines.append(_postings(kind, subject, events, claims))
+    unchecked: dict[str, str] = {}
+    verified.lines += derive(subject, events, claims, unchecked)
+    verified.lines.append(_postings(kind, subject, events, claims, unchecked))
+    other = "code" if kind == "order" else "order"
+    if claims.get(other) is not None:
+        raise Refused("format", f"a bundle of {kind} {subject} claims a {other} too")
+    unchecked.update({f"claims.{name}": "not a claim this verifier knows"
+                      for name in claims.keys() - {"order", "code", "postings"}})
+    verified.lines.append(_not_checked(unchecked))
     return verified
 
 
@@ -266,19 +278,23 @@ def derive_order(events: list[Event]) -> dict[str, Any]:
 
 def _apply_order(order: dict[str, Any], step: str, s: dict[str, Any], at: datetime) -> None:
     if step == "placed":
-        order.update(status="reserved", amount=s["amount"], currency=s["currency"],
-                     codes=list(s["codes"]), released=[], payments=[], refunds=[],
-                     distributor_id=s.get("distributor_id"), buyer_id=s["buyer_id"])
+        order.update(status="reserved", buyer_id=s["buyer_id"], amount=s["amount"],
+                     currency=s["currency"], items=s["items"], channel=s.get("channel"),
+                     distributor_id=s.get("distributor_id"),
+                     external_ref=s.get("external_ref"), expires_at=s["expires_at"],
+                     placed_at=at, codes=list(s["codes"]), released=[], payments=[],
+                     refunds=[], recharge_account=None, topup=None)
     elif not order:
         raise Refused("state", f"order.{step} comes before order.placed")
     elif step == "paid":
         order.update(status="delivered", codes=list(s["codes"]))
-        order["payments"].append(_payment(s))
+        order["payments"].append(_payment(s, at, late=s["late"]))
     elif step == "payment_refunded":
         order["status"] = "refunded"
-        order["payments"].append(_payment(s))
+        order["payments"].append(_payment(s, at, late=True))
         order["refunds"].append({"refund_id": f"auto-{s['payment_ref']}",
-                                 "amount": s["amount"], "code_ids": [], "automatic": True})
+                                 "amount": s["amount"], "reason": s["reason"], "code_ids": [],
+                                 "automatic": True, "at": at})
     elif step in ("expired", "cancelled"):
         order["status"] = step
         _let_go(order, {c["code_id"] for c in order["codes"]}, step)
@@ -286,11 +302,14 @@ def _apply_order(order: dict[str, Any], step: str, s: dict[str, Any], at: dateti
         _let_go(order, set(s["code_ids"]), "refunded")
         order["status"] = s["status"]
         order["refunds"].append({"refund_id": s["refund_id"], "amount": s["amount"]["amount"],
-                                 "code_ids": list(s["code_ids"]), "automatic": False})
+                                 "currency": s["amount"]["currency"], "reason": s["reason"],
+                                 "code_ids": list(s["code_ids"]), "automatic": False,
+                                 "at": at})
 
 
-def _payment(s: dict[str, Any]) -> dict[str, Any]:
-    return {"payment_ref": s["payment_ref"], "amount": s["amount"], "currency": s["currency"]}
+def _payment(s: dict[str, Any], at: datetime, late: bool) -> dict[str, Any]:
+    return {"payment_ref": s["payment_ref"], "amount": s["amount"], "currency": s["currency"],
+            "provider": s.get("provider"), "late": late, "at": at}
 
 
 def _let_go(order: dict[str, Any], gone: set[str], why: str) -> None:
@@ -299,26 +318,18 @@ def _let_go(order: dict[str, Any], gone: set[str], why: str) -> None:
     order["codes"] = [c for c in order["codes"] if c["code_id"] not in gone]
 
 
-def _order_state(subject: str, events: list[Event], claims: Any) -> list[str]:
+def _order_state(subject: str, events: list[Event], claims: Any,
+                 unchecked: dict[str, str]) -> list[str]:
     order = derive_order(_stream(events, subject))
-    claimed = _claim(claims, "order")
-    _same("status", order["status"], claimed.get("status"))
-    _same("amount", (order["amount"], order["currency"]),
-          (claimed.get("amount"), claimed.get("currency")))
-    _same("codes held", sorted(c["code_id"] for c in order["codes"]),
-          sorted(c.get("code_id") for c in claimed.get("codes") or []))
-    _same("codes released", _rows(order["released"], ("code_id", "why")),
-          _rows(claimed.get("released"), ("code_id", "why")))
-    _same("payments", _rows(order["payments"], ("payment_ref", "amount", "currency")),
-          _rows(claimed.get("payments"), ("payment_ref", "amount", "currency")))
-    _same("refunds", _rows(order["refunds"], ("refund_id", "amount")),
-          _rows(claimed.get("refunds"), ("refund_id", "amount")))
+    compare("state", "order", {"order_id": subject, **order}, _claim(claims, "order"),
+            unchecked)
     _payments_match(subject, order, events)
     paid = sum(p["amount"] for p in order["payments"])
     back = sum(r["amount"] for r in order["refunds"])
     return [(f"state: order {subject} is {order['status']}: {order['amount']} "
              f"{order['currency']} (minor units), paid {paid}, refunded {back}, "
-             f"{len(order['codes'])} codes held, {len(order['released'])} released")]
+             f"{len(order['codes'])} codes held, {len(order['released'])} released; buyer "
+             f"{order['buyer_id']}, placed at {order['placed_at'].isoformat()}")]
 
 
 def _payments_match(subject: str, order: dict[str, Any], events: list[Event]) -> None:
@@ -342,17 +353,54 @@ def _claim(claims: Any, name: str) -> dict[str, Any]:
     return claims[name]
 
 
-def _rows(items: Any, fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
-    if not isinstance(items, list):
-        return []
-    return sorted(tuple(str(item.get(f)) for f in fields) for item in items
-                  if isinstance(item, dict))
+# -- every claim against what the events make -----------------------------------------------
+
+NOT_CHECKED = {  # claim fields the bundled events cannot settle, and why
+    "order.codes[].status": "each code's status now is in that code's own bundle",
+}
 
 
-def _same(what: str, derived: Any, claimed: Any) -> None:
-    if derived != claimed:
-        raise Refused("state", f"the bundle claims {what} {claimed!r}; its events make "
-                               f"{derived!r}")
+def compare(check: str, path: str, derived: Any, claimed: Any,
+            unchecked: dict[str, str]) -> None:
+    """Refuse at the first claimed field that differs from what the events make. A field
+    the events do not make is noted in ``unchecked`` (path: why), never passed as checked."""
+    if isinstance(derived, dict) and isinstance(claimed, dict):
+        for name, value in claimed.items():
+            if name in derived:
+                compare(check, f"{path}.{name}", derived[name], value, unchecked)
+            else:
+                field_path = _field(f"{path}.{name}")
+                unchecked[field_path] = NOT_CHECKED.get(field_path,
+                                                        "unknown to this verifier")
+        for name in derived.keys() - claimed.keys():
+            _differs(check, f"{path}.{name}", derived[name], "nothing")
+    elif isinstance(derived, list) and isinstance(claimed, list):
+        if len(derived) != len(claimed):
+            _differs(check, path, derived, claimed)
+        for index, (made, said) in enumerate(zip(derived, claimed)):
+            compare(check, f"{path}[{index}]", made, said, unchecked)
+    elif isinstance(derived, datetime):
+        if derived != _instant(claimed, path):
+            _differs(check, path, derived.isoformat(), claimed)
+    elif derived != claimed or type(derived) is not type(claimed):
+        _differs(check, path, derived, claimed)
+
+
+def _field(path: str) -> str:
+    """A claim's path without its list indexes: order.codes[0].status -> order.codes[].status"""
+    return ".".join(part.split("[")[0] + ("[]" if "[" in part else "")
+                    for part in path.split("."))
+
+
+def _differs(check: str, path: str, derived: Any, claimed: Any) -> None:
+    raise Refused(check, f"the bundle claims {path} {claimed!r}; its events make {derived!r}")
+
+
+def _not_checked(unchecked: dict[str, str]) -> str:
+    if not unchecked:
+        return "not checked: nothing, every claim was re-derived from the events"
+    return "not checked: " + "; ".join(f"{path} ({why})"
+                                       for path, why in sorted(unchecked.items()))
 
 
 # -- a code's state -------------------------------------------------------------------------
@@ -371,7 +419,8 @@ def derive_code(events: list[Event]) -> dict[str, Any]:
         s, topic = event.state, event.topic
         if topic == "quanyi:code.imported":
             code.update(sku=s["sku"], batch_id=s["batch_id"], status="available",
-                        order_id=None, holder=None, redemption=None, reveals=0)
+                        origin=s["origin"], expires_at=s.get("expires_at"), order_id=None,
+                        holder=None, redemption=None, reveals=0)
         elif not code:
             raise Refused("state", f"{event.name()} comes before code.imported")
         elif topic == "quanyi:code.reserved":
@@ -390,39 +439,44 @@ def derive_code(events: list[Event]) -> dict[str, Any]:
         else:
             raise Refused("state", f"{event.name()}: {topic} is no code event this verifier "
                                    "knows")
-    code["version"] = len(events)
+    code.update(version=len(events), updated_at=events[-1].at if events else None)
     return code
 
 
-def _code_state(subject: str, events: list[Event], claims: Any) -> list[str]:
+def _code_state(subject: str, events: list[Event], claims: Any,
+                unchecked: dict[str, str]) -> list[str]:
     code = derive_code(_stream(events, subject))
-    claimed = _claim(claims, "code")
     redemption = code["redemption"] or {}
-    for name in ("status", "sku", "batch_id", "order_id", "holder", "version"):
-        _same(name, code[name], claimed.get(name))
-    _same("redemption", redemption.get("redemption_id"), claimed.get("redemption_id"))
-    _same("redeemer", redemption.get("merchant_id"), claimed.get("redeemed_by"))
-    _same("redemption time", redemption.get("at"), _instant(claimed.get("redeemed_at")))
+    view = {"code_id": subject, **{name: code[name] for name in (
+        "sku", "status", "batch_id", "origin", "order_id", "holder", "expires_at",
+        "version", "updated_at")},
+        "redemption_id": redemption.get("redemption_id"), "redeemed_at": redemption.get("at"),
+        "redeemed_by": redemption.get("merchant_id"),
+        "terminal_id": redemption.get("terminal_id"), "location": redemption.get("location")}
+    compare("state", "code", view, _claim(claims, "code"), unchecked)
     told = (f", redeemed by {redemption['merchant_id']} at {redemption['at'].isoformat()}"
             if redemption else "")
     return [(f"state: code {subject} is {code['status']} (sku {code['sku']}, order "
              f"{code['order_id']}, shown {code['reveals']} times{told})")]
 
 
-def _instant(text: Any) -> datetime | None:
-    if text is None:
-        return None
+def _instant(text: Any, path: str) -> datetime:
     try:
         return datetime.fromisoformat(str(text))
     except ValueError:
-        raise Refused("format", f"{text!r} is not a time") from None
+        raise Refused("state", f"the bundle claims {path} {text!r}, which is not a time") \
+            from None
 
 
 # -- postings -------------------------------------------------------------------------------
 
-def _postings(kind: str, subject: str, events: list[Event], claims: Any) -> str:
+LINKS = ("order_id", "refund_id", "payout_id", "settlement_id", "payment_ref", "provider")
+
+
+def _postings(kind: str, subject: str, events: list[Event], claims: Any,
+              unchecked: dict[str, str]) -> str:
     transactions = [e for e in events if e.topic == LEDGER_TOPIC]
-    derived: list[tuple[Any, ...]] = []
+    derived: dict[tuple[str, int], dict[str, Any]] = {}
     for txn in transactions:
         _balanced(txn)
         if kind == "order" and txn.state["links"].get("order_id") != subject:
@@ -430,21 +484,37 @@ def _postings(kind: str, subject: str, events: list[Event], claims: Any) -> str:
                                       f"linked to order {subject}")
         for index, leg in enumerate(txn.state["legs"]):
             if kind == "order" or leg["code_id"] == subject:
-                derived.append((str(txn.originator_id), index, leg["account"], leg["amount"],
-                                leg["currency"]))
+                derived[(str(txn.originator_id), index)] = _posting(txn, index, leg)
     claimed = _claimed_postings(claims)
     if sorted(derived) != sorted(claimed):
-        extra, missing = Counter(claimed) - Counter(derived), Counter(derived) - Counter(claimed)
+        extra, missing = set(claimed) - set(derived), set(derived) - set(claimed)
         raise Refused("postings", "the claimed postings differ from the bundled transactions' "
                                   f"legs: claimed but not posted {sorted(extra)[:3]}, posted "
                                   f"but not claimed {sorted(missing)[:3]}")
-    sums = _per_account(derived)
+    for (txn_id, leg), posting in claimed.items():
+        compare("postings", f"postings[{txn_id} leg {leg}]", derived[(txn_id, leg)], posting,
+                unchecked)
+    rows = [(p["account_id"], p["amount"], p["currency"]) for p in derived.values()]
+    sums = _per_account(rows)
     if kind == "order":
         _order_money(subject, events, transactions, sums)
     shown = "; ".join(f"{account} {amount} {currency}"
                       for (account, currency), amount in sorted(sums.items()))
     return (f"postings: {len(transactions)} ledger transactions, each balanced per currency; "
-            f"{len(derived)} legs as claimed; per account: {shown or 'none'}")
+            f"{len(derived)} legs as claimed, every field; per account: {shown or 'none'}")
+
+
+def _posting(txn: Event, index: int, leg: dict[str, Any]) -> dict[str, Any]:
+    """One leg as the ledger read model shows it (a claimed posting's fields)."""
+    links = txn.state["links"]
+    return {"txn_id": str(txn.originator_id), "leg": index, "position": txn.position,
+            "kind": txn.state["kind"], "account_id": leg["account"], "amount": leg["amount"],
+            "currency": leg["currency"], "memo": leg["memo"], "code_id": leg["code_id"],
+            **{name: _text(links.get(name)) for name in LINKS}, "at": txn.at}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _balanced(txn: Event) -> None:
@@ -457,21 +527,23 @@ def _balanced(txn: Event) -> None:
                                   f"{off or 'no legs'}")
 
 
-def _claimed_postings(claims: Any) -> list[tuple[Any, ...]]:
+def _claimed_postings(claims: Any) -> dict[tuple[str, int], dict[str, Any]]:
     postings = claims.get("postings") if isinstance(claims, dict) else None
     if not isinstance(postings, list):
         raise Refused("format", "the bundle claims no postings")
     try:
-        return [(str(p["txn_id"]), int(p["leg"]), p["account_id"], int(p["amount"]),
-                 p["currency"]) for p in postings]
+        keyed = {(str(p["txn_id"]), int(p["leg"])): p for p in postings}
     except (KeyError, TypeError, ValueError) as exc:
         raise Refused("format", f"a claimed posting lacks or misspells a field ({exc})") \
             from None
+    if len(keyed) != len(postings):
+        raise Refused("postings", "the bundle claims a ledger leg twice")
+    return keyed
 
 
-def _per_account(rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
+def _per_account(rows: list[tuple[str, int, str]]) -> dict[tuple[str, str], int]:
     sums: dict[tuple[str, str], int] = defaultdict(int)
-    for _, _, account, amount, currency in rows:
+    for account, amount, currency in rows:
         sums[(account, currency)] += amount
     return dict(sums)
 

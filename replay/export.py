@@ -4,6 +4,9 @@
     the log's first N events, page by page ──▶ one line each, their Merkle root recomputed
     root == the head's root? ──▶ trailer, and the file takes its name; else nothing is left
 
+The file is created 0600 (its owner alone reads it) and renamed over ``out``, so an older
+export there is replaced by one with that mode too.
+
 The head is signed first and the export stops at its size, so events written while the
 export runs are left for the next one and the trailer covers exactly the exported lines.
 Memory stays flat: one page of events at a time, and the tree's frontier.
@@ -33,6 +36,7 @@ from replay.event_file import (
 from replay.merkle import Frontier, SignedHead, leaf_bytes, leaf_hash
 
 PAGE = 2_000  # events read from the store at a time
+FILE_MODE = 0o600  # the export is readable by its owner only
 
 
 class ExportFailed(Exception):
@@ -70,12 +74,21 @@ def export_log(store: EventStore, audit: AuditKeeper, out: Path, *, secret_key: 
                     exported_at=utc_now().isoformat())
     partial = out.with_name(f".{out.name}.partial")
     try:
-        with open(partial, "wb") as file:
+        with _owner_only(partial) as file:
             _write(file, store, header, kept, head, progress)
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
     return Exported(head.tree_size, head, len(kept))
+
+
+def _owner_only(path: Path) -> BinaryIO:
+    """A new file only its owner may read or write (0600, whatever the umask): the log
+    names every buyer, order and key. A leftover of an interrupted export is replaced, and
+    the renamed file replaces any older export with its mode."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 def _write(file: BinaryIO, store: EventStore, header: Header, kept: Sequence[SignedHead],

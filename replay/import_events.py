@@ -1,7 +1,9 @@
 """Load an export file (replay/event_file.py) into an empty store, either kind.
 
     header, trailer (read first) ──▶ refuse unless the head's signature verifies with the
-                                      public key, and the target's secret key is the source's
+                                      key given (else the target's own audit key, which the
+                                      file must name), and the target's secret key is the
+                                      source's
     one transaction on the target's event table (replay/event_tables.py):
         refuse unless the table is empty
         each event line ──▶ leaf hash into a Merkle frontier, row into a batch at its position
@@ -18,11 +20,15 @@ source's signed heads (the kept ones and the file's own) join the target's kept 
 the target signs with the same audit key (QUANYI_AUDIT_KEY or audit.key copied from the
 source, as secret.key must be): then every old head stays provable against the imported
 tree. Under another audit key they are left out, since a store's heads are all checked with
-its one public key; they stay in the file, checkable with the public key it names.
+its one public key; they stay in the file, checkable with the public key it names, and the
+target signs a head of its own over the imported events. A file that names another key
+than the target's is imported only when ``public_key`` (`--public-key`) says which key to
+trust: a forger re-signs a forged file with a key of their own and names it.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -72,14 +78,16 @@ class Imported:
     heads_kept: bool = False  # whether the target keeps them (it signs with the same key)
 
 
-def import_events(settings: Settings, store: EventStore, path: Path, *,
+def import_events(settings: Settings, store: EventStore, path: Path, *, own_key: bytes,
                   public_key: bytes | None = None,
                   progress: Progress | None = None) -> Imported:
-    """Load the file into the store's empty event table, or refuse it leaving it empty."""
+    """Load the file into the store's empty event table, or refuse it leaving it empty.
+    Its head must verify with ``public_key`` when given, else with the store's own audit
+    key ``own_key``: a key the file names is never trusted for being named."""
     with open(path, "rb") as file:
         header = read_header(parse(file.readline(), 1))
         trailer = _tail(file)
-        key = public_key or header.audit_public_key
+        key = public_key or _own_key_named(header, own_key)
         _check_keys(settings, header, trailer, key)
         file.seek(0)
         file.readline()
@@ -97,6 +105,20 @@ def _tail(file: BinaryIO) -> Trailer:
     file.seek(max(0, size - TAIL))
     last = file.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
     return read_trailer(parse(last, LAST), LAST)
+
+
+def _own_key_named(header: Header, own_key: bytes) -> bytes:
+    """The store's audit key, when the file names it; else the file is refused: whoever
+    forged or re-signed a file names their own key in it."""
+    if header.audit_public_key != own_key:
+        raise FileRefused(f"the file is signed by audit key {_b64(header.audit_public_key)}, "
+                          f"not this store's audit key {_b64(own_key)}: give --public-key "
+                          "with the source's published key to trust it")
+    return own_key
+
+
+def _b64(key: bytes) -> str:
+    return base64.b64encode(key).decode("ascii")
 
 
 def _check_keys(settings: Settings, header: Header, trailer: Trailer, key: bytes) -> None:
@@ -193,6 +215,7 @@ class AuditTree(Protocol):
 
     def catch_up(self) -> int: ...
     def root(self, tree_size: int) -> bytes: ...
+    def sign_head(self) -> SignedHead: ...
 
 
 class Target(Protocol):
@@ -211,7 +234,8 @@ def import_and_build(target: Target, path: Path, *, public_key: bytes | None = N
     from replay.rebuild import rebuild
 
     with _reporting(reporter, "import") as progress:
-        imported = import_events(target.settings, target.store, path, public_key=public_key,
+        imported = import_events(target.settings, target.store, path,
+                                 own_key=target.audit.public_key, public_key=public_key,
                                  progress=progress)
     with _reporting(reporter, "rebuild") as progress:
         rebuild(target.settings, progress=progress)
@@ -225,8 +249,11 @@ def import_and_build(target: Target, path: Path, *, public_key: bytes | None = N
 
 def keep_heads(audit: AuditTree, imported: Imported) -> bool:
     """Keep the source's heads among the target's when the same audit key signs both
-    (a head is checked with the store's one public key); whether they were kept."""
+    (a head is checked with the store's one public key); whether they were kept. Under
+    another key the target signs a head of its own over the events it checked against the
+    key it was told to trust, so that its log is anchored by a head it can verify."""
     if audit.public_key != imported.public_key:
+        audit.sign_head()
         return False
     with audit.db.transaction() as cursor:
         for head in [*imported.kept_heads, imported.head]:

@@ -233,7 +233,7 @@ TAMPERING = {
     "swapped proofs": (_swap_proofs, "authentic", "is not in the signed log"),
     "edited claimed status": (_claim("status", "delivered"), "state", "status"),
     "edited claimed amount": (_claim("amount", 1990), "state", "amount"),
-    "edited claimed posting": (_claim_posting, "postings", "claimed postings differ"),
+    "edited claimed posting": (_claim_posting, "postings", "].amount"),
 }
 
 

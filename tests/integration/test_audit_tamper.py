@@ -85,6 +85,29 @@ def test_an_untouched_log_verifies_and_says_how_far_the_tree_reaches(runtime, co
     assert "not covered yet" in done.stdout
 
 
+def test_a_log_no_signed_head_covers_is_not_called_verified(runtime, quanyi_env):
+    import_codes(runtime, define_product(runtime), codes_for(5))
+    runtime.audit_follower.stop()  # so that it signs no head during the test
+    runtime.audit.catch_up()
+    verdict = verdict_of(runtime)
+    assert verdict.mismatch is None and not verdict.head_problems and verdict.events > 5
+    assert not verdict.ok and verdict.heads_checked == 0 and verdict.anchored == 0
+    done = quanyi("audit", "verify", env=quanyi_env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "verified" not in done.stdout.replace("NOT VERIFIED", "")
+    assert done.stdout.startswith("NOT VERIFIED: no signed head covers any of the log's")
+
+
+def test_events_after_the_last_signed_head_are_said_unsigned(runtime, covered, quanyi_env):
+    import_codes(runtime, define_product(runtime), codes_for(3))
+    runtime.audit.catch_up()
+    verdict = verdict_of(runtime)
+    assert verdict.ok and verdict.anchored == len(covered) < verdict.tree_size
+    done = quanyi("audit", "verify", env=quanyi_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"under no signed head yet: {verdict.events - len(covered)}" in done.stdout
+
+
 def test_an_edited_event_is_named_by_verify(runtime, settings, covered, quanyi_env):
     victim = covered[len(covered) // 2]
     with owner_sql(runtime, settings) as run:
@@ -203,6 +226,46 @@ def test_the_database_refuses_to_change_a_stored_event(runtime, settings, covere
     assert list(runtime.store.notifications(0, 1000)) == covered
 
 
+# Statements that change a stored event without saying UPDATE or DELETE: SQLite's REPLACE
+# deletes the row it conflicts with (firing no DELETE trigger unless recursive_triggers is on),
+# and an upsert or a MERGE turns an INSERT into an UPDATE or a DELETE; the database itself
+# refuses each.
+COPY_AS_X = ("INTO {t} (originator_id, originator_version, topic, state) SELECT "
+             "originator_id, originator_version, 'x', state FROM {t} WHERE {id} = %s")
+REWRITES = {
+    "sqlite": {
+        "insert or replace": f"INSERT OR REPLACE {COPY_AS_X}",
+        "replace": f"REPLACE {COPY_AS_X}",
+        "replace at a position": "INSERT OR REPLACE INTO {t} (rowid, originator_id, "
+                                 "originator_version, topic, state) SELECT rowid, "
+                                 "'0000000000000000000000000000beef', 1, 'x', state "
+                                 "FROM {t} WHERE {id} = %s",
+        "upsert": f"INSERT {COPY_AS_X} ON CONFLICT DO UPDATE SET topic = 'x'",
+    },
+    "postgres": {
+        "upsert": f"INSERT {COPY_AS_X} ON CONFLICT (originator_id, originator_version) "
+                  "DO UPDATE SET topic = 'x'",
+        "merge": "MERGE INTO {t} USING (SELECT %s::bigint AS id) AS s ON {t}.{id} = s.id "
+                 "WHEN MATCHED THEN UPDATE SET topic = 'x'",
+        "merge delete": "MERGE INTO {t} USING (SELECT %s::bigint AS id) AS s "
+                        "ON {t}.{id} = s.id WHEN MATCHED THEN DELETE",
+    },
+}
+
+
+@pytest.mark.parametrize("way", sorted({w for ways in REWRITES.values() for w in ways}))
+def test_the_database_refuses_to_rewrite_a_stored_event_by_insert(runtime, settings, covered,
+                                                                   way):
+    statement = REWRITES[runtime.store.kind].get(way)
+    if statement is None:
+        pytest.skip(f"{way} is not {runtime.store.kind} SQL")
+    error = sqlite3.DatabaseError if runtime.store.kind == "sqlite" else psycopg.Error
+    with pytest.raises(error, match="append-only"):
+        with owner_sql(runtime, settings, drop_triggers=False) as run:
+            run(statement, (covered[3].id,))
+    assert list(runtime.store.notifications(0, 1000)) == covered
+
+
 def test_postgres_refuses_to_truncate_the_events(runtime, settings, covered):
     if runtime.store.kind != "postgres":
         pytest.skip("TRUNCATE is PostgreSQL's")
@@ -221,4 +284,7 @@ def test_the_triggers_are_installed_once_however_often_the_store_opens(runtime, 
         else:
             names = run("SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(%s)",
                         (f'"{settings.database_schema}".{runtime.store.recorder.events_table_name}',))
-    assert len(names) == 2
+    table = runtime.store.recorder.events_table_name
+    installed = {"sqlite": ("no_update", "no_delete", "no_replace"),
+                 "postgres": ("no_change", "no_truncate")}[runtime.store.kind]
+    assert sorted(name for (name,) in names) == sorted(f"{table}_{n}" for n in installed)

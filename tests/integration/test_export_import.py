@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +23,10 @@ from engine.imports import CodeRow
 from engine.money import Money
 from engine.settings import Settings
 from replay.audit_verify import verify_audit
-from replay.event_file import FileRefused
+from replay.event_file import FileRefused, read_event
 from replay.export import export_log
 from replay.import_events import import_and_build
-from replay.merkle import head_message, verify_head
+from replay.merkle import Frontier, head_message, leaf_bytes, leaf_hash, verify_head
 from replay.verify import Outcome, verify
 from runtime import Runtime
 from tests.conftest import TEST_KEY, caught_up, postgres_url
@@ -165,17 +167,38 @@ def test_the_source_heads_are_kept_under_the_same_audit_key(runtime, exported, t
     assert all(verify_head(target.audit.public_key, head) for head in target.audit.heads())
 
 
+@pytest.fixture
+def foreign(other: Settings) -> Iterator[Runtime]:
+    """An empty target of the other kind that signs with an audit key not the source's."""
+    rt = Runtime.open(dataclasses.replace(other, audit_key=b"a" * 32))
+    yield rt
+    rt.close()
+
+
 def test_under_another_audit_key_the_source_heads_are_left_in_the_file(runtime, exported,
-                                                                      other, tmp_path):
-    foreign = dataclasses.replace(other, audit_key=b"a" * 32)
-    rt = Runtime.open(foreign)
-    try:
-        imported = load(rt, exported)
-        assert not imported.heads_kept and imported.kept_heads == runtime.audit.heads()[:-1]
-        assert rt.audit.heads() == []
-        assert verify_head(runtime.audit.public_key, imported.head)
-    finally:
-        rt.close()
+                                                                      foreign):
+    imported = load(foreign, exported, public_key=runtime.audit.public_key)
+    assert not imported.heads_kept and imported.kept_heads == runtime.audit.heads()[:-1]
+    assert verify_head(runtime.audit.public_key, imported.head)
+    own = foreign.audit.heads()  # the target's own head over what it checked and imported
+    assert [(h.tree_size, h.root_hash) for h in own] == [(imported.events,
+                                                          imported.head.root_hash)]
+    assert verify_head(foreign.audit.public_key, own[0])
+
+
+def test_a_file_under_another_audit_key_is_refused_unless_its_key_is_named(runtime, exported,
+                                                                          foreign):
+    with pytest.raises(FileRefused, match="not this store's audit key.*--public-key"):
+        load(foreign, exported)
+    assert_empty(foreign)
+
+
+def test_audit_verify_checks_a_head_after_an_import_under_another_key(runtime, exported,
+                                                                      foreign):
+    load(foreign, exported, public_key=runtime.audit.public_key)
+    verdict = verify_audit(foreign.audit)
+    assert verdict.ok, (verdict.mismatch, verdict.head_problems)
+    assert verdict.heads_checked == 1 and verdict.anchored == verdict.events > 40
 
 
 def test_an_empty_log_exports_and_imports(runtime, target, tmp_path):
@@ -259,19 +282,39 @@ def test_a_tampered_file_is_refused_and_the_target_stays_empty(exported, target,
     assert_empty(target)
 
 
-def test_a_head_resigned_by_another_key_is_refused_with_the_source_key(runtime, exported,
-                                                                      target):
-    lines = lines_of(exported)
+def forge(path: Path) -> Path:
+    """The file with an event edited, its head's root recomputed and signed again by a key
+    of the forger's own, which the header names; the kept heads (the source's) left out."""
+    lines = [line for line in lines_of(path) if "kept_head" not in line]
     edit_state(lines)
+    frontier = Frontier()
+    for i in events(lines):
+        row = read_event(lines[i], i + 1)
+        frontier.append(leaf_hash(leaf_bytes(*row)))
     forger = Ed25519PrivateKey.generate()
     head = lines[-1]["signed_head"]
+    head["root_hash"] = frontier.root().hex()
     head["signature"] = base64.b64encode(forger.sign(head_message(
-        head["tree_size"], bytes.fromhex(head["root_hash"]), head["signed_at"]))).decode()
+        head["tree_size"], frontier.root(), head["signed_at"]))).decode()
     lines[0]["audit_public_key"] = base64.b64encode(
         forger.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
-    forged = write(exported, lines)
+    return write(path, lines)
+
+
+def test_a_head_resigned_by_another_key_is_refused_with_the_source_key(runtime, exported,
+                                                                      target):
+    forged = forge(exported)
     with pytest.raises(FileRefused, match="signed head does not verify"):
         load(target, forged, public_key=runtime.audit.public_key)
+    assert_empty(target)
+
+
+def test_a_forged_resigned_file_is_refused_by_a_store_holding_the_source_key(exported,
+                                                                            target):
+    """The target signs with the source's audit key; the forger's file names its own."""
+    forged = forge(exported)
+    with pytest.raises(FileRefused, match="not this store's audit key"):
+        load(target, forged)
     assert_empty(target)
 
 
@@ -324,6 +367,22 @@ def test_the_file_holds_no_code_or_pin_in_clear(runtime, tmp_path):
         assert secret.encode() not in text and secret.encode() not in states
 
 
+@pytest.mark.parametrize("there_before", [False, True], ids=["new file", "file replaced"])
+def test_the_file_is_readable_by_its_owner_only(runtime, tmp_path, there_before):
+    busy_log(runtime)
+    out = tmp_path / "log.jsonl"
+    if there_before:
+        out.write_bytes(b"an older export\n")
+        out.chmod(0o644)
+    old_umask = os.umask(0o022)  # the usual umask, under which a plain open() gives 0644
+    try:
+        export_log(runtime.store, runtime.audit, out, secret_key=runtime.settings.secret_key)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert lines_of(out)[0]["quanyi_export"] == 1
+
+
 # -- the command line ------------------------------------------------------------------------
 
 def env_of(settings: Settings) -> dict[str, str]:
@@ -354,3 +413,20 @@ def test_the_commands_export_and_import_and_refuse_a_second_import(runtime, othe
     assert again.returncode == 1
     assert "import refused, nothing was written" in again.stderr
     assert "already holds events" in again.stderr
+
+
+def test_the_command_refuses_a_forged_file_in_one_line(runtime, other, tmp_path):
+    from tests.integration.test_cli import quanyi
+
+    busy_log(runtime)
+    out = tmp_path / "cli.jsonl"
+    assert quanyi("export", "--out", str(out), env=env_of(runtime.settings)).returncode == 0
+    refused = quanyi("--init", "import-events", str(forge(out)), env=env_of(other))
+    said = [line for line in refused.stderr.splitlines()
+            if not line.startswith("quanyi: using ")]  # the line naming the store
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert len(said) == 1, refused.stderr
+    assert said[0].startswith("import refused, nothing was written: the file is signed by "
+                              "audit key ")
+    verified = quanyi("audit", "verify", env=env_of(other))
+    assert verified.returncode == 0 and "of the log's 0 events" in verified.stdout
