@@ -1,0 +1,85 @@
+"""Two runtimes on one store, as two `quanyi serve` processes are: each keeps copies of what
+it saved (engine/recent.py), yet no answer depends on which one a request reaches. Runtime
+``placer`` places the orders (and so remembers them as reserved); ``payer`` pays them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+
+import pytest
+
+from engine.errors import AlreadyRefunded, QuanyiError
+from engine.settings import Settings
+from runtime import Runtime
+from tests.conftest import caught_up
+from tests.integration.helpers import codes_for, define_product, import_codes
+
+
+@pytest.fixture
+def placer(runtime: Runtime) -> Runtime:
+    return runtime
+
+
+@pytest.fixture
+def payer(settings: Settings, placer: Runtime) -> Iterator[Runtime]:
+    """A second process on the same store."""
+    with closing(Runtime.open(settings)) as rt:
+        rt.start()
+        yield rt
+
+
+def placed_there_paid_here(placer: Runtime, payer: Runtime, quantity: int = 1):
+    """An order placed on ``placer`` and paid on ``payer``: delivered, as ``payer`` says."""
+    sku = define_product(placer)
+    import_codes(placer, sku, codes_for(quantity + 1))
+    caught_up(placer)
+    order = placer.engine.orders.place(buyer_id="buyer-1", actor="key:app",
+                                       items=[{"sku": sku, "quantity": quantity}])
+    paid = payer.engine.orders.pay(order_id=order.id, payment_ref=f"pay-{order.id}",
+                                   amount=order.amount, currency=order.currency,
+                                   provider="alipay", actor="key:app")
+    assert paid.status == "delivered"
+    return paid
+
+
+def refund(rt: Runtime, order, code_ids=None):
+    return rt.engine.orders.refund(order_id=order.id, code_ids=code_ids, reason="buyer asked",
+                                   actor="key:app")
+
+
+def answer(call) -> tuple[str, str]:
+    """What a request would be answered: the error's code, or the outcome."""
+    try:
+        return "ok", str(call())
+    except QuanyiError as refusal:
+        return "refused", refusal.code
+
+
+def test_a_refund_on_the_process_that_placed_the_order_is_made_after_a_payment_elsewhere(
+        placer, payer):
+    order = placed_there_paid_here(placer, payer)
+    done = refund(placer, order)
+    assert done["code_ids"] == [str(order.code_ids[0])] and done["amount"] == order.amount
+    assert placer.engine.orders.get(order.id).status == "refunded"
+
+
+def test_a_code_refunded_on_one_process_is_already_refunded_on_the_other(placer, payer):
+    order = placed_there_paid_here(placer, payer, quantity=2)
+    code_id = str(order.code_ids[0])
+    refund(payer, order, [code_id])
+    with pytest.raises(AlreadyRefunded):
+        refund(placer, order, [code_id])
+    assert len(payer.engine.orders.get(order.id).refunds) == 1
+
+
+def test_a_payment_repeated_with_another_amount_is_answered_alike_on_both_processes(
+        placer, payer):
+    order = placed_there_paid_here(placer, payer)
+
+    def repeat(rt: Runtime):
+        return lambda: rt.engine.orders.pay(
+            order_id=order.id, payment_ref=f"pay-{order.id}", amount=order.amount + 1,
+            currency=order.currency, provider="alipay", actor="key:app").status
+    assert answer(repeat(placer)) == answer(repeat(payer))
+    assert len(payer.engine.orders.get(order.id).payments) == 1
