@@ -247,7 +247,9 @@ class Topups:
         retrying(once, what=f"top-up of order {order_id}")
 
     def _order(self, order_id: UUID) -> Order:
-        order: Order = self._writer.load(order_id, f"order {order_id}")
+        # from the store, never a remembered copy: a decision such as _fail may leave the
+        # order unsaved, and only a save would catch a copy another process changed since
+        order: Order = self._store.get(order_id, f"order {order_id}")
         return order
 
     # -- support ----------------------------------------------------------------------------
