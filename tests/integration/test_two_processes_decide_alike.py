@@ -10,8 +10,12 @@ from contextlib import closing
 import pytest
 
 from engine.errors import AlreadyRefunded, QuanyiError
+from engine.money import Money
 from engine.settings import Settings
+from engine.supplier_protocol import AttemptReport, Outcome
+from engine.topup_offers import TopupOffer
 from runtime import Runtime
+from supplier_sim import SimConfig, SimServer
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
 
@@ -83,3 +87,35 @@ def test_a_payment_repeated_with_another_amount_is_answered_alike_on_both_proces
             currency=order.currency, provider="alipay", actor="key:app").status
     assert answer(repeat(placer)) == answer(repeat(payer))
     assert len(payer.engine.orders.get(order.id).payments) == 1
+
+
+def test_a_failure_reported_where_a_top_up_was_paid_resumes_it_after_an_escalation_elsewhere(
+        quanyi_env):
+    settings = Settings.from_env({**quanyi_env, "QUANYI_TOPUP_DEADLINE_SECONDS": "0.001"})
+    # every attempt stays pending; the runtimes are not started, so no dispatcher moves the
+    # top-up: the test takes each step itself
+    with SimServer(SimConfig(pending_rate=1.0)) as sim, \
+            closing(Runtime.open(settings)) as paid_here, \
+            closing(Runtime.open(settings)) as escalated_here:
+        order = paid_top_up(paid_here, sim)
+        assert escalated_here.engine.topups.advance(order.id) is None  # pending past deadline
+        assert escalated_here.engine.orders.get(order.id).status == "needs_attention"
+        attempt = escalated_here.engine.topups.get(order.id).open_attempt
+        paid_here.engine.topups.report(supplier_id="sup-a", via="query",
+                                       report=AttemptReport(attempt.reference, Outcome.FAILED))
+        assert escalated_here.engine.orders.get(order.id).status == "fulfilling"
+
+
+def paid_top_up(rt: Runtime, sim: SimServer):
+    """A top-up offered by ``sim`` alone, placed and paid on ``rt`` (which remembers it)."""
+    rt.engine.suppliers.register(
+        supplier_id="sup-a", name="A", adapter="http-json", endpoint=sim.url, actor="t",
+        credentials={"api_key": SimConfig.api_key, "callback_secret": SimConfig.callback_secret})
+    sku = define_product(rt, delivery="topup", price=10_000, recharge_account_pattern="mobile_cn")
+    rt.engine.suppliers.set_offers(sku, [TopupOffer("sup-a", "A-100", Money(9_000, "CNY"), 0)],
+                                   actor="t")
+    order = rt.engine.orders.place(buyer_id="b", actor="key:app", recharge_account="13800138000",
+                                   items=[{"sku": sku, "quantity": 1}])
+    rt.engine.orders.pay(order_id=order.id, payment_ref=f"p-{order.id}", amount=10_000,
+                         currency="CNY", provider=None, actor="key:app")
+    return order
