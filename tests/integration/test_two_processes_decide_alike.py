@@ -119,3 +119,18 @@ def paid_top_up(rt: Runtime, sim: SimServer):
     rt.engine.orders.pay(order_id=order.id, payment_ref=f"p-{order.id}", amount=10_000,
                          currency="CNY", provider=None, actor="key:app")
     return order
+
+
+def test_an_order_at_a_channel_price_raised_elsewhere_is_not_refused_as_below_cost(
+        placer, payer):
+    sku = define_product(placer, price=1990)  # its codes cost 1200
+    import_codes(placer, sku, codes_for(2))
+    caught_up(placer)
+    payer.engine.catalog.set_channel_price(sku=sku, channel="shop", price=1000, actor="t")
+
+    def place():
+        return placer.engine.orders.place(buyer_id="b", actor="key:app", channel="shop",
+                                          items=[{"sku": sku, "quantity": 1}]).amount
+    assert answer(place) == ("refused", "price_below_cost")  # the placer keeps this product
+    payer.engine.catalog.set_channel_price(sku=sku, channel="shop", price=1500, actor="t")
+    assert answer(place) == ("ok", "1500")
