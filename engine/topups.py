@@ -37,6 +37,7 @@ from engine.retry import retrying
 from engine.sales import Sales
 from engine.store import EventStore
 from engine.supplier_protocol import AttemptReport, Outcome, TopupRequest
+from engine.topup_offers import TopupOffer
 from engine.suppliers import Suppliers
 from engine.vault import Vault
 from engine.writer import Writer
@@ -113,8 +114,9 @@ class Topups:
         return max(0.0, (self._in_flight - age).total_seconds())
 
     def _start_next(self, fulfilment: Fulfilment) -> float | None:
-        offers = [o for o in self._suppliers.offers_for(fulfilment.sku)
-                  if (o.supplier_id, o.supplier_sku) not in fulfilment.tried()]
+        # giving up refunds the order: never on offers read up to a second ago, which may
+        # predate offers another process has just set
+        offers = self._untried(fulfilment) or self._untried(fulfilment, fresh=True)
         if not offers:
             self._give_up(UUID(fulfilment.order_id),
                           ALL_FAILED if fulfilment.attempts else NO_OFFER)
@@ -134,6 +136,10 @@ class Topups:
         with self._lock:
             self._answered.add(attempt.reference)
         return self._settle(attempt, report, ANSWER)
+
+    def _untried(self, fulfilment: Fulfilment, *, fresh: bool = False) -> list[TopupOffer]:
+        return [o for o in self._suppliers.offers_for(fulfilment.sku, fresh=fresh)
+                if (o.supplier_id, o.supplier_sku) not in fulfilment.tried()]
 
     def _account(self, order: Order) -> str:
         if order.recharge is None:

@@ -106,14 +106,33 @@ def test_a_failure_reported_where_a_top_up_was_paid_resumes_it_after_an_escalati
         assert escalated_here.engine.orders.get(order.id).status == "fulfilling"
 
 
-def paid_top_up(rt: Runtime, sim: SimServer):
-    """A top-up offered by ``sim`` alone, placed and paid on ``rt`` (which remembers it)."""
+def test_a_top_up_is_not_given_up_on_offers_read_before_another_process_set_them(
+        settings):
+    with SimServer(SimConfig(pending_rate=1.0)) as sim, \
+            closing(Runtime.open(settings)) as dispatching, \
+            closing(Runtime.open(settings)) as offering:
+        order = paid_top_up(dispatching, sim, offered=False)
+        sku = order.items[0]["sku"]
+        assert dispatching.engine.suppliers.offers_for(sku) == []  # kept for a second
+        offer(offering, sku)
+        assert dispatching.engine.topups.advance(order.id) is not None  # an attempt, pending
+        assert offering.engine.orders.get(order.id).status == "fulfilling"
+
+
+def offer(rt: Runtime, sku: str) -> None:
+    rt.engine.suppliers.set_offers(sku, [TopupOffer("sup-a", "A-100", Money(9_000, "CNY"), 0)],
+                                   actor="t")
+
+
+def paid_top_up(rt: Runtime, sim: SimServer, offered: bool = True):
+    """A top-up of ``sim``'s supplier (``offered`` by it, or not yet), placed and paid on
+    ``rt`` (which remembers it)."""
     rt.engine.suppliers.register(
         supplier_id="sup-a", name="A", adapter="http-json", endpoint=sim.url, actor="t",
         credentials={"api_key": SimConfig.api_key, "callback_secret": SimConfig.callback_secret})
     sku = define_product(rt, delivery="topup", price=10_000, recharge_account_pattern="mobile_cn")
-    rt.engine.suppliers.set_offers(sku, [TopupOffer("sup-a", "A-100", Money(9_000, "CNY"), 0)],
-                                   actor="t")
+    if offered:
+        offer(rt, sku)
     order = rt.engine.orders.place(buyer_id="b", actor="key:app", recharge_account="13800138000",
                                    items=[{"sku": sku, "quantity": 1}])
     rt.engine.orders.pay(order_id=order.id, payment_ref=f"p-{order.id}", amount=10_000,
