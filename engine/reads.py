@@ -12,10 +12,11 @@ again, and that time reads everything from the store. Either way a refusal is de
 what the store holds when it is given, whichever process gives it. (A nested decision, such
 as taking codes inside placing an order, notes and checks its own reads.)
 
-    retrying ─▶ decided(attempt) ─▶ reads noted by the store's repository, the writer's
-                    │                 remembered copies and the catalog's recent products
-                    └─ refusal? ─▶ versions still current? ─ yes ─▶ the refusal stands
-                                                            └─ no ──▶ ConcurrentUpdate: run again
+    retrying ─▶ decided(attempt): reads noted by the store's repository, the writer's
+                remembered copies and the catalog's recent products
+                  └─ a refusal? ─▶ every version still current? ─ yes ─▶ it stands
+                                                                 └ no ──▶ ConcurrentUpdate:
+                                                                          run it again
 """
 
 from __future__ import annotations

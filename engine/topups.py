@@ -37,8 +37,8 @@ from engine.retry import retrying
 from engine.sales import Sales
 from engine.store import EventStore
 from engine.supplier_protocol import AttemptReport, Outcome, TopupRequest
-from engine.topup_offers import TopupOffer
 from engine.suppliers import Suppliers
+from engine.topup_offers import TopupOffer
 from engine.vault import Vault
 from engine.writer import Writer
 
