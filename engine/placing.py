@@ -57,15 +57,10 @@ class Placing:
             return placed
         if distributor_id is not None:
             self._distribution.chain(distributor_id)  # NotFound; kept for the payment
-        products = {line["sku"]: self._catalog.get_recent(line["sku"]) for line in lines}
-        account = _recharge_account(lines, products, recharge_account)
-        fields = _order_fields(lines, products, buyer_id=buyer_id, channel=channel,
-                               distributor_id=distributor_id, external_ref=external_ref,
-                               actor=actor, owner=owner)
-        recharge = None if account is None else {
-            "sealed": self._vault.seal(oid, {"account": account}), "masked": mask(account)}
+        asked = {"buyer_id": buyer_id, "channel": channel, "distributor_id": distributor_id,
+                 "external_ref": external_ref, "actor": actor, "owner": owner}
         try:
-            return retrying(lambda: self._place_once(oid, products, fields, recharge),
+            return retrying(lambda: self._place_once(oid, lines, asked, recharge_account),
                             what=f"order {oid}")
         except ConcurrentUpdate:
             if external_ref:
@@ -87,8 +82,22 @@ class Placing:
         order: Order | None = self._store.find(order_id)
         return order if order is not None and order.belongs_to(owner) else None
 
-    def _place_once(self, oid: UUID, products: dict[str, Product], fields: dict[str, Any],
-                    recharge: dict[str, str] | None) -> Order:
+    def _priced(self, oid: UUID, lines: list[dict[str, Any]], asked: dict[str, Any],
+                recharge_account: str | None) -> tuple[dict[str, Product], dict[str, Any],
+                                                        dict[str, str] | None]:
+        """The lines' products (read inside the attempt, so that a refusal decided on a
+        product changed since is decided again: engine/reads.py), the new order's fields
+        and its sealed recharge account."""
+        products = {line["sku"]: self._catalog.get_recent(line["sku"]) for line in lines}
+        account = _recharge_account(lines, products, recharge_account)
+        fields = _order_fields(lines, products, **asked)
+        recharge = None if account is None else {
+            "sealed": self._vault.seal(oid, {"account": account}), "masked": mask(account)}
+        return products, fields, recharge
+
+    def _place_once(self, oid: UUID, lines: list[dict[str, Any]], asked: dict[str, Any],
+                    recharge_account: str | None) -> Order:
+        products, fields, recharge = self._priced(oid, lines, asked, recharge_account)
         now = utc_now()
         quotas = [self._quota_taken(fields["buyer_id"], products[i["sku"]], str(oid),
                                     i["quantity"], now)

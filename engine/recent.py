@@ -1,9 +1,11 @@
 """Aggregates this process saved lately, so the next step of the same sale (pay right after
 place) need not read them back from the store.
 
-A remembered aggregate may be stale if another process changed it since; that is safe,
-because every use of one ends in a save of that aggregate, which then clashes on its version.
-The clash evicts it, and the retry reads the store.
+A remembered aggregate may be stale if another process changed it since; that is safe.
+A decision that acts on one ends in a save of that aggregate, which then clashes on its
+version; a refusal decided on one is checked against the store's version before it is given
+(engine/reads.py). Either way the decision runs again on the store's state, and the copy is
+let go.
 """
 
 from __future__ import annotations

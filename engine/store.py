@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.persistence import Notification, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import Environment
 from psycopg.rows import dict_row, tuple_row
 
+from engine import reads
 from engine.append_only import refuse_changes
 from engine.connections import Budget, GuardedPool, StoreWatch
 from engine.data_dir import private_database
@@ -26,6 +27,26 @@ EVENTS_FILE = "events.sqlite"
 PROBE_TIMEOUT_SECONDS = 10
 
 
+class NotingRepository(Repository):
+    """The library's repository, noting every current read (a version or its absence) for
+    the decision under way (engine/reads.py); a read "as of" a version notes nothing."""
+
+    def __init__(self, source: reads.VersionSource, **parts: Any) -> None:
+        super().__init__(**parts)
+        self._source = source
+
+    def get(self, aggregate_id: UUID, *, version: int | None = None, **options: Any) -> Any:
+        try:
+            aggregate = super().get(aggregate_id, version=version, **options)
+        except AggregateNotFoundError:
+            if version is None:
+                reads.note(self._source, aggregate_id, 0)
+            raise
+        if version is None:
+            reads.note(self._source, aggregate_id, aggregate.version)
+        return aggregate
+
+
 class EventStore(Application):
     """The one event-sourced application every use case writes through."""
 
@@ -33,6 +54,10 @@ class EventStore(Application):
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
+
+    def construct_repository(self) -> Repository:
+        # no aggregate cache is configured: the library's defaults but for the noting
+        return NotingRepository(self, event_store=self.events, snapshot_store=self.snapshots)
 
     @property
     def kind(self) -> str:
@@ -66,33 +91,38 @@ class EventStore(Application):
 
     def existing_ids(self, ids: Iterable[UUID]) -> set[UUID]:
         """The given aggregate ids that already have a first event in the store."""
+        return set(self.versions(ids))
+
+    def versions(self, ids: Iterable[UUID]) -> dict[UUID, int]:
+        """The current version of each given aggregate that has an event."""
         wanted = list(ids)
-        found: set[UUID] = set()
+        found: dict[UUID, int] = {}
         for start in range(0, len(wanted), EXISTENCE_CHUNK):
-            chunk = wanted[start:start + EXISTENCE_CHUNK]
-            found.update(self._existing_chunk(chunk))
+            found.update(self._versions_chunk(wanted[start:start + EXISTENCE_CHUNK]))
         return found
 
-    def _existing_chunk(self, chunk: Sequence[UUID]) -> set[UUID]:
+    def _versions_chunk(self, chunk: Sequence[UUID]) -> dict[UUID, int]:
         recorder = self.recorder
         table = recorder.events_table_name
         if self.kind == "postgres":
-            schema = recorder.datastore.schema
-            sql = (f'SELECT originator_id FROM "{schema}"."{table}" '
-                   "WHERE originator_id = ANY(%s) AND originator_version = 1")
+            sql = (f"SELECT originator_id, MAX(originator_version) AS version "
+                   f'FROM "{recorder.datastore.schema}"."{table}" '
+                   "WHERE originator_id = ANY(%s) GROUP BY originator_id")
             with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
                 cursor.execute(sql, (list(chunk),))
-                return {row["originator_id"] for row in cursor.fetchall()}
+                return {row["originator_id"]: row["version"] for row in cursor.fetchall()}
         marks = ",".join("?" * len(chunk))
-        sql = (f"SELECT originator_id FROM {table} "
-               f"WHERE originator_id IN ({marks}) AND originator_version = 1")
+        sql = (f"SELECT originator_id, MAX(originator_version) FROM {table} "
+               f"WHERE originator_id IN ({marks}) GROUP BY originator_id")
         with recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(sql, [i.hex for i in chunk])
-            return {UUID(row["originator_id"]) for row in cursor.fetchall()}
+            return {UUID(row[0]): row[1] for row in cursor.fetchall()}
 
     def get_many(self, ids: Sequence[UUID], until: datetime | None = None) -> list[Any]:
         """Aggregates for many ids in one query each chunk (missing ids are left out); with
-        ``until``, each as its events stamped at or before that instant made it."""
+        ``until``, each as its events stamped at or before that instant made it. Notes no
+        read (engine/reads.py): its callers take candidates whose staleness they handle, or
+        read history."""
         by_id: dict[UUID, list[Any]] = {}
         for _, stored in self.recorded(ids):
             event = self.mapper.to_domain_event(stored)

@@ -184,12 +184,13 @@ class Suppliers:
         self._recent[sku] = (time.monotonic(), ranked)
         return list(ranked)
 
-    def offers_for(self, sku: str) -> list[TopupOffer]:
+    def offers_for(self, sku: str, *, fresh: bool = False) -> list[TopupOffer]:
         """The SKU's offers, lowest priority first ([] when none was ever set), as read at
-        most a second ago: a change made by another process counts within a second."""
+        most a second ago (a change made by another process counts within a second), or
+        ``fresh`` from the store."""
         now = time.monotonic()
         hit = self._recent.get(sku)
-        if hit is not None and now - hit[0] < RECENT_SECONDS:
+        if hit is not None and now - hit[0] < RECENT_SECONDS and not fresh:
             return list(hit[1])
         found = self._store.find(ids.topup_offers_id(sku))
         ranked = found.ranked() if found is not None else []

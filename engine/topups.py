@@ -39,6 +39,7 @@ from engine.sales import Sales
 from engine.store import EventStore
 from engine.supplier_protocol import AttemptReport, Outcome, TopupRequest
 from engine.suppliers import Suppliers
+from engine.topup_offers import TopupOffer
 from engine.vault import Vault
 from engine.writer import Writer
 
@@ -124,8 +125,9 @@ class Topups:
         return max(0.0, (self._in_flight - age).total_seconds())
 
     def _start_next(self, fulfilment: Fulfilment) -> float | None:
-        offers = [o for o in self._suppliers.offers_for(fulfilment.sku)
-                  if (o.supplier_id, o.supplier_sku) not in fulfilment.tried()]
+        # giving up refunds the order: never on offers read up to a second ago, which may
+        # predate offers another process has just set
+        offers = self._untried(fulfilment) or self._untried(fulfilment, fresh=True)
         if not offers:
             self._give_up(UUID(fulfilment.order_id),
                           ALL_FAILED if fulfilment.attempts else NO_OFFER)
@@ -145,6 +147,10 @@ class Topups:
         with self._lock:
             self._answered.add(attempt.reference)
         return self._settle(attempt, report, ANSWER)
+
+    def _untried(self, fulfilment: Fulfilment, *, fresh: bool = False) -> list[TopupOffer]:
+        return [o for o in self._suppliers.offers_for(fulfilment.sku, fresh=fresh)
+                if (o.supplier_id, o.supplier_sku) not in fulfilment.tried()]
 
     def _account(self, order: Order) -> str:
         if order.recharge is None:
@@ -258,7 +264,9 @@ class Topups:
         retrying(once, what=f"top-up of order {order_id}")
 
     def _order(self, order_id: UUID) -> Order:
-        order: Order = self._writer.load(order_id, f"order {order_id}")
+        # from the store, never a remembered copy: a decision such as _fail may leave the
+        # order unsaved, and only a save would catch a copy another process changed since
+        order: Order = self._store.get(order_id, f"order {order_id}")
         return order
 
     # -- support ----------------------------------------------------------------------------

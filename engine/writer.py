@@ -22,6 +22,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
+from engine import reads
 from engine.errors import ConcurrentUpdate
 from engine.fields import check_event
 from engine.recent import RecentAggregates
@@ -76,11 +77,15 @@ class Writer:
 
     def load(self, aggregate_id: Any, what: str | None = None) -> Any:
         """An aggregate remembered from a recent save, else read from the store (a missing
-        one is NotFound naming ``what``, when given). Only for a decision that ends in
-        saving this aggregate (see engine/recent.py)."""
-        remembered = self.recent.recall(aggregate_id)
-        if remembered is not None:
-            return remembered
+        one is NotFound naming ``what``, when given). A decision that must read the store
+        (engine/reads.py) lets go of the remembered copy instead."""
+        if reads.fresh():
+            self.recent.forget([aggregate_id])
+        else:
+            remembered = self.recent.recall(aggregate_id)
+            if remembered is not None:
+                reads.note(self._store, aggregate_id, remembered.version)
+                return remembered
         if what is not None:
             return self._store.get(aggregate_id, what)
         return self._store.repository.get(aggregate_id)

@@ -4,6 +4,7 @@ codes it holds, and the refund's postings reversing the sale's to the fen."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -293,4 +294,32 @@ def test_concurrent_refunds_of_one_code_refund_it_once(runtime):
     with ThreadPoolExecutor(max_workers=4) as pool:
         answers = [a for a in pool.map(attempt, range(4)) if a]
     assert len(answers) == 1
+    assert len(runtime.engine.orders.get(order.id).refunds) == 1
+
+
+def test_a_refund_that_read_the_order_before_another_refund_answers_already_refunded(
+        runtime, monkeypatch):
+    """The race behind the flaky test above, made certain: one refund reads the order, the
+    other refund of the same code commits, then the first reads the code (back on sale)."""
+    sku = stocked(runtime, 1)
+    order = sold(runtime, sku)
+    code_id = order.code_ids[0]
+    writer, load = runtime.engine.writer, runtime.engine.writer.load
+    order_read, other_refunded = threading.Event(), threading.Event()
+
+    def late_reads_the_code_after_the_other_refund(aggregate_id, what=None):
+        if threading.current_thread().name.startswith("late"):
+            if aggregate_id == order.id:
+                order_read.set()
+            elif aggregate_id == code_id:
+                assert other_refunded.wait(10)
+        return load(aggregate_id, what)
+    monkeypatch.setattr(writer, "load", late_reads_the_code_after_the_other_refund)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="late") as pool:
+        late = pool.submit(refund, runtime, order, [str(code_id)])
+        assert order_read.wait(10)
+        refund(runtime, order, [str(code_id)])
+        other_refunded.set()
+        with pytest.raises(AlreadyRefunded):
+            late.result(timeout=30)
     assert len(runtime.engine.orders.get(order.id).refunds) == 1

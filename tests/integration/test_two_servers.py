@@ -63,3 +63,28 @@ def test_two_servers_selling_one_sku_never_double_deliver(quanyi_env):
     assert all(len(o["payments"]) == 1 for o in final)
     assert len(owners) == CODES and max(owners.values()) == 1
     assert stock["sold"] == CODES and stock["available"] == stock["reserved"] == 0
+
+
+def test_a_refund_on_the_server_that_placed_the_order_is_made_after_a_payment_elsewhere(
+        quanyi_env):
+    with serve_subprocess(quanyi_env) as (placer, key), serve_subprocess(quanyi_env) as (payer, _):
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=placer, headers=headers, timeout=60) as there, \
+                httpx.Client(base_url=payer, headers=headers, timeout=60) as here:
+            sku = f"RF2-{uuid.uuid4().hex[:6]}"
+            there.post("/v1/products", json={"sku": sku, "name": "duo", "delivery": "card",
+                                             "price": 100}).raise_for_status()
+            there.post(f"/v1/products/{sku}/batches", json={
+                "supplier_id": "s", "unit_cost": 50,
+                "codes": [{"code": f"{sku}-{n}"} for n in range(2)]}).raise_for_status()
+            placed = there.post("/v1/orders", json={"buyer_id": "b",
+                                                    "items": [{"sku": sku, "quantity": 1}]})
+            assert placed.status_code == 201, placed.text
+            order_id = placed.json()["order_id"]
+            paid = here.post(f"/v1/orders/{order_id}/payments", json={
+                "payment_ref": f"p-{order_id}", "amount": 100, "currency": "CNY"})
+            assert paid.status_code == 200 and paid.json()["status"] == "delivered", paid.text
+            refunded = there.post(f"/v1/orders/{order_id}/refunds",
+                                  json={"reason": "buyer asked"})
+            assert refunded.status_code == 201, refunded.text
+            assert here.get(f"/v1/orders/{order_id}").json()["status"] == "refunded"
