@@ -3,17 +3,19 @@ the API keys its clients use."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from bench.common import ROOT, free_port, quanyi, wait_until_up
+from bench.common import ROOT, free_port, quanyi
 
 
 class ServerProcess:
@@ -38,9 +40,21 @@ class ServerProcess:
                  str(self.port)], cwd=ROOT, env={**os.environ, **self.env},
                 stdout=out, stderr=subprocess.STDOUT)
 
-    def wait(self) -> None:
-        """Until it answers /healthz (a start takes seconds: 20 and more on a busy machine)."""
-        wait_until_up(self.base, timeout=240)
+    def wait(self, timeout: float = 240) -> None:
+        """Until it answers /healthz (a start takes seconds: 20 and more on a busy machine);
+        a process that exited instead is an error naming the end of its output."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                tail = self.log.read_text(errors="replace").strip().splitlines()[-15:]
+                raise RuntimeError(f"quanyi serve on port {self.port} exited "
+                                   f"{self._proc.returncode}:\n" + "\n".join(tail))
+            with contextlib.suppress(httpx.HTTPError):
+                # 503 is up too: degraded while its projections catch up after a restart
+                if httpx.get(f"{self.base}/healthz", timeout=5).status_code in (200, 503):
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"quanyi serve did not answer at {self.base} in {timeout:.0f} s")
 
     def kill(self) -> None:
         """kill -9: no shutdown, no flush, whatever was in flight is cut."""
