@@ -120,6 +120,8 @@ def _id_of(body: Any) -> str | None:
 
 def _check_stale(ex: Exchange, timeline: Timeline, found: Violations) -> None:
     refused = ex.refused
+    if refused and refused.code == "idempotency_key_reused":
+        return  # counted as that: the request never reached the rule
     if ex.kind == "cancel" and ex.acked and timeline.delivered.get(ex.order_id, 1e18) < ex.sent:
         found.add("stale_copy_decided", ex, "cancelled an order whose delivery was "
                                             "acknowledged before the cancel was sent")

@@ -99,8 +99,8 @@ class Client:
                             order_id=order.order_id if order else None, subject=subject,
                             key=f"c{self.number}-{uuid.UUID(int=self.rng.getrandbits(128)).hex}")
         self._send(exchange)
-        if order is not None and exchange.unknown:
-            order.unsure = True
+        if order is not None and not exchange.acked:
+            order.unsure = True  # unanswered or refused: what it is now, the server says
         return exchange
 
     def _ref(self, prefix: str) -> str:
@@ -192,6 +192,7 @@ class Client:
             thread.join()
         for racer in racers:
             self._refunded(order, racer)
+        order.unsure = order.unsure or not any(r.acked for r in racers)
         return len(racers)
 
     def redeem(self) -> int:
@@ -204,6 +205,8 @@ class Client:
                              code_id=code.code_id)
         if done.acked:
             code.redemption_id = done.acked.body["redemption_id"]
+        elif done.refused and done.refused.code == "already_redeemed":
+            code.redemption_id = done.refused.body.get("redemption_id")  # an earlier try's
         return 1
 
     def roll_back(self) -> int:
@@ -219,7 +222,7 @@ class Client:
     def pay_out(self) -> int:
         ref = self._ref("payout")
         body = {"distributor_id": self.rng.choice(DISTRIBUTORS),
-                "amount": self.rng.randrange(1, 400), "currency": "CNY", "payout_ref": ref}
+                "amount": self.rng.randrange(1, 120), "currency": "CNY", "payout_ref": ref}
         self._command("payout", "/v1/payouts", body, token=self.keys.finance, payout_ref=ref)
         return 1
 

@@ -17,7 +17,7 @@ SHORT = {  # each run well under three minutes on a busy two-core machine
                              max_seconds=90, kills=2),
 }
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a busy machine starts servers slowly
 
 
 @pytest.fixture(scope="module", params=sorted(SHORT))
