@@ -66,11 +66,13 @@ def run_campaign(config: CampaignConfig) -> CampaignReport:
         report.phases["setup"] = time.monotonic() - started
         _drive(world, config, report, started)
         report.phases["clients"] = time.monotonic() - started - report.phases["setup"]
-        _check(world, imported, config, report)
+        try:
+            _check(world, imported, config, report)
+        finally:
+            if config.history_file:
+                config.history_file.write_bytes(b"\n".join(
+                    orjson.dumps(line) for line in history_lines(world.history)))
         report.phases["checks"] = time.monotonic() - started - sum(report.phases.values())
-        if config.history_file:
-            config.history_file.write_bytes(b"\n".join(
-                orjson.dumps(line) for line in history_lines(world.history)))
     report.seconds = time.monotonic() - started
     return report
 
@@ -172,9 +174,11 @@ def _check(world: _World, imported: dict[str, int], config: CampaignConfig,
     reader = Sender([s.base for s in world.servers], time.monotonic, random.Random(0),
                     cut_rate=0, duplicate_rate=0, give_up_seconds=120)
     try:
-        _caught_up([s.base for s in world.servers])
+        found = Violations()
+        _caught_up([s.base for s in world.servers], found)
         facts = read_feed(lambda path: reader.get(path, world.keys.admin))
-        found = check_history(world.history, facts)
+        for kind, examples in check_history(world.history, facts).items():
+            found[kind] += examples
         check_state(lambda path: reader.get(path, world.keys.admin), facts, imported, found)
         report.events = facts
     finally:
@@ -188,22 +192,24 @@ def _check(world: _World, imported: dict[str, int], config: CampaignConfig,
     report.violations = found
 
 
-def _caught_up(bases: list[str], timeout: float = 180) -> None:
-    """Wait until every server's projections and audit tree have followed the whole log."""
+def _caught_up(bases: list[str], found: Violations, timeout: float = 600) -> None:
+    """Wait until every server's projections and audit tree have followed the whole log;
+    one that does not within `timeout` is a violation, named with its /healthz answer."""
     deadline = time.monotonic() + timeout
     for base in bases:
-        while not _follows(base):
+        while (health := _health(base)) is None or max(
+                health.get("projection_lag", 1), health.get("audit_lag", 1)) > 0:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the projections of {base} did not catch up with the log")
+                found.add("projections_behind", None, f"{base} after {timeout:.0f} s: {health}")
+                break
             time.sleep(0.5)
 
 
-def _follows(base: str) -> bool:
+def _health(base: str) -> dict | None:
     try:
-        health = httpx.get(f"{base}/healthz", timeout=10).json()
+        return httpx.get(f"{base}/healthz", timeout=10).json()
     except (httpx.HTTPError, ValueError):
-        return False
-    return health.get("projection_lag") == 0 and health.get("audit_lag") == 0
+        return None
 
 
 __all__ = ["CampaignConfig", "CampaignReport", "Violations", "run_campaign"]

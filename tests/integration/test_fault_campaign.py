@@ -12,9 +12,9 @@ from tests.campaign import CampaignConfig, CampaignReport, run_campaign
 SEED = 14
 SHORT = {  # each run well under three minutes on a busy two-core machine
     "postgres": CampaignConfig(seed=SEED, ops=240, store="postgres", clients=8,
-                               max_seconds=90, kills=1, postgres_restarts=1),
+                               max_seconds=120, kills=1, postgres_restarts=1),
     "sqlite": CampaignConfig(seed=SEED, ops=160, store="sqlite", clients=6,
-                             max_seconds=90, kills=2),
+                             max_seconds=120, kills=2),
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a busy machine starts servers slowly
