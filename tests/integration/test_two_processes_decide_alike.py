@@ -91,7 +91,8 @@ def test_a_payment_repeated_with_another_amount_is_answered_alike_on_both_proces
 
 def test_a_failure_reported_where_a_top_up_was_paid_resumes_it_after_an_escalation_elsewhere(
         quanyi_env):
-    settings = Settings.from_env({**quanyi_env, "QUANYI_TOPUP_DEADLINE_SECONDS": "0.001"})
+    settings = Settings.from_env({**quanyi_env, "QUANYI_TOPUP_DEADLINE_SECONDS": "0.001",
+                                  "QUANYI_SUPPLIER_ALLOW_PRIVATE_URLS": "true"})
     # every attempt stays pending; the runtimes are not started, so no dispatcher moves the
     # top-up: the test takes each step itself
     with SimServer(SimConfig(pending_rate=1.0)) as sim, \
@@ -107,7 +108,8 @@ def test_a_failure_reported_where_a_top_up_was_paid_resumes_it_after_an_escalati
 
 
 def test_a_top_up_is_not_given_up_on_offers_read_before_another_process_set_them(
-        settings):
+        quanyi_env):
+    settings = Settings.from_env({**quanyi_env, "QUANYI_SUPPLIER_ALLOW_PRIVATE_URLS": "true"})
     with SimServer(SimConfig(pending_rate=1.0)) as sim, \
             closing(Runtime.open(settings)) as dispatching, \
             closing(Runtime.open(settings)) as offering:
