@@ -118,7 +118,9 @@ class Reservations:
         """Reserve ``quantity`` codes of ``sku`` in memory, not yet saved; the caller saves
         them (with its own aggregates) in one transaction, or gives them back."""
         taken: list[Code] = []
-        seen: set[UUID] = set()  # examined by this command: each code is tried once
+        # Examined by this command: each code is tried once, and once more from the store
+        # after the read model has caught up (it may have been released in between).
+        seen: set[UUID] = set()
         caught_up = False
         while len(taken) < quantity:
             candidates = [c for c in self._allocator.claim(sku, quantity - len(taken))
@@ -127,13 +129,16 @@ class Reservations:
                 horizon = self._store.last_position()
                 if not caught_up and self._source.wait_for(horizon, CATCH_UP_SECONDS):
                     caught_up = True
+                    seen = {code.id for code in taken}
                     continue
                 self.give_back(sku, taken)
                 raise SoldOut(f"{sku} has fewer than {quantity} codes available")
             now = utc_now()
             for code_id in candidates:
                 seen.add(code_id)
-                code = self._allocator.prefetched(code_id) or self._store.repository.get(code_id)
+                code = self._allocator.prefetched(code_id)
+                if code is None or code.status != AVAILABLE:
+                    code = self._store.repository.get(code_id)  # the read ahead may be stale
                 if code.status == AVAILABLE and not code.is_expired_at(now):
                     code.reserve(order_id=order_id, holder=holder, now=now, actor=actor)
                     taken.append(code)
