@@ -14,6 +14,9 @@ The answer is kept before it leaves, so a client that resends the moment it has 
 gets the replay, never "in progress". A 5xx answer releases the claim so that a retry runs
 again; any other answer is final for that key.
 
+A request whose client hung up before its body was read is dropped unclaimed: nothing ran,
+and its resend is the first request.
+
 Two requests are the same when path, query, content type and body match, a JSON body being
 compared in canonical form (sorted keys, no spacing). The stored request hash is keyed: a
 body may hold a code, and an unkeyed hash would confirm guesses offline.
@@ -159,6 +162,8 @@ class IdempotencyMiddleware:
                                  "Idempotency-Key must be 1-255 printable characters")(
                 scope, receive, send)
         body = await _read_body(receive)
+        if body is None:
+            return  # the client hung up before its request was read: nothing to act on
         digest = self.runtime.engine.vault.hash_request(_request_form(scope, headers, body))
         state, stored = await _threaded(self.store.claim, principal.key_id, key, digest)
         if state == "claimed":
@@ -227,10 +232,15 @@ def _canonical(body: bytes, media_type: str) -> bytes:
         return body
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body, or None when the client disconnected first. A server that has seen
+    the disconnect hands over no more of the body, even one already received: a claim made
+    then would hash a request that was never sent, and refuse the resend as another one."""
     chunks = []
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)
