@@ -66,7 +66,7 @@ RAISES: dict[str, tuple[type[errors.QuanyiError], ...]] = {
         errors.Forbidden, errors.AlreadyRolledBack, errors.ConcurrentUpdate),
     "POST /v1/keys/{key_id}/revoke": (errors.InvalidState,),
     "POST /v1/orders": (errors.NotFound, errors.SoldOut, errors.PurchaseLimitExceeded,
-                        errors.InvalidState, errors.PriceBelowCost),
+                        errors.InvalidState, errors.PriceBelowCost, errors.ConcurrentUpdate),
     "GET /v1/orders/{order_id}": (errors.ConcurrentUpdate,),
     "POST /v1/orders/{order_id}/payments": (errors.AmountMismatch, errors.InvalidState,
                                             errors.OrderExpired, errors.ConcurrentUpdate),
@@ -429,6 +429,6 @@ def _problem_answer(status: int, codes: list[str]) -> dict[str, Any]:
         "description": f"{title}: {', '.join(f'`{c}`' for c in codes)}",
         "content": {PROBLEM_JSON: {"schema": {"$ref": SCHEMAS + "Problem"},
                                    "example": example}}}
-    if status == 429:
+    if status in (429, 503):
         answer["headers"] = RETRY_AFTER
     return answer

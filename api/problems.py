@@ -19,11 +19,13 @@ STATUS = {
     errors.NotFound: 404, errors.Forbidden: 403,
     errors.Conflict: 409, errors.Gone: 410,
     errors.CallbackRejected: 400, errors.SignatureInvalid: 401,
+    errors.ConcurrentUpdate: 503,
 }
+BUSY_RETRY_AFTER = {"Retry-After": "1"}  # a clash that outlasted the use case's retries
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Too large",
           415: "Unsupported media type", 422: "Unprocessable request", 429: "Too many requests",
-          500: "Internal error"}
+          500: "Internal error", 503: "Service unavailable"}
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type",
               422: "validation_error", 429: "rate_limited"}
@@ -62,7 +64,9 @@ def _readable(error: dict[str, Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.QuanyiError)
     async def domain_error(_: Request, exc: errors.QuanyiError) -> OrjsonResponse:
-        return problem(status_of(exc), exc.code, exc.detail, **exc.extra)
+        status = status_of(exc)
+        return problem(status, exc.code, exc.detail,
+                       BUSY_RETRY_AFTER if status == 503 else None, **exc.extra)
 
     @app.exception_handler(ApiProblem)
     async def api_problem(_: Request, exc: ApiProblem) -> OrjsonResponse:

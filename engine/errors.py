@@ -14,7 +14,7 @@
     │   ├── AlreadyRefunded
     │   ├── InsufficientBalance    (a payout or settlement beyond what is owed)
     │   ├── PriceBelowCost         (价格倒挂: a cost above the price, not allowed)
-    │   └── ConcurrentUpdate       (a version clash the caller may retry)
+    │   └── ConcurrentUpdate       (clashed on every retry: nothing changed; 503 busy)
     ├── Gone
     │   ├── CodeExpired
     │   └── CodeVoided
@@ -134,7 +134,10 @@ class AmountMismatch(QuanyiError):
 
 
 class ConcurrentUpdate(Conflict):
-    code = "concurrent_update"
+    """A version clash: use cases retry on fresh state (engine/retry.py). One that clashed
+    on every attempt has changed nothing, and the client is told to come back later."""
+
+    code = "busy"
 
 
 class Gone(QuanyiError):

@@ -1,7 +1,9 @@
 """The group-commit writer: concurrent commands' events are saved together in one
 transaction, because the event store writes serially (FACTS.md: ~1k events/s one save per
 command, ~12k/s batched). Each caller still gets its own answer: when a group fails on a
-version clash, its commands are saved one by one so only the clashing one fails.
+version clash, its commands are saved one by one so only the clashing one fails. A clash
+with the group's own events (its commit succeeded, the answer was lost, the write was sent
+again) is the success it was.
 
 Every event is checked against engine/fields.py's rules in the caller's thread, before it
 is queued: a value no projection could ever apply fails its own command (ValidationFailed)
@@ -100,25 +102,28 @@ class Writer:
             self._write(group)
 
     def _write(self, group: list[_Request]) -> None:
-        try:
-            self._store.append([e for r in group for e in r.events])
-        except IntegrityError:
-            if len(group) == 1:
-                group[0].error = ConcurrentUpdate("another command changed the same record")
-            else:
-                for request in group:
-                    self._write_alone(request)
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+        error = self._append([e for r in group for e in r.events])
+        if isinstance(error, ConcurrentUpdate) and len(group) > 1:
             for request in group:
-                request.error = exc
+                request.error = self._append(request.events)
+        else:
+            for request in group:
+                request.error = error
         self._on_saved()
         for request in group:
             request.done.set()
 
-    def _write_alone(self, request: _Request) -> None:
+    def _append(self, events: list[Any]) -> BaseException | None:
+        """Store the events in one transaction: None, or the error to hand to the callers. A
+        refusal by the unique key is a clash unless the events refused are these very
+        events, already stored: a commit whose answer was lost, sent again by the library
+        (engine/store.py)."""
         try:
-            self._store.append(request.events)
+            self._store.append(events)
         except IntegrityError:
-            request.error = ConcurrentUpdate("another command changed the same record")
+            if self._store.already_stored(events):
+                return None
+            return ConcurrentUpdate("another command changed the same record")
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-            request.error = exc
+            return exc
+        return None
