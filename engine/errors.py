@@ -14,6 +14,11 @@
     │   ├── AlreadyRefunded
     │   ├── InsufficientBalance    (a payout or settlement beyond what is owed)
     │   ├── PriceBelowCost         (价格倒挂: a cost above the price, not allowed)
+    │   ├── NaturalKeyReused       (a natural key sent again with another request)
+    │   │   ├── ExternalRefReused
+    │   │   ├── PaymentRefReused
+    │   │   ├── PayoutRefReused
+    │   │   └── SettlementRefReused
     │   └── ConcurrentUpdate       (clashed on every retry: nothing changed; 503 busy)
     ├── Gone
     │   ├── CodeExpired
@@ -138,6 +143,29 @@ class ConcurrentUpdate(Conflict):
     on every attempt has changed nothing, and the client is told to come back later."""
 
     code = "busy"
+
+
+class NaturalKeyReused(Conflict):
+    """A natural key sent again with another request: the first result stands, and the
+    client is told which key it reused (the same request again answers the first result)."""
+
+    code = "natural_key_reused"
+
+
+class ExternalRefReused(NaturalKeyReused):
+    code = "external_ref_reused"
+
+
+class PaymentRefReused(NaturalKeyReused):
+    code = "payment_ref_reused"
+
+
+class PayoutRefReused(NaturalKeyReused):
+    code = "payout_ref_reused"
+
+
+class SettlementRefReused(NaturalKeyReused):
+    code = "settlement_ref_reused"
 
 
 class Gone(QuanyiError):

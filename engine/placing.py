@@ -10,7 +10,8 @@ from uuid import UUID, uuid4
 from engine.catalog import Catalog, Product
 from engine.clock import utc_now
 from engine.distribution import Distribution
-from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
+from engine.errors import (ConcurrentUpdate, ExternalRefReused, InvalidState, PriceBelowCost,
+                           ValidationFailed)
 from engine.holding import OrderCodes
 from engine.ids import legacy_order_id, quota_id
 from engine.ids import order_id as make_order_id
@@ -49,12 +50,16 @@ class Placing:
         A distributor must be registered; codes costing more than their unit's price are
         refused unless the product allows it (PriceBelowCost), before anything is held.
         A direct top-up is an order of one unit of one top-up SKU, with the account to
-        credit (matched against the product's pattern, then sealed)."""
+        credit (matched against the product's pattern, then sealed). The external_ref of an
+        order asked for otherwise is refused (ExternalRefReused)."""
         lines = _merge_lines(buyer_id, items)
         owner = owner or actor
+        asked = {"buyer_id": buyer_id, "lines": sorted((i["sku"], i["quantity"]) for i in lines),
+                 "channel": channel, "distributor_id": distributor_id,
+                 "recharge_account": recharge_account}
         oid, placed = self._order_id(owner, actor, external_ref)
         if placed:
-            return placed
+            return self._same_order(placed, asked)
         if distributor_id is not None:
             self._distribution.chain(distributor_id)  # NotFound; kept for the payment
         products = {line["sku"]: self._catalog.get_recent(line["sku"]) for line in lines}
@@ -68,8 +73,8 @@ class Placing:
             return retrying(lambda: self._place_once(oid, products, fields, recharge),
                             what=f"order {oid}")
         except ConcurrentUpdate:
-            if external_ref:
-                return self._store.get(oid, f"order {oid}")  # placed meanwhile
+            if external_ref:  # placed meanwhile
+                return self._same_order(self._store.get(oid, f"order {oid}"), asked)
             raise
 
     def _order_id(self, owner: str, actor: str,
@@ -82,6 +87,19 @@ class Placing:
         # upgrade finds it there instead of placing a second order (one more read).
         return oid, self._placed(oid, owner) or self._placed(
             legacy_order_id(actor, external_ref), owner)
+
+    def _same_order(self, placed: Order, asked: dict[str, Any]) -> Order:
+        """The order already placed under the external_ref, if it was asked for as this one
+        is: buyer, SKUs and quantities, channel, distributor and recharge account."""
+        account = (self._vault.open(placed.id, placed.recharge["sealed"])["account"]
+                   if placed.recharge else None)
+        had = {"buyer_id": placed.buyer_id, "channel": placed.channel,
+               "lines": sorted((i["sku"], i["quantity"]) for i in placed.items),
+               "distributor_id": placed.distributor_id, "recharge_account": account}
+        if had != asked:
+            raise ExternalRefReused(f"external_ref {placed.external_ref} was used for another "
+                                    f"order: {placed.id}")
+        return placed
 
     def _placed(self, order_id: UUID, owner: str) -> Order | None:
         order: Order | None = self._store.find(order_id)
