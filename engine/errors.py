@@ -25,7 +25,8 @@
     │   └── CodeVoided
     ├── AmountMismatch
     ├── ValidationFailed
-    │   └── PatternTooSmall
+    │   ├── PatternTooSmall
+    │   └── IdempotencyKeyReused   (an order's Idempotency-Key sent with another request)
     ├── Forbidden
     ├── CallbackRejected           (a supplier callback whose body cannot be read)
     │   └── SignatureInvalid       (its signature is missing, wrong or stale)
@@ -182,6 +183,10 @@ class CodeVoided(Gone):
 
 class PriceBelowCost(Conflict):
     code = "price_below_cost"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code = "idempotency_key_reused"
 
 
 class PatternTooSmall(ValidationFailed):
