@@ -25,6 +25,7 @@ class CommitCuttingProxy:
         auth = parts.netloc.rpartition("@")[0]
         self.url = urlunsplit(parts._replace(netloc=f"{auth}@127.0.0.1:{port}"))
         self._markers: tuple[bytes, ...] = ()
+        self._drop_on: bytes | None = None
         self._lock = threading.Lock()
         self.cuts = 0
         self._closed = False
@@ -35,6 +36,11 @@ class CommitCuttingProxy:
         is, or hex-encoded as a bytea parameter travels in text form)."""
         with self._lock:
             self._markers = (marker, marker.hex().encode())
+
+    def drop_connection_sending(self, marker: bytes) -> None:
+        """Close the next connection that sends ``marker``, before the server sees it."""
+        with self._lock:
+            self._drop_on = marker
 
     def close(self) -> None:
         self._closed = True
@@ -53,6 +59,14 @@ class CommitCuttingProxy:
     def _to_server(self, client: socket.socket, server: socket.socket) -> None:
         marked = False
         while data := _recv(client):
+            with self._lock:
+                dropped = self._drop_on is not None and self._drop_on in data
+                if dropped:
+                    self._drop_on = None
+                    self.cuts += 1
+            if dropped:
+                _close(client, server)
+                return
             with self._lock:
                 marked = marked or any(m in data for m in self._markers)
                 cut = marked and b"COMMIT" in data

@@ -4,12 +4,15 @@ them, and that refusal must be read as what it is - this command's own events, a
 stored - not as another writer's clash. Otherwise the command is retried on "fresh" state,
 clashes with itself every time and is refused, though it was placed."""
 
+import time
 import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from engine.settings import Settings
 from runtime import Runtime
 from tests.conftest import TEST_KEY, caught_up, postgres_url
@@ -56,3 +59,26 @@ def test_an_order_whose_commit_answer_was_lost_is_placed_once_and_answered(proxi
     paid = rt.engine.orders.pay(order_id=order.id, payment_ref=f"p-{buyer}", amount=5000,
                                 currency="CNY", provider=None, actor="key:app")
     assert paid.status == "delivered"
+
+
+def test_an_answer_the_database_could_not_keep_is_sent_and_kept_later(proxied):
+    """The connection drops as the Idempotency-Key answer is being kept: the order was
+    placed, so its client gets the 201, and the answer is kept once the database answers."""
+    rt, proxy = proxied
+    sku = define_product(rt, price=5000)
+    import_codes(rt, sku, codes_for(2))
+    caught_up(rt)
+    app_key = rt.engine.keys.issue(role="app", name="lost-answer").secret
+    headers = {"Authorization": f"Bearer {app_key}", "Idempotency-Key": "keep-me"}
+    body = {"buyer_id": "b-keep", "items": [{"sku": sku, "quantity": 1}]}
+    with TestClient(create_app(rt)) as client:
+        proxy.drop_connection_sending(b"UPDATE api_idempotency SET status")
+        first = client.post("/v1/orders", headers=headers, json=body)
+        assert proxy.cuts == 1
+        assert first.status_code == 201, first.text
+        deadline = time.monotonic() + 10
+        while (again := client.post("/v1/orders", headers=headers, json=body)).status_code \
+                == 409 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
