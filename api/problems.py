@@ -22,8 +22,9 @@ STATUS = {
     errors.NotFound: 404, errors.Forbidden: 403, errors.TooManyWebhooks: 429,
     errors.Conflict: 409, errors.Gone: 410,
     errors.CallbackRejected: 400, errors.SignatureInvalid: 401,
-    errors.StoreUnavailable: 503, errors.StorageFull: 507,
+    errors.StoreUnavailable: 503, errors.StorageFull: 507, errors.ConcurrentUpdate: 503,
 }
+BUSY_RETRY_AFTER = {"Retry-After": "1"}  # a clash that outlasted the use case's retries
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Too large",
           415: "Unsupported media type", 422: "Unprocessable request", 429: "Too many requests",
@@ -53,7 +54,8 @@ def problem(status: int, code: str, detail: str, headers: dict[str, str] | None 
 
 def domain_problem(exc: errors.QuanyiError) -> OrjsonResponse:
     headers = ({"Retry-After": str(exc.retry_after_seconds)}
-               if isinstance(exc, errors.Unavailable) else None)
+               if isinstance(exc, errors.Unavailable)
+               else BUSY_RETRY_AFTER if isinstance(exc, errors.ConcurrentUpdate) else None)
     return problem(status_of(exc), exc.code, exc.detail, headers, **exc.extra)
 
 

@@ -14,14 +14,20 @@
     │   ├── AlreadyRefunded
     │   ├── InsufficientBalance    (a payout or settlement beyond what is owed)
     │   ├── PriceBelowCost         (价格倒挂: a cost above the price, not allowed)
-    │   └── ConcurrentUpdate       (a version clash the caller may retry)
+    │   ├── NaturalKeyReused       (a natural key sent again with another request)
+    │   │   ├── ExternalRefReused
+    │   │   ├── PaymentRefReused
+    │   │   ├── PayoutRefReused
+    │   │   └── SettlementRefReused
+    │   └── ConcurrentUpdate       (clashed on every retry: nothing changed; 503 busy)
     ├── Gone
     │   ├── CodeExpired
     │   └── CodeVoided
     ├── AmountMismatch
     ├── ValidationFailed
     │   ├── PatternTooSmall
-    │   └── AddressRefused         (a URL the server may not call: not a public address)
+    │   ├── AddressRefused         (a URL the server may not call: not a public address)
+    │   └── IdempotencyKeyReused   (an order's Idempotency-Key sent with another request)
     ├── Forbidden
     ├── TooManyWebhooks            (an owner's enabled webhook endpoints are at the cap)
     ├── CallbackRejected           (a supplier callback whose body cannot be read)
@@ -149,7 +155,33 @@ class AmountMismatch(QuanyiError):
 
 
 class ConcurrentUpdate(Conflict):
-    code = "concurrent_update"
+    """A version clash: use cases retry on fresh state (engine/retry.py). One that clashed
+    on every attempt has changed nothing, and the client is told to come back later."""
+
+    code = "busy"
+
+
+class NaturalKeyReused(Conflict):
+    """A natural key sent again with another request: the first result stands, and the
+    client is told which key it reused (the same request again answers the first result)."""
+
+    code = "natural_key_reused"
+
+
+class ExternalRefReused(NaturalKeyReused):
+    code = "external_ref_reused"
+
+
+class PaymentRefReused(NaturalKeyReused):
+    code = "payment_ref_reused"
+
+
+class PayoutRefReused(NaturalKeyReused):
+    code = "payout_ref_reused"
+
+
+class SettlementRefReused(NaturalKeyReused):
+    code = "settlement_ref_reused"
 
 
 class Gone(QuanyiError):
@@ -166,6 +198,10 @@ class CodeVoided(Gone):
 
 class PriceBelowCost(Conflict):
     code = "price_below_cost"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code = "idempotency_key_reused"
 
 
 class PatternTooSmall(ValidationFailed):

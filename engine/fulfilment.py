@@ -15,7 +15,8 @@ reference) is started only once the open one has definitely failed. So a crash a
 can neither lose a paid top-up nor credit the account twice.
 
 What arrives for an attempt already decided (a duplicate or late callback) changes nothing
-and is recorded; a success for an attempt given up on (the supplier credited the account
+and is recorded, once: a callback saying what is already on record for that attempt (the
+same outcome, supplier transaction and detail, heard by callback) records nothing more; a success for an attempt given up on (the supplier credited the account
 after all) is recorded as a late success, whose cost the supplier is owed.
 """
 
@@ -56,6 +57,13 @@ def order_of(reference: str) -> UUID:
     return order_id
 
 
+def heard(reference: str, outcome: str, via: str, supplier_txn_id: str | None,
+          detail: str | None) -> tuple[Any, ...]:
+    """What makes two reports of an attempt the same. A failure's decision does not keep
+    the supplier's transaction id, so failures compare without it."""
+    return (reference, outcome, via, None if outcome == FAILED else supplier_txn_id, detail)
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One call to one supplier, as far as it is known."""
@@ -93,6 +101,7 @@ class Fulfilment(Aggregate):
         self.status = OPEN
         self.attempts: list[Attempt] = []
         self.supplier_id: str | None = None  # the one that succeeded
+        self.heard: set[tuple[Any, ...]] = set()  # each distinct report on record (heard())
 
     @classmethod
     def open(cls, *, order_id: UUID, sku: str, amount: Money) -> "Fulfilment":
@@ -112,6 +121,11 @@ class Fulfilment(Aggregate):
         if found is None:
             raise NotFound("no top-up attempt has this reference")
         return found
+
+    def has_heard(self, reference: str, outcome: str, via: str, supplier_txn_id: str | None,
+                  detail: str | None) -> bool:
+        """Whether this very report of the attempt is already on record."""
+        return heard(reference, outcome, via, supplier_txn_id, detail) in self.heard
 
     def tried(self) -> set[tuple[str, str]]:
         """(supplier, supplier SKU) of every attempt so far: an offer is tried once."""
@@ -155,6 +169,7 @@ class Fulfilment(Aggregate):
     @event("AttemptFailed", topic="quanyi:topup.attempt_failed")
     def _attempt_failed(self, reference: str, via: str, detail: str | None) -> None:
         self._replace(reference, outcome=FAILED)
+        self.heard.add(heard(reference, FAILED, via, None, detail))
         self.status = OPEN
 
     def escalate(self, *, reference: str, reason: str) -> None:
@@ -193,6 +208,8 @@ class Fulfilment(Aggregate):
                                 supplier_txn_id=self.supplier_txn_id)
             fulfilment.status = SUCCEEDED
             fulfilment.supplier_id = self.supplier_id
+            fulfilment.heard.add(heard(self.reference, SUCCEEDED, self.via,
+                                       self.supplier_txn_id, self.detail))
 
     def give_up(self, *, reason: str) -> None:
         """No offer is left untried: the payment is refunded in the same save."""
@@ -216,6 +233,7 @@ class Fulfilment(Aggregate):
     def record(self, reference: str, outcome: str, via: str, supplier_txn_id: str | None,
                detail: str | None) -> None:
         """What arrived for an attempt already decided: kept, and changes nothing."""
+        self.heard.add(heard(reference, outcome, via, supplier_txn_id, detail))
 
     def credit_late(self, *, reference: str, supplier_txn_id: str | None) -> Attempt:
         """A success for an attempt given up on: its cost is owed (posted with it)."""

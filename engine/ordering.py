@@ -79,12 +79,12 @@ class Orders:
     def place(self, *, buyer_id: str, items: list[dict[str, Any]], channel: str | None = None,
               distributor_id: str | None = None, external_ref: str | None = None,
               actor: str, owner: str | None = None,
-              recharge_account: str | None = None) -> Order:
+              recharge_account: str | None = None, request_key: str | None = None) -> Order:
         """Reserve every unit of every item, or nothing (see engine/placing.py)."""
         return self._placing.place(buyer_id=buyer_id, items=items, channel=channel,
                                    distributor_id=distributor_id, external_ref=external_ref,
                                    actor=actor, owner=owner,
-                                   recharge_account=recharge_account)
+                                   recharge_account=recharge_account, request_key=request_key)
 
     def pay(self, *, order_id: UUID, payment_ref: str, amount: int, currency: str,
             provider: str | None, actor: str, owner: str | None = None) -> Order:

@@ -33,7 +33,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from engine.errors import (AlreadyRefunded, AmountMismatch, InvalidState, OrderExpired,
-                           PurchaseLimitExceeded, ValidationFailed)
+                           PaymentRefReused, PurchaseLimitExceeded, ValidationFailed)
 from engine.money import Money
 from engine.order_lines import OrderLine
 
@@ -127,8 +127,13 @@ class Order(Aggregate):
 
     def accepts_payment(self, payment_ref: str, amount: int, currency: str) -> bool:
         """Whether this is a new payment the order can take; False for a repeated callback
-        (the first answer stands). Raises when the order cannot take it."""
-        if self.payment(payment_ref):
+        (the first answer stands). Raises when the order cannot take it, or when the
+        payment_ref was taken with another amount."""
+        taken = self.payment(payment_ref)
+        if taken:
+            if (taken["amount"], taken["currency"]) != (amount, currency):
+                raise PaymentRefReused(f"payment_ref {payment_ref} paid {taken['amount']} "
+                                       f"{taken['currency']} on order {self.id}")
             return False
         self.check_amount(amount, currency)
         if self.status not in (RESERVED, EXPIRED, CANCELLED):

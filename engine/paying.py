@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from engine.codes import Code
-from engine.errors import (ConcurrentUpdate, InvalidState, NotFound, PriceBelowCost, SoldOut,
-                           ValidationFailed)
+from engine.errors import (ConcurrentUpdate, NotFound, PaymentRefReused, PriceBelowCost,
+                           SoldOut, ValidationFailed)
 from engine.holding import OrderCodes
 from engine.ids import payment_id
 from engine.ledger import clearing
@@ -126,4 +126,4 @@ class Paying:
     def _refuse_foreign_payment(self, payment_ref: str, order_id: UUID) -> None:
         payment: Payment | None = self._store.find(payment_id(payment_ref))
         if payment is not None and payment.order_id != str(order_id):
-            raise InvalidState(f"payment_ref {payment_ref} belongs to another order")
+            raise PaymentRefReused(f"payment_ref {payment_ref} belongs to another order")

@@ -21,7 +21,8 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from engine.errors import ConcurrentUpdate, InsufficientBalance, InvalidState, ValidationFailed
+from engine.errors import (ConcurrentUpdate, InsufficientBalance, NaturalKeyReused,
+                           PayoutRefReused, SettlementRefReused, ValidationFailed)
 from engine.fields import check_text
 from engine.ids import NAMESPACE
 from engine.ledger import BANK, Leg, LedgerTransaction, distributor_payable, supplier_payable
@@ -98,10 +99,12 @@ class Payee:
     payable: Callable[[str], str]  # the liability account the payment draws down
     payee_link: str  # the transaction link naming the payee
     aggregate: type[Payout]
+    reused: type[NaturalKeyReused]  # its ref sent again for another payment
 
 
-DISTRIBUTOR = Payee("payout", distributor_payable, "distributor_id", Payout)
-SUPPLIER = Payee("settlement", supplier_payable, "supplier_id", Settlement)
+DISTRIBUTOR = Payee("payout", distributor_payable, "distributor_id", Payout, PayoutRefReused)
+SUPPLIER = Payee("settlement", supplier_payable, "supplier_id", Settlement,
+                 SettlementRefReused)
 
 
 def payment_id(payee: Payee, ref: str) -> UUID:
@@ -189,7 +192,7 @@ def _check(payee: Payee, amount: Money, ref: str) -> None:
 def _same(done: Payout, payee: Payee, payee_id: str, amount: Money) -> Payout:
     """The payment already made with this ref, if it is the one asked for again."""
     if done.payee_id != payee_id or done.amount != amount:
-        raise InvalidState(f"{payee.kind}_ref {done.ref} was used for another {payee.kind}")
+        raise payee.reused(f"{payee.kind}_ref {done.ref} was used for another {payee.kind}")
     return done
 
 

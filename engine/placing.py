@@ -10,7 +10,8 @@ from uuid import UUID, uuid4
 from engine.catalog import Catalog, Product
 from engine.clock import utc_now
 from engine.distribution import Distribution
-from engine.errors import ConcurrentUpdate, InvalidState, PriceBelowCost, ValidationFailed
+from engine.errors import (ConcurrentUpdate, ExternalRefReused, IdempotencyKeyReused,
+                           InvalidState, PriceBelowCost, ValidationFailed)
 from engine.holding import OrderCodes
 from engine.ids import legacy_order_id, quota_id
 from engine.ids import order_id as make_order_id
@@ -24,6 +25,7 @@ from engine.writer import Writer
 
 MAX_UNITS = 10_000
 MAX_LINES = 50
+REQUEST_KEY = "idempotency-key:"  # an order named by its request's key, not an owner's ref
 
 
 class Placing:
@@ -43,18 +45,25 @@ class Placing:
 
     def place(self, *, buyer_id: str, items: list[dict[str, Any]], channel: str | None,
               distributor_id: str | None, external_ref: str | None, actor: str,
-              owner: str | None, recharge_account: str | None = None) -> Order:
+              owner: str | None, recharge_account: str | None = None,
+              request_key: str | None = None) -> Order:
         """Reserve every unit of every item, or nothing; the order belongs to ``owner``
         (by default the actor). The same owner's external_ref again answers its order.
         A distributor must be registered; codes costing more than their unit's price are
         refused unless the product allows it (PriceBelowCost), before anything is held.
         A direct top-up is an order of one unit of one top-up SKU, with the account to
-        credit (matched against the product's pattern, then sealed)."""
+        credit (matched against the product's pattern, then sealed). The external_ref of an
+        order asked for otherwise is refused (ExternalRefReused). Without an external_ref,
+        the request's Idempotency-Key (``request_key``) names the order instead: its retry
+        finds the order placed, whatever became of the first answer."""
         lines = _merge_lines(buyer_id, items)
         owner = owner or actor
-        oid, placed = self._order_id(owner, actor, external_ref)
+        asked = {"buyer_id": buyer_id, "lines": sorted((i["sku"], i["quantity"]) for i in lines),
+                 "channel": channel, "distributor_id": distributor_id,
+                 "recharge_account": recharge_account}
+        oid, placed = self._order_id(owner, actor, external_ref, request_key)
         if placed:
-            return placed
+            return self._same_order(placed, asked)
         if distributor_id is not None:
             self._distribution.chain(distributor_id)  # NotFound; kept for the payment
         asked = {"buyer_id": buyer_id, "channel": channel, "distributor_id": distributor_id,
@@ -63,20 +72,39 @@ class Placing:
             return retrying(lambda: self._place_once(oid, lines, asked, recharge_account),
                             what=f"order {oid}")
         except ConcurrentUpdate:
-            if external_ref:
-                return self._store.get(oid, f"order {oid}")  # placed meanwhile
+            if external_ref or request_key:  # placed meanwhile
+                return self._same_order(self._store.get(oid, f"order {oid}"), asked)
             raise
 
-    def _order_id(self, owner: str, actor: str,
-                  external_ref: str | None) -> tuple[UUID, Order | None]:
-        """The new order's id, and the order already placed under its external_ref."""
+    def _order_id(self, owner: str, actor: str, external_ref: str | None,
+                  request_key: str | None) -> tuple[UUID, Order | None]:
+        """The new order's id, and the order already placed under its external_ref (or,
+        without one, under the actor's Idempotency-Key)."""
         if not external_ref:
-            return uuid4(), None
+            if not request_key:
+                return uuid4(), None
+            oid = make_order_id(self._vault.order_ref(f"{REQUEST_KEY}{actor}", request_key))
+            return oid, self._placed(oid, owner)
         oid = make_order_id(self._vault.order_ref(owner, external_ref))
         # An order placed before ids were keyed keeps its plain uuid5 id: a retry after the
         # upgrade finds it there instead of placing a second order (one more read).
         return oid, self._placed(oid, owner) or self._placed(
             legacy_order_id(actor, external_ref), owner)
+
+    def _same_order(self, placed: Order, asked: dict[str, Any]) -> Order:
+        """The order already placed under the external_ref, if it was asked for as this one
+        is: buyer, SKUs and quantities, channel, distributor and recharge account."""
+        account = (self._vault.open(placed.id, placed.recharge["sealed"])["account"]
+                   if placed.recharge else None)
+        had = {"buyer_id": placed.buyer_id, "channel": placed.channel,
+               "lines": sorted((i["sku"], i["quantity"]) for i in placed.items),
+               "distributor_id": placed.distributor_id, "recharge_account": account}
+        if had != asked and placed.external_ref is None:
+            raise IdempotencyKeyReused("this Idempotency-Key placed another order")
+        if had != asked:
+            raise ExternalRefReused(f"external_ref {placed.external_ref} was used for another "
+                                    f"order: {placed.id}")
+        return placed
 
     def _placed(self, order_id: UUID, owner: str) -> Order | None:
         order: Order | None = self._store.find(order_id)

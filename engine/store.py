@@ -75,6 +75,18 @@ class EventStore(Application):
         (no snapshotting or follower notification is configured here)."""
         self.events.put(events)
 
+    def already_stored(self, events: Sequence[Any]) -> bool:
+        """Whether these events are in the store byte for byte. The PostgreSQL recorder sends
+        a write again when its connection failed, also when the failure came after the
+        commit (a network cut, a restart): the unique key then refuses the write that is
+        already there. One transaction stores all its events or none, so the first decides;
+        another writer's event at that version differs at least in its timestamp."""
+        first = self.mapper.to_stored_event(events[0])
+        found = self.recorder.select_events(first.originator_id,
+                                            gt=first.originator_version - 1,
+                                            lte=first.originator_version, limit=1)
+        return bool(found) and (found[0].topic, found[0].state) == (first.topic, first.state)
+
     def get(self, aggregate_id: UUID, what: str) -> Any:
         """The aggregate, or NotFound saying there is no ``what`` (e.g. ``"order <id>"``)."""
         try:

@@ -208,8 +208,11 @@ class Topups:
                 return self._fail(fulfilment, attempt, report, via)
             if via != CALLBACK:
                 return fulfilment  # still undecided: nothing to record
-        fulfilment.record(reference=attempt.reference, outcome=str(report.outcome), via=via,
-                          supplier_txn_id=report.supplier_txn_id, detail=report.detail)
+        heard = {"reference": attempt.reference, "outcome": str(report.outcome), "via": via,
+                 "supplier_txn_id": report.supplier_txn_id, "detail": report.detail}
+        if via == CALLBACK and fulfilment.has_heard(**heard):
+            return fulfilment  # the same callback again: on record once is enough
+        fulfilment.record(**heard)
         posting = None
         if report.outcome == Outcome.SUCCEEDED and attempt.outcome == FAILED \
                 and not attempt.late_success:

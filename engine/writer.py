@@ -1,7 +1,9 @@
 """The group-commit writer: concurrent commands' events are saved together in one
 transaction, because the event store writes serially (FACTS.md: ~1k events/s one save per
 command, ~12k/s batched). Each caller still gets its own answer: when a group fails on a
-version clash, its commands are saved one by one so only the clashing one fails.
+version clash, its commands are saved one by one so only the clashing one fails. A clash
+with the group's own events (its commit succeeded, the answer was lost, the write was sent
+again) is the success it was.
 
 Every event is checked against engine/fields.py's rules in the caller's thread, before it
 is queued: a value no projection could ever apply fails its own command (ValidationFailed)
@@ -127,10 +129,15 @@ class Writer:
 
     def _append(self, events: list[Any]) -> BaseException | None:
         """Store the events in one transaction: None once they are stored, else the error
-        for their callers (ConcurrentUpdate on a version clash)."""
+        for their callers. A refusal by the unique key is a clash (ConcurrentUpdate) unless
+        the events refused are these very events, already stored: a commit whose answer was
+        lost, sent again by the library (engine/store.py). Any other failure after which
+        the events are found stored is a commit whose acknowledgement failed."""
         try:
             self._store.append(events)
         except IntegrityError:
+            if self._store.already_stored(events):
+                return None
             return ConcurrentUpdate("another command changed the same record")
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting callers
             if self._store.holds(events[-1]):

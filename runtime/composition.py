@@ -16,6 +16,7 @@ from projections.topup_queries import TopupQueries
 from replay.audit_log import AuditLog
 from runtime.audit_follower import AuditFollower
 from runtime.dispatcher import TopupDispatcher
+from runtime.leases import ProcessLease
 from runtime.sweepers import ExpirySweeper
 from runtime.webhooks import WebhookDispatcher
 from supplier_adapters import registry as supplier_adapters
@@ -28,6 +29,7 @@ class Runtime:
         self.settings = settings
         self.store = store
         self.read_db = ReadDatabase.open(settings, watch=store.watch)
+        self.lease = ProcessLease.take(settings)  # what this process's claims are held by
         self.runner = ProjectionRunner(store, self.read_db, all_projections(),
                                        listen_url=settings.database_url)
         self.codes = CodeQueries(self.read_db, self.runner)
@@ -89,6 +91,7 @@ class Runtime:
         self.runner.stop()
         self.engine.close()
         self.audit.close()
+        self.lease.close()
         self.read_db.close()
         if self.store.watch is not None:
             self.store.watch.stop()

@@ -50,7 +50,8 @@ def place(body: OrderIn, request: Request,
         buyer_id=body.buyer_id, items=[i.model_dump() for i in body.items],
         channel=body.channel, distributor_id=body.distributor_id,
         external_ref=body.external_ref, actor=who.actor, owner=who.owner,
-        recharge_account=body.recharge_account)
+        recharge_account=body.recharge_account,
+        request_key=request.headers.get("idempotency-key"))
     return OrjsonResponse(order_view(request, order, just_saved=True), status_code=201)
 
 

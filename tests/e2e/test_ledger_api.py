@@ -173,7 +173,7 @@ def test_the_same_payout_ref_answers_the_same_and_pays_once(client, runtime, fin
     txn = runtime.store.repository.get(transaction_id("payout", "bank-4"))
     assert txn.links["payout_id"] == first.json()["payout_id"]
     other = pay(client, finance, 121, "bank-4")
-    assert other.status_code == 409 and other.json()["code"] == "invalid_state"
+    assert other.status_code == 409 and other.json()["code"] == "payout_ref_reused"
 
 
 @pytest.mark.parametrize("body", [

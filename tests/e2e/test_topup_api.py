@@ -242,7 +242,10 @@ def test_duplicate_and_late_callbacks_are_recorded_and_change_nothing(world, run
     time.sleep(0.3)
     events = _events(runtime, paid["order_id"])
     recorded = [e for e in events if isinstance(e, Fulfilment.OutcomeRecorded)]
-    assert len(recorded) >= 3 and {e.via for e in recorded} == {"callback"}
+    # each distinct callback is recorded once, however many copies of it arrived
+    distinct = {(c["status"], c["sequence"]) for c in sim_a.callbacks()}
+    assert len(sim_a.callbacks()) > len(distinct)
+    assert len(recorded) == len(distinct) and {e.via for e in recorded} == {"callback"}
     assert sum(isinstance(e, Fulfilment.Succeeded) for e in events) == 1
     assert world.order(paid["order_id"])["status"] == "delivered"
     assert world.balance("liabilities:suppliers:sup-a") == -COST_A

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engine.errors import (AmountMismatch, InvalidState, OrderExpired, PurchaseLimitExceeded,
-                           SoldOut)
+from engine.errors import (AmountMismatch, InvalidState, OrderExpired, PaymentRefReused,
+                           PurchaseLimitExceeded, SoldOut)
 from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
@@ -120,7 +120,7 @@ def test_wrong_amount_changes_nothing(runtime):
 def test_payment_ref_of_another_order_is_refused(runtime):
     sku = stocked(runtime)
     pay(runtime, place(runtime, sku), ref="shared-ref")
-    with pytest.raises(InvalidState):
+    with pytest.raises(PaymentRefReused):
         pay(runtime, place(runtime, sku), ref="shared-ref")
 
 
