@@ -103,8 +103,8 @@ class ProductIn(Body):
     recharge_account_pattern: Text | None = Field(
         default=None, min_length=1, max_length=200, examples=["mobile_cn"],
         description="topup products only: a preset (`mobile_cn`, `game_id`) or a regex the "
-        "whole recharge account must match (at most 3 repeats, none nested, no "
-        "back-references); default `game_id`")
+        "whole recharge account must match, in RE2 syntax (matched in linear time; no "
+        "back-references or look-around); default `game_id`")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "sku": "VIP-1M", "name": "Video VIP 1 month", "delivery": "card", "price": 1990,

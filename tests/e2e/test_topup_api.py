@@ -67,12 +67,26 @@ def test_a_top_up_order_needs_an_account_that_matches_the_pattern(world):
     assert "12345" not in wrong.text
 
 
-def test_a_catastrophic_pattern_is_refused_when_the_product_is_defined(world):
-    for pattern in (r"(a+)+b", r"(\d|\d\d)*", r"(\w)\1", "x" * 201):
+def test_a_pattern_re2_cannot_run_is_refused_when_the_product_is_defined(world):
+    for pattern in (r"(\w)\1", r"(?=a)a", r"(?>a)b", "x" * 201):
         answer = world.http.post("/v1/products", headers=world.keys["app"], json={
             "sku": "BAD-1", "name": "Bad", "delivery": "topup", "price": 100,
             "recharge_account_pattern": pattern})
         assert answer.status_code == 422, pattern
+        assert answer.json()["code"] == "validation_error"
+
+
+def test_a_catastrophic_pattern_answers_a_hostile_order_at_once(world):
+    defined = world.http.post("/v1/products", headers=world.keys["app"], json={
+        "sku": world.sku, "name": "Hostile", "delivery": "topup", "price": 100,
+        "recharge_account_pattern": r"(?:a?){27}a{27}"})
+    assert defined.status_code == 201, defined.text
+    started = time.monotonic()
+    answer = world.http.post("/v1/orders", headers=world.keys["app"], json={
+        "buyer_id": "b-1", "items": [{"sku": world.sku, "quantity": 1}],
+        "recharge_account": "a" * 27})
+    assert answer.status_code == 201, answer.text
+    assert time.monotonic() - started < 1.0  # 5 s and doubling per character, backtracking
 
 
 def test_a_card_product_has_no_recharge_pattern(world):
