@@ -8,9 +8,11 @@ whatever it decides (the order's status, the ledger). Every outcome, however it 
 decides on fresh state and retries on a version clash, so two of them racing decide once.
 
 Failover only ever follows a definite failure: an attempt that might still succeed
-(pending, or unknown after a timeout or a 5xx) is queried again every
-``query_seconds`` and escalated to support past ``deadline_seconds``; it is never left
-behind for another supplier. An open attempt this process did not place (another process
+(pending, or unknown after a timeout or a 5xx) is queried again with exponential backoff
+(the pause is the attempt's age so far: ``query_seconds``, then twice, four times ..., at
+most ``query_max_seconds``; derived from the stored start, so the same after a restart and
+on every process) and escalated to support past ``deadline_seconds``, the last query falling
+just after the deadline; it is never left behind for another supplier. An open attempt this process did not place (another process
 is placing it, or this one was before a restart) is asked about only once its placement
 can no longer be on its way (``in_flight_seconds``, the adapter's timeouts): a supplier
 asked about a reference it has not received closes it, and the placement still coming would
@@ -46,6 +48,7 @@ ANSWER, QUERY, CALLBACK, SUPPORT = "answer", "query", "callback", "support"
 ALL_FAILED = "every supplier offer failed"
 NO_OFFER = "no supplier offers this SKU"
 MAX_NOTE = 500
+PAST_DEADLINE_SECONDS = 0.01  # the last query of an undecided attempt: just past its deadline
 
 
 class Topups:
@@ -53,7 +56,8 @@ class Topups:
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, suppliers: Suppliers,
                  sales: Sales, breakers: CircuitBreakers, *, deadline_seconds: float,
-                 query_seconds: float, in_flight_seconds: float) -> None:
+                 query_seconds: float, query_max_seconds: float,
+                 in_flight_seconds: float) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
@@ -62,6 +66,7 @@ class Topups:
         self.breakers = breakers
         self._deadline = timedelta(seconds=deadline_seconds)
         self.query_seconds = query_seconds
+        self.query_max_seconds = query_max_seconds
         # the longest a placement may still be on its way to the supplier (its timeouts)
         self._in_flight = timedelta(seconds=in_flight_seconds)
         self._answered: set[str] = set()  # attempts this process placed and heard back on
@@ -155,7 +160,16 @@ class Topups:
             self._escalate(attempt, f"no definite answer within "
                                     f"{self._deadline.total_seconds():g} s")
             return None
-        return self.query_seconds
+        return self._next_query_in(attempt)
+
+    def _next_query_in(self, attempt: Attempt) -> float:
+        """Seconds until an undecided attempt is asked about again: as long as it has been
+        open (so the pauses double), within [query_seconds, query_max_seconds], and never
+        beyond the deadline, so that it is escalated on time."""
+        age = (utc_now() - attempt.started_at).total_seconds()
+        pause = min(max(self.query_seconds, age), self.query_max_seconds)
+        left = self._deadline.total_seconds() - age
+        return max(0.0, min(pause, left + PAST_DEADLINE_SECONDS))
 
     def _forget(self, attempt: Attempt) -> None:
         with self._lock:

@@ -218,6 +218,17 @@ def test_support_confirms_a_success_and_that_supplier_is_owed(world):
     assert world.balance("liabilities:suppliers:sup-b") == 0
 
 
+def test_a_pending_attempt_is_queried_ever_more_rarely_then_escalated_on_time(world, runtime):
+    runtime.engine.topups.query_seconds = 0.05
+    number = account()
+    sim_a, _ = _two_suppliers(world, behaviours={number: "pending"}, callback_delay_ms=60_000)
+    order = _needs_attention(world, number)
+    queried = sim_a.topup(f"{order['order_id']}-1")["queried"]
+    # pauses of 0.05, 0.1, 0.2, 0.4, 0.8 s, then one just past the 1.5 s deadline: 6
+    # queries, where a fixed 0.05 s pause asks some 30 times
+    assert 1 <= queried <= 8, queried
+
+
 def test_a_failing_supplier_is_skipped_for_a_cool_down(world):
     first, second, third = account(), account(), account()
     sim_a, sim_b = _two_suppliers(world, behaviours={first: "fail", second: "fail"})
