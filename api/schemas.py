@@ -285,12 +285,26 @@ class TopupAttemptOut(BaseModel):
     late_success: bool = Field(description="credited after we had given up on it")
 
 
+class TopupSkipOut(BaseModel):
+    """An offer passed over when an attempt started, and why."""
+
+    supplier_id: str
+    supplier_sku: str
+    reason: str = Field(examples=["circuit breaker open: 5 failed or unknown answers in a row "
+                                  "from this supplier; skipped for 23 s more"])
+    at: datetime
+    before_attempt: int = Field(description="the number of the attempt started instead")
+
+
 class TopupOut(BaseModel):
-    """A direct top-up's fulfilment: every attempt at a supplier."""
+    """A direct top-up's fulfilment: every attempt at a supplier, and every offer skipped."""
 
     status: Literal["open", "needs_attention", "succeeded", "failed"]
     supplier_id: str | None = Field(description="the supplier that credited the account")
     attempts: list[TopupAttemptOut]
+    skipped: list[TopupSkipOut] = Field(
+        default=[], description="offers passed over, in priority order, each with why (a "
+                                "skipped offer may still be tried later for this order)")
 
 
 class OrderOut(BaseModel):

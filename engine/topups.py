@@ -40,6 +40,7 @@ from engine.sales import Sales
 from engine.store import EventStore
 from engine.supplier_protocol import AttemptReport, Outcome, TopupRequest
 from engine.suppliers import Suppliers
+from engine.topup_offers import TopupOffer
 from engine.vault import Vault
 from engine.writer import Writer
 
@@ -127,10 +128,10 @@ class Topups:
         waits = [self.breakers.wait(o.supplier_id) for o in offers]
         if min(waits) > 0:
             return min(waits)  # every offer left is cooling down: try again after
-        offer = offers[waits.index(0.0)]
+        offer = self._pass_over_cooling(fulfilment, offers, waits)
         attempt = fulfilment.start(supplier_id=offer.supplier_id,
                                    supplier_sku=offer.supplier_sku, cost=offer.cost)
-        self._writer.save(fulfilment)  # on record before the supplier hears of it
+        self._writer.save(fulfilment)  # on record (with what it skipped) before the call
         # the account and the total never change: a copy remembered at payment will do
         order: Order = self._writer.load(UUID(fulfilment.order_id), "order")
         request = TopupRequest(attempt.reference, offer.supplier_sku,
@@ -139,6 +140,16 @@ class Topups:
         with self._lock:
             self._answered.add(attempt.reference)
         return self._settle(attempt, report, ANSWER)
+
+    def _pass_over_cooling(self, fulfilment: Fulfilment, offers: list[TopupOffer],
+                           waits: list[float]) -> TopupOffer:
+        """The first offer whose supplier's breaker is closed; every one before it is
+        recorded on the fulfilment as skipped, and why."""
+        chosen = waits.index(0.0)
+        for passed, wait in zip(offers[:chosen], waits):
+            fulfilment.skip(supplier_id=passed.supplier_id, supplier_sku=passed.supplier_sku,
+                            reason=self.breakers.why_skipped(wait))
+        return offers[chosen]
 
     def _account(self, order: Order) -> str:
         if order.recharge is None:

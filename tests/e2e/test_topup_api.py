@@ -240,6 +240,21 @@ def test_a_failing_supplier_is_skipped_for_a_cool_down(world):
     assert (sim_a.credits(third), sim_b.credits(third)) == (0, 1)
 
 
+def test_an_order_says_which_supplier_it_skipped_and_why(world, runtime):
+    first, second, third = account(), account(), account()
+    _two_suppliers(world, behaviours={first: "fail", second: "fail"})
+    for number in (first, second):
+        assert world.settled(world.paid_order(number)["order_id"])["topup"]["skipped"] == []
+    done = world.settled(world.paid_order(third)["order_id"])
+    [skip] = done["topup"]["skipped"]
+    assert (skip["supplier_id"], skip["supplier_sku"], skip["before_attempt"]) == \
+        ("sup-a", "sup-a-100", 1)
+    assert skip["reason"].startswith("circuit breaker open: 2 failed or unknown answers")
+    stored = [e for e in _events(runtime, done["order_id"])
+              if isinstance(e, Fulfilment.OfferSkipped)]
+    assert [e.supplier_id for e in stored] == ["sup-a"]
+
+
 def test_a_pending_top_up_is_decided_by_the_suppliers_callback(world, runtime):
     runtime.engine.topups.query_seconds = 30  # only the callback can decide in time
     number = account()
