@@ -952,24 +952,38 @@ class SupplierCallbackIn(BaseModel):
     Documentation only: the supplier's adapter reads the raw body and checks the signature
     over exactly those bytes."""
 
-    reference: str = Field(description="our attempt reference: `<order_id>-<number>`")
+    reference: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="our attempt reference, as placed: `<order_id>-<number>` (the order's "
+                    "UUID, a hyphen, the attempt's number from 1)")
     status: Literal["succeeded", "failed", "pending"]
-    supplier_txn_id: str | None = None
-    message: str | None = None
+    supplier_txn_id: str | None = Field(default=None, description="the supplier's own id")
+    message: str | None = Field(default=None, description="for people; 200 characters kept")
+    sequence: int | None = Field(
+        default=None, ge=0, description="grows with every change of the top-up's status, "
+        "so a receiver can tell the newer of two states; optional, and when sent a whole "
+        "number of at least 0 (anything else: 400)")
 
     model_config = _example(reference="9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
-                            status="succeeded", supplier_txn_id="sim-42", message=None)
+                            status="succeeded", supplier_txn_id="sim-42", message=None,
+                            sequence=2)
 
 
 class SupplierCallbackOut(BaseModel):
-    """What a supplier's callback did: it is acknowledged however often it comes."""
+    """What a supplier's callback did: it is acknowledged however often it comes, and
+    needs sending only until it gets a 2xx."""
 
     reference: str
     outcome: str = Field(description="what the callback reported")
-    topup_status: Literal["open", "needs_attention", "succeeded", "failed"]
+    result: Literal["recorded", "ignored"] = Field(
+        description="recorded: kept on the attempt (deciding it if it was open); ignored: "
+                    "no attempt of this supplier has this reference, nothing was kept, and "
+                    "there is nothing to send again")
+    topup_status: Literal["open", "needs_attention", "succeeded", "failed"] | None = Field(
+        description="the top-up's status after it; null when ignored")
 
     model_config = _example(reference="9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
-                            outcome="succeeded", topup_status="succeeded")
+                            outcome="succeeded", result="recorded", topup_status="succeeded")
 
 
 # -- dispute bundles (docs/audit.md, "The bundle") ------------------------------------------

@@ -142,9 +142,7 @@ class Fulfilment(Aggregate):
 
     def start(self, *, supplier_id: str, supplier_sku: str, cost: Money) -> Attempt:
         """Record the next attempt before its supplier is called."""
-        if self.status != OPEN or self.open_attempt is not None:
-            raise InvalidState(f"top-up of order {self.order_id} is {self.status} with an "
-                               "attempt open")
+        self._check_between_attempts()
         number = len(self.attempts) + 1
         self.trigger_event(self.AttemptStarted, number=number,
                            reference=reference_for(self.order_id, number),
@@ -166,9 +164,7 @@ class Fulfilment(Aggregate):
 
     def skip(self, *, supplier_id: str, supplier_sku: str, reason: str) -> None:
         """Record that the next attempt passes over this offer, and why (saved with it)."""
-        if self.status != OPEN or self.open_attempt is not None:
-            raise InvalidState(f"top-up of order {self.order_id} is {self.status} with an "
-                               "attempt open")
+        self._check_between_attempts()
         self.trigger_event(self.OfferSkipped, supplier_id=supplier_id,
                            supplier_sku=supplier_sku, reason=reason,
                            before_attempt=len(self.attempts) + 1)
@@ -233,9 +229,7 @@ class Fulfilment(Aggregate):
 
     def give_up(self, *, reason: str) -> None:
         """No offer is left untried: the payment is refunded in the same save."""
-        if self.status != OPEN or self.open_attempt is not None:
-            raise InvalidState(f"top-up of order {self.order_id} is {self.status} with an "
-                               "attempt open")
+        self._check_between_attempts()
         last = self.attempts[-1].supplier_id if self.attempts else None
         self.trigger_event(self.Failed, order_id=self.order_id, supplier_id=last,
                            reason=reason)
@@ -267,6 +261,12 @@ class Fulfilment(Aggregate):
     def _late_success(self, reference: str, supplier_id: str, supplier_txn_id: str | None,
                       cost: Money) -> None:
         self._replace(reference, late_success=True, supplier_txn_id=supplier_txn_id)
+
+    def _check_between_attempts(self) -> None:
+        """Open, with no attempt open: the next one may start, or the top-up end."""
+        if self.status != OPEN or self.open_attempt is not None:
+            raise InvalidState(f"top-up of order {self.order_id} is {self.status} with an "
+                               "attempt open")
 
     def _check_open(self, reference: str) -> Attempt:
         attempt = self.attempt(reference)

@@ -21,6 +21,7 @@ then be refused, failing an attempt that was about to succeed.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
@@ -44,6 +45,7 @@ from engine.topup_offers import TopupOffer
 from engine.vault import Vault
 from engine.writer import Writer
 
+log = logging.getLogger("quanyi.topups")
 SYSTEM = "system:topup"
 ANSWER, QUERY, CALLBACK, SUPPORT = "answer", "query", "callback", "support"
 ALL_FAILED = "every supplier offer failed"
@@ -84,11 +86,18 @@ class Topups:
         return found
 
     def take_callback(self, *, supplier_id: str, headers: Mapping[str, str],
-                      body: bytes) -> tuple[AttemptReport, Fulfilment]:
+                      body: bytes) -> tuple[AttemptReport, Fulfilment | None]:
         """A supplier's callback: its signature checked by the supplier's adapter
-        (CallbackRejected), then decided on like any other report of the attempt."""
+        (CallbackRejected), then decided on like any other report of the attempt. A signed
+        callback naming no attempt of this supplier changes nothing and is logged (None):
+        the supplier is told so, and has nothing to send again."""
         report = self._suppliers.adapter_for(supplier_id).read_callback(headers, body)
-        return report, self.report(supplier_id=supplier_id, report=report, via=CALLBACK)
+        try:
+            return report, self.report(supplier_id=supplier_id, report=report, via=CALLBACK)
+        except NotFound:
+            log.warning("supplier %s called back about %s, which is no attempt of its: "
+                        "ignored", supplier_id, report.reference)
+            return report, None
 
     # -- the dispatcher's step --------------------------------------------------------------
 

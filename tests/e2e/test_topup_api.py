@@ -8,12 +8,14 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from engine.fulfilment import Fulfilment, fulfilment_id
+from supplier_adapters.http_json import signature
 from tests.e2e.topup_world import COST_A, COST_B, PRICE, api_server, World, account
 
-DEADLINE = 1.5
+DEADLINE = 3.0
 
 
 @pytest.fixture
@@ -224,9 +226,9 @@ def test_a_pending_attempt_is_queried_ever_more_rarely_then_escalated_on_time(wo
     sim_a, _ = _two_suppliers(world, behaviours={number: "pending"}, callback_delay_ms=60_000)
     order = _needs_attention(world, number)
     queried = sim_a.topup(f"{order['order_id']}-1")["queried"]
-    # pauses of 0.05, 0.1, 0.2, 0.4, 0.8 s, then one just past the 1.5 s deadline: 6
-    # queries, where a fixed 0.05 s pause asks some 30 times
-    assert 1 <= queried <= 8, queried
+    # pauses of 0.05, 0.1, 0.2, 0.4, 0.8, 1.6 s, then one just past the 3 s deadline: 7
+    # queries, where a fixed 0.05 s pause asks some 60 times
+    assert 1 <= queried <= 9, queried
 
 
 def test_a_failing_supplier_is_skipped_for_a_cool_down(world):
@@ -315,6 +317,39 @@ def test_a_callback_without_a_valid_signature_is_refused(world):
     assert unsigned.headers["content-type"].startswith("application/problem+json")
     unknown = world.http.post("/v1/suppliers/nobody/callbacks", json={})
     assert unknown.status_code == 404
+
+
+def _signed_callback(world: World, supplier_id: str, body: dict):
+    raw = orjson.dumps(body)
+    stamp = str(int(time.time()))
+    return world.http.post(f"/v1/suppliers/{supplier_id}/callbacks", content=raw, headers={
+        "Content-Type": "application/json", "Quanyi-Timestamp": stamp,
+        "Quanyi-Signature": signature("sim-callback-secret", stamp, raw)})
+
+
+def test_a_signed_callback_naming_no_attempt_of_its_supplier_is_answered_ignored(world):
+    _two_suppliers(world)
+    done = world.settled(world.paid_order(account())["order_id"])
+    ours_at_a = done["topup"]["attempts"][0]["reference"]
+    for supplier_id, reference in (("sup-a", "x-1"), ("sup-a", f"{uuid.uuid4()}-1"),
+                                   ("sup-a", f"{done['order_id']}-9"), ("sup-b", ours_at_a)):
+        answer = _signed_callback(world, supplier_id, {
+            "reference": reference, "status": "succeeded", "sequence": 2})
+        assert answer.status_code == 200, (reference, answer.text)
+        assert answer.json() == {"reference": reference, "outcome": "succeeded",
+                                 "result": "ignored", "topup_status": None}
+    assert world.order(done["order_id"])["status"] == "delivered"
+    again = _signed_callback(world, "sup-a", {"reference": ours_at_a, "status": "succeeded"})
+    assert again.json()["result"] == "recorded" and again.json()["topup_status"] == "succeeded"
+
+
+def test_a_signed_callback_whose_sequence_is_not_a_whole_number_is_refused(world):
+    _two_suppliers(world)
+    for sequence in ("2", -1, 1.5, True, [2]):
+        answer = _signed_callback(world, "sup-a", {
+            "reference": "x-1", "status": "failed", "sequence": sequence})
+        assert answer.status_code == 400, (sequence, answer.text)
+        assert answer.json()["code"] == "callback_rejected"
 
 
 def test_only_the_callback_path_goes_without_an_api_key(world):
