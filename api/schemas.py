@@ -290,8 +290,8 @@ class TopupSkipOut(BaseModel):
 
     supplier_id: str
     supplier_sku: str
-    reason: str = Field(examples=["circuit breaker open: 5 failed or unknown answers in a row "
-                                  "from this supplier; skipped for 23 s more"])
+    reason: str = Field(examples=[("circuit breaker open: 5 failed or unknown answers in a "
+                                   "row from this supplier; skipped for 23 s more")])
     at: datetime
     before_attempt: int = Field(description="the number of the attempt started instead")
 

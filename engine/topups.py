@@ -9,14 +9,14 @@ decides on fresh state and retries on a version clash, so two of them racing dec
 
 Failover only ever follows a definite failure: an attempt that might still succeed
 (pending, or unknown after a timeout or a 5xx) is queried again with exponential backoff
-(the pause is the attempt's age so far: ``query_seconds``, then twice, four times ..., at
-most ``query_max_seconds``; derived from the stored start, so the same after a restart and
-on every process) and escalated to support past ``deadline_seconds``, the last query falling
-just after the deadline; it is never left behind for another supplier. An open attempt this process did not place (another process
-is placing it, or this one was before a restart) is asked about only once its placement
-can no longer be on its way (``in_flight_seconds``, the adapter's timeouts): a supplier
-asked about a reference it has not received closes it, and the placement still coming would
-then be refused, failing an attempt that was about to succeed.
+(the pause is the attempt's age so far, within ``query_seconds`` and ``query_max_seconds``:
+derived from the stored start, so the same after a restart and on every process) and
+escalated to support past ``deadline_seconds``, the last query falling just after it; it is
+never left behind for another supplier. An open attempt this process did not place (another
+process is placing it, or this one was before a restart) is asked about only once its
+placement can no longer be on its way (``in_flight_seconds``, the adapter's timeouts): a
+supplier asked about a reference it has not received closes it, and the placement still
+coming would then be refused, failing an attempt that was about to succeed.
 """
 
 from __future__ import annotations
