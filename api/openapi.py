@@ -114,7 +114,8 @@ KEY_EXAMPLE = {"key_id": "3f9a1c2b7d4e", "name": "storefront", "role": "app",
            "merchant_id": None, "tenant": "shop-1", "created_at": "2026-11-23T10:22:23Z",
            "expires_at": None, "revoked": False}
 
-# A direct top-up's order, paid, its first supplier failed and the second credited it.
+# A direct top-up's order, paid: its first supplier's breaker was open, so the second was
+# asked first and failed, the third credited it.
 TOPUP_ORDER = {
     "order_id": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69", "status": "delivered",
     "buyer_id": "u-1001", "amount": 10000, "currency": "CNY",
@@ -125,13 +126,17 @@ TOPUP_ORDER = {
     "payments": [{"payment_ref": "wx-4200001235", "amount": 10000, "currency": "CNY",
                   "provider": "wechat", "late": False, "at": "2026-11-23T10:23:01.000002Z"}],
     "recharge_account": "13****78",
-    "topup": {"status": "succeeded", "supplier_id": "sup-2", "attempts": [
+    "topup": {"status": "succeeded", "supplier_id": "sup-3", "attempts": [
         {"number": 1, "reference": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
-         "supplier_id": "sup-1", "outcome": "failed",
+         "supplier_id": "sup-2", "outcome": "failed",
          "started_at": "2026-11-23T10:23:01.100000Z", "late_success": False},
         {"number": 2, "reference": "9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-2",
-         "supplier_id": "sup-2", "outcome": "succeeded",
-         "started_at": "2026-11-23T10:23:01.300000Z", "late_success": False}]}}
+         "supplier_id": "sup-3", "outcome": "succeeded",
+         "started_at": "2026-11-23T10:23:01.300000Z", "late_success": False}],
+        "skipped": [{"supplier_id": "sup-1", "supplier_sku": "CM-100",
+                     "reason": "circuit breaker open: 5 failed or unknown answers in a row "
+                               "from this supplier; skipped for 23 s more",
+                     "at": "2026-11-23T10:23:01.100000Z", "before_attempt": 1}]}}
 
 # Examples for bodies whose models carry none of their own.
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {

@@ -103,8 +103,8 @@ class ProductIn(Body):
     recharge_account_pattern: Text | None = Field(
         default=None, min_length=1, max_length=200, examples=["mobile_cn"],
         description="topup products only: a preset (`mobile_cn`, `game_id`) or a regex the "
-        "whole recharge account must match (at most 3 repeats, none nested, no "
-        "back-references); default `game_id`")
+        "whole recharge account must match, in RE2 syntax (matched in linear time; no "
+        "back-references or look-around); default `game_id`")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "sku": "VIP-1M", "name": "Video VIP 1 month", "delivery": "card", "price": 1990,
@@ -285,12 +285,26 @@ class TopupAttemptOut(BaseModel):
     late_success: bool = Field(description="credited after we had given up on it")
 
 
+class TopupSkipOut(BaseModel):
+    """An offer passed over when an attempt started, and why."""
+
+    supplier_id: str
+    supplier_sku: str
+    reason: str = Field(examples=[("circuit breaker open: 5 failed or unknown answers in a "
+                                   "row from this supplier; skipped for 23 s more")])
+    at: datetime
+    before_attempt: int = Field(description="the number of the attempt started instead")
+
+
 class TopupOut(BaseModel):
-    """A direct top-up's fulfilment: every attempt at a supplier."""
+    """A direct top-up's fulfilment: every attempt at a supplier, and every offer skipped."""
 
     status: Literal["open", "needs_attention", "succeeded", "failed"]
     supplier_id: str | None = Field(description="the supplier that credited the account")
     attempts: list[TopupAttemptOut]
+    skipped: list[TopupSkipOut] = Field(
+        default=[], description="offers passed over, in priority order, each with why (a "
+                                "skipped offer may still be tried later for this order)")
 
 
 class OrderOut(BaseModel):
@@ -941,24 +955,38 @@ class SupplierCallbackIn(BaseModel):
     Documentation only: the supplier's adapter reads the raw body and checks the signature
     over exactly those bytes."""
 
-    reference: str = Field(description="our attempt reference: `<order_id>-<number>`")
+    reference: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="our attempt reference, as placed: `<order_id>-<number>` (the order's "
+                    "UUID, a hyphen, the attempt's number from 1)")
     status: Literal["succeeded", "failed", "pending"]
-    supplier_txn_id: str | None = None
-    message: str | None = None
+    supplier_txn_id: str | None = Field(default=None, description="the supplier's own id")
+    message: str | None = Field(default=None, description="for people; 200 characters kept")
+    sequence: int | None = Field(
+        default=None, ge=0, description="grows with every change of the top-up's status, "
+        "so a receiver can tell the newer of two states; optional, and when sent a whole "
+        "number of at least 0 (anything else: 400)")
 
     model_config = _example(reference="9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
-                            status="succeeded", supplier_txn_id="sim-42", message=None)
+                            status="succeeded", supplier_txn_id="sim-42", message=None,
+                            sequence=2)
 
 
 class SupplierCallbackOut(BaseModel):
-    """What a supplier's callback did: it is acknowledged however often it comes."""
+    """What a supplier's callback did: it is acknowledged however often it comes, and
+    needs sending only until it gets a 2xx."""
 
     reference: str
     outcome: str = Field(description="what the callback reported")
-    topup_status: Literal["open", "needs_attention", "succeeded", "failed"]
+    result: Literal["recorded", "ignored"] = Field(
+        description="recorded: kept on the attempt (deciding it if it was open); ignored: "
+                    "no attempt of this supplier has this reference, nothing was kept, and "
+                    "there is nothing to send again")
+    topup_status: Literal["open", "needs_attention", "succeeded", "failed"] | None = Field(
+        description="the top-up's status after it; null when ignored")
 
     model_config = _example(reference="9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69-1",
-                            outcome="succeeded", topup_status="succeeded")
+                            outcome="succeeded", result="recorded", topup_status="succeeded")
 
 
 # -- dispute bundles (docs/audit.md, "The bundle") ------------------------------------------

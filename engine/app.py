@@ -64,6 +64,7 @@ class Engine:
             CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown_seconds),
             deadline_seconds=settings.topup_deadline_seconds,
             query_seconds=settings.topup_query_seconds,
+            query_max_seconds=settings.topup_query_max_seconds,
             in_flight_seconds=settings.supplier_connect_timeout_seconds
             + settings.supplier_timeout_seconds + IN_FLIGHT_MARGIN_SECONDS)
 

@@ -1,5 +1,9 @@
-"""Circuit breakers over suppliers: a supplier that failed (or did not answer) this many
-times in a row is skipped for a cool-down, then given one more chance.
+"""Circuit breakers over suppliers: a supplier whose answers were a failure or unknown (a
+timeout, a transport error, a 5xx, an unreadable answer; a placement or a query) this many
+times in a row (``QUANYI_SUPPLIER_BREAKER_FAILURES``) is skipped by new attempts for a
+cool-down (``QUANYI_SUPPLIER_BREAKER_COOLDOWN_SECONDS``), then given one more chance: a
+success closes it, one more failure opens it again at once. A pending answer counts neither
+way. An offer passed over is recorded on the order's fulfilment with ``why_skipped``.
 
 Kept in memory, per process: a breaker is a hint about where to try first, never a fact
 about an order, so losing it in a restart costs at most a few attempts at a failing
@@ -8,6 +12,7 @@ supplier. Only new attempts consult it; an open attempt is always resolved at it
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -43,8 +48,7 @@ class CircuitBreakers:
             self._failures.pop(supplier_id, None)
             self._open_until.pop(supplier_id, None)
 
-    def skipped(self) -> dict[str, float]:
-        """The suppliers skipped now, and for how many more seconds."""
-        now = self._clock()
-        with self._lock:
-            return {s: until - now for s, until in self._open_until.items() if until > now}
+    def why_skipped(self, wait: float) -> str:
+        """What an order's top-up says of an offer passed over for ``wait`` more seconds."""
+        return (f"circuit breaker open: {self._limit} failed or unknown answers in a row "
+                f"from this supplier; skipped for {math.ceil(wait)} s more")

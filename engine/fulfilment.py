@@ -14,6 +14,11 @@ asking the supplier about that reference before anything else, and a new attempt
 reference) is started only once the open one has definitely failed. So a crash at any point
 can neither lose a paid top-up nor credit the account twice.
 
+An offer passed over when the next attempt starts (its supplier's circuit breaker is open:
+engine/breakers.py) is recorded as skipped, with why, in the same save as the attempt
+started instead, so that the order's top-up detail explains why the first supplier was not
+asked. A skipped offer is not tried-and-failed: it may still be tried for this order later.
+
 What arrives for an attempt already decided (a duplicate or late callback) changes nothing
 and is recorded, once: a callback saying what is already on record for that attempt (the
 same outcome, supplier transaction and detail, heard by callback) records nothing more; a success for an attempt given up on (the supplier credited the account
@@ -83,6 +88,17 @@ class Attempt:
         return self.outcome is None
 
 
+@dataclass(frozen=True)
+class Skip:
+    """An offer passed over when attempt ``before_attempt`` started, and why."""
+
+    supplier_id: str
+    supplier_sku: str
+    reason: str
+    at: datetime
+    before_attempt: int
+
+
 class Fulfilment(Aggregate):
     """The attempts to credit one order's recharge account."""
 
@@ -100,6 +116,7 @@ class Fulfilment(Aggregate):
         self.amount = amount
         self.status = OPEN
         self.attempts: list[Attempt] = []
+        self.skipped: list[Skip] = []
         self.supplier_id: str | None = None  # the one that succeeded
         self.heard: set[tuple[Any, ...]] = set()  # each distinct report on record (heard())
 
@@ -139,9 +156,7 @@ class Fulfilment(Aggregate):
 
     def start(self, *, supplier_id: str, supplier_sku: str, cost: Money) -> Attempt:
         """Record the next attempt before its supplier is called."""
-        if self.status != OPEN or self.open_attempt is not None:
-            raise InvalidState(f"top-up of order {self.order_id} is {self.status} with an "
-                               "attempt open")
+        self._check_between_attempts()
         number = len(self.attempts) + 1
         self.trigger_event(self.AttemptStarted, number=number,
                            reference=reference_for(self.order_id, number),
@@ -160,6 +175,24 @@ class Fulfilment(Aggregate):
             fulfilment.attempts.append(Attempt(
                 self.number, self.reference, self.supplier_id, self.supplier_sku, self.cost,
                 self.timestamp))
+
+    def skip(self, *, supplier_id: str, supplier_sku: str, reason: str) -> None:
+        """Record that the next attempt passes over this offer, and why (saved with it)."""
+        self._check_between_attempts()
+        self.trigger_event(self.OfferSkipped, supplier_id=supplier_id,
+                           supplier_sku=supplier_sku, reason=reason,
+                           before_attempt=len(self.attempts) + 1)
+
+    class OfferSkipped(Aggregate.Event):
+        TOPIC = "quanyi:topup.offer_skipped"
+        supplier_id: str
+        supplier_sku: str
+        reason: str
+        before_attempt: int
+
+        def apply(self, fulfilment: "Fulfilment") -> None:
+            fulfilment.skipped.append(Skip(self.supplier_id, self.supplier_sku, self.reason,
+                                           self.timestamp, self.before_attempt))
 
     def fail_attempt(self, *, reference: str, via: str, detail: str | None) -> None:
         """The supplier (or support) says the open attempt credited nothing."""
@@ -213,9 +246,7 @@ class Fulfilment(Aggregate):
 
     def give_up(self, *, reason: str) -> None:
         """No offer is left untried: the payment is refunded in the same save."""
-        if self.status != OPEN or self.open_attempt is not None:
-            raise InvalidState(f"top-up of order {self.order_id} is {self.status} with an "
-                               "attempt open")
+        self._check_between_attempts()
         last = self.attempts[-1].supplier_id if self.attempts else None
         self.trigger_event(self.Failed, order_id=self.order_id, supplier_id=last,
                            reason=reason)
@@ -249,6 +280,12 @@ class Fulfilment(Aggregate):
                       cost: Money) -> None:
         self._replace(reference, late_success=True, supplier_txn_id=supplier_txn_id)
 
+    def _check_between_attempts(self) -> None:
+        """Open, with no attempt open: the next one may start, or the top-up end."""
+        if self.status != OPEN or self.open_attempt is not None:
+            raise InvalidState(f"top-up of order {self.order_id} is {self.status} with an "
+                               "attempt open")
+
     def _check_open(self, reference: str) -> Attempt:
         attempt = self.attempt(reference)
         if not attempt.is_open or self.decided:
@@ -261,4 +298,7 @@ class Fulfilment(Aggregate):
                 "attempts": [{"number": a.number, "reference": a.reference,
                               "supplier_id": a.supplier_id, "outcome": a.outcome,
                               "started_at": a.started_at, "late_success": a.late_success}
-                             for a in self.attempts]}
+                             for a in self.attempts],
+                "skipped": [{"supplier_id": k.supplier_id, "supplier_sku": k.supplier_sku,
+                             "reason": k.reason, "at": k.at,
+                             "before_attempt": k.before_attempt} for k in self.skipped]}

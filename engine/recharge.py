@@ -3,11 +3,15 @@ the platform keeps it.
 
 A top-up product carries a ``recharge_account_pattern``: the name of a preset (``mobile_cn``,
 ``game_id``) or a regular expression the whole account must match. A pattern is user input
-that every order then runs, so a catastrophic one (exponential backtracking) is refused when
-the product is defined: at most ``MAX_PATTERN`` characters, at most ``MAX_REPEATS``
-quantifiers that repeat more than once, none of them nested in another or wrapped around an
-alternation, and no back-references. An account is at most ``MAX_ACCOUNT`` characters, so
-even a polynomial pattern stays small.
+that every order then runs, so it is matched by RE2 (the ``google-re2`` package), whose
+automata take time linear in the account's length whatever the pattern: no pattern can
+backtrack, so none has to be judged for it. The language is RE2's syntax (Python's ``re``
+without back-references, look-around, atomic groups or possessive repeats; ``\\z`` rather
+than ``\\Z``); a pattern RE2 cannot compile, or one whose automaton would need more than
+``MAX_PROGRAM_BYTES``, is refused when the product is defined. A product stored before
+patterns were RE2's keeps its pattern; where RE2 cannot compile it, that product's orders
+are refused (422) rather than matched by a backtracking engine. A pattern is at most
+``MAX_PATTERN`` characters, an account at most ``MAX_ACCOUNT``.
 
 A recharge account is personal data: the order's ``RechargeAccountNamed`` event carries it
 sealed (AES-GCM, bound to the order id, like a code secret) and masked; every answer shows
@@ -17,10 +21,10 @@ supplier.
 
 from __future__ import annotations
 
-import re
-from re import _constants as sre  # type: ignore[attr-defined]
-from re import _parser as sre_parse  # type: ignore[attr-defined]
+from functools import lru_cache
 from typing import Any
+
+import re2
 
 from engine.errors import ValidationFailed
 from engine.fields import check_text
@@ -31,14 +35,12 @@ PRESETS = {
 }
 DEFAULT_PRESET = "game_id"
 MAX_PATTERN = 200
-MAX_REPEATS = 3
 MAX_ACCOUNT = 64
-_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None))
-_REFUSED = (sre.GROUPREF, sre.GROUPREF_EXISTS, sre.ASSERT, sre.ASSERT_NOT)
+MAX_PROGRAM_BYTES = 1 << 20  # RE2's memory for one compiled pattern and its automata
 
 
 def check_pattern(pattern: str | None) -> str:
-    """The pattern a product keeps (a preset's name or a safe regex), or ValidationFailed."""
+    """The pattern a product keeps (a preset's name or an RE2 regex), or ValidationFailed."""
     pattern = DEFAULT_PRESET if pattern is None else check_text(pattern,
                                                                 "recharge_account_pattern")
     if pattern in PRESETS:
@@ -47,45 +49,23 @@ def check_pattern(pattern: str | None) -> str:
         raise ValidationFailed(f"recharge_account_pattern is a preset "
                                f"({', '.join(PRESETS)}) or a regex of 1-{MAX_PATTERN} "
                                "characters")
-    try:
-        parsed = sre_parse.parse(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise ValidationFailed(f"recharge_account_pattern is not a regex: {exc}") from None
-    if _repeats(parsed, nested=False) > MAX_REPEATS:
-        raise ValidationFailed(f"recharge_account_pattern may repeat at most {MAX_REPEATS} "
-                               "times")
+    _compiled(pattern)
     return pattern
 
 
-def _repeats(items: Any, *, nested: bool) -> int:
-    """How many quantifiers that repeat more than once ``items`` holds; ValidationFailed
-    for the shapes that backtrack without bound."""
-    count = 0
-    for op, value in items:
-        if op in _REFUSED:
-            raise ValidationFailed("recharge_account_pattern may not use back-references "
-                                   "or look-around")
-        if op in _REPEATS:
-            _, high, body = value
-            repeats = high is sre.MAXREPEAT or high > 1
-            if repeats and (nested or _has_branch(body)):
-                raise ValidationFailed("recharge_account_pattern may not nest a repeat in "
-                                       "a repeat, or repeat an alternation")
-            count += int(repeats) + _repeats(body, nested=nested or repeats)
-        elif op is sre.SUBPATTERN:
-            count += _repeats(value[-1], nested=nested)
-        elif op is sre.BRANCH:
-            count += sum(_repeats(branch, nested=nested) for branch in value[1])
-    return count
-
-
-def _has_branch(items: Any) -> bool:
-    for op, value in items:
-        if op is sre.BRANCH:
-            return True
-        if op is sre.SUBPATTERN and _has_branch(value[-1]):
-            return True
-    return False
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> Any:
+    """The pattern compiled by RE2, or ValidationFailed saying why RE2 refuses it."""
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every refused pattern on standard error
+    options.max_mem = MAX_PROGRAM_BYTES
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(
+            exc.args[0], bytes) else str(exc)
+        raise ValidationFailed(f"recharge_account_pattern is not an RE2 regex ({reason}); "
+                               "back-references and look-around are not supported") from None
 
 
 def check_account(account: Any, pattern: str) -> str:
@@ -93,7 +73,12 @@ def check_account(account: Any, pattern: str) -> str:
     account = check_text(account, "recharge_account")
     if not 1 <= len(account) <= MAX_ACCOUNT:
         raise ValidationFailed(f"recharge_account must be 1-{MAX_ACCOUNT} characters")
-    if re.fullmatch(PRESETS.get(pattern, pattern), account) is None:
+    try:
+        compiled = _compiled(PRESETS.get(pattern, pattern))
+    except ValidationFailed as exc:  # a pattern stored before patterns were RE2's
+        raise ValidationFailed(f"the product's {exc.detail}: it takes no orders; define a "
+                               "new product with an RE2 pattern") from None
+    if compiled.fullmatch(account) is None:
         raise ValidationFailed("recharge_account does not match the product's "
                                "recharge_account_pattern")
     return account

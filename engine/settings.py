@@ -47,7 +47,8 @@ class Settings:
     miss_window_seconds: float = 60.0
     topup_workers: int = 64  # supplier calls in flight at once, per process
     topup_poll_seconds: float = 0.05  # how often the dispatcher looks for paid top-ups
-    topup_query_seconds: float = 2.0  # between queries of a pending or unknown attempt
+    topup_query_seconds: float = 2.0  # first pause before querying an undecided attempt
+    topup_query_max_seconds: float = 60.0  # the pauses double up to this
     topup_deadline_seconds: float = 300.0  # unknown this long: needs_attention
     breaker_failures: int = 5  # a supplier failing this many times in a row is skipped
     breaker_cooldown_seconds: float = 30.0  # for this long
@@ -94,6 +95,7 @@ class Settings:
             topup_workers=_positive(env, "QUANYI_TOPUP_WORKERS", 64),
             topup_poll_seconds=_positive(env, "QUANYI_TOPUP_POLL_SECONDS", 0.05),
             topup_query_seconds=_positive(env, "QUANYI_TOPUP_QUERY_SECONDS", 2.0),
+            topup_query_max_seconds=_positive(env, "QUANYI_TOPUP_QUERY_MAX_SECONDS", 60.0),
             topup_deadline_seconds=_positive(env, "QUANYI_TOPUP_DEADLINE_SECONDS", 300.0),
             breaker_failures=_positive(env, "QUANYI_SUPPLIER_BREAKER_FAILURES", 5),
             breaker_cooldown_seconds=_positive(env, "QUANYI_SUPPLIER_BREAKER_COOLDOWN_SECONDS",

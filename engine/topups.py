@@ -8,13 +8,15 @@ whatever it decides (the order's status, the ledger). Every outcome, however it 
 decides on fresh state and retries on a version clash, so two of them racing decide once.
 
 Failover only ever follows a definite failure: an attempt that might still succeed
-(pending, or unknown after a timeout or a 5xx) is queried again every
-``query_seconds`` and escalated to support past ``deadline_seconds``; it is never left
-behind for another supplier. An open attempt this process did not place (another process
-is placing it, or this one was before a restart) is asked about only once its placement
-can no longer be on its way (``in_flight_seconds``, the adapter's timeouts): a supplier
-asked about a reference it has not received closes it, and the placement still coming would
-then be refused, failing an attempt that was about to succeed.
+(pending, or unknown after a timeout or a 5xx) is queried again with exponential backoff
+(the pause is the attempt's age so far, within ``query_seconds`` and ``query_max_seconds``:
+derived from the stored start, so the same after a restart and on every process) and
+escalated to support past ``deadline_seconds``, the last query falling just after it; it is
+never left behind for another supplier. An open attempt this process did not place (another
+process is placing it, or this one was before a restart) is asked about only once its
+placement can no longer be on its way (``in_flight_seconds``, the adapter's timeouts): a
+supplier asked about a reference it has not received closes it, and the placement still
+coming would then be refused, failing an attempt that was about to succeed.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from engine.topup_offers import TopupOffer
 from engine.vault import Vault
 from engine.writer import Writer
 
+log = logging.getLogger("quanyi.topups")
 SYSTEM = "system:topup"
 ANSWER, QUERY, CALLBACK, SUPPORT = "answer", "query", "callback", "support"
 ALL_FAILED = "every supplier offer failed"
@@ -50,8 +53,7 @@ NO_OFFER = "no supplier offers this SKU"
 MAX_NOTE = 500
 UNTRUSTED_CALLBACK = ("the callback's signature is missing, stale or wrong, or no such "
                       "supplier: it was not read")
-
-log = logging.getLogger("quanyi.topups")
+PAST_DEADLINE_SECONDS = 0.01  # the last query of an undecided attempt: just past its deadline
 
 
 class Topups:
@@ -59,7 +61,8 @@ class Topups:
 
     def __init__(self, store: EventStore, writer: Writer, vault: Vault, suppliers: Suppliers,
                  sales: Sales, breakers: CircuitBreakers, *, deadline_seconds: float,
-                 query_seconds: float, in_flight_seconds: float) -> None:
+                 query_seconds: float, query_max_seconds: float,
+                 in_flight_seconds: float) -> None:
         self._store = store
         self._writer = writer
         self._vault = vault
@@ -68,6 +71,7 @@ class Topups:
         self.breakers = breakers
         self._deadline = timedelta(seconds=deadline_seconds)
         self.query_seconds = query_seconds
+        self.query_max_seconds = query_max_seconds
         # the longest a placement may still be on its way to the supplier (its timeouts)
         self._in_flight = timedelta(seconds=in_flight_seconds)
         self._answered: set[str] = set()  # attempts this process placed and heard back on
@@ -84,17 +88,24 @@ class Topups:
         return found
 
     def take_callback(self, *, supplier_id: str, headers: Mapping[str, str],
-                      body: bytes) -> tuple[AttemptReport, Fulfilment]:
+                      body: bytes) -> tuple[AttemptReport, Fulfilment | None]:
         """A supplier's callback: its signature checked by the supplier's adapter
         (CallbackRejected), then decided on like any other report of the attempt. An
         unknown supplier, or any fault in the signature, is one answer (SignatureInvalid,
-        always saying the same), so that nobody learns which supplier ids exist."""
+        always saying the same), so that nobody learns which supplier ids exist. A signed
+        callback naming no attempt of this supplier changes nothing and is logged (None):
+        the supplier is told so, and has nothing to send again."""
         try:
             report = self._suppliers.adapter_for(supplier_id).read_callback(headers, body)
         except (NotFound, SignatureInvalid) as exc:
             log.info("supplier callback to %r refused: %s", supplier_id[:64], exc.detail)
             raise SignatureInvalid(UNTRUSTED_CALLBACK) from None
-        return report, self.report(supplier_id=supplier_id, report=report, via=CALLBACK)
+        try:
+            return report, self.report(supplier_id=supplier_id, report=report, via=CALLBACK)
+        except NotFound:
+            log.warning("supplier %s called back about %s, which is no attempt of its: "
+                        "ignored", supplier_id, report.reference)
+            return report, None
 
     # -- the dispatcher's step --------------------------------------------------------------
 
@@ -135,10 +146,10 @@ class Topups:
         waits = [self.breakers.wait(o.supplier_id) for o in offers]
         if min(waits) > 0:
             return min(waits)  # every offer left is cooling down: try again after
-        offer = offers[waits.index(0.0)]
+        offer = self._pass_over_cooling(fulfilment, offers, waits)
         attempt = fulfilment.start(supplier_id=offer.supplier_id,
                                    supplier_sku=offer.supplier_sku, cost=offer.cost)
-        self._writer.save(fulfilment)  # on record before the supplier hears of it
+        self._writer.save(fulfilment)  # on record (with what it skipped) before the call
         # the account and the total never change: a copy remembered at payment will do
         order: Order = self._writer.load(UUID(fulfilment.order_id), "order")
         request = TopupRequest(attempt.reference, offer.supplier_sku,
@@ -151,6 +162,16 @@ class Topups:
     def _untried(self, fulfilment: Fulfilment, *, fresh: bool = False) -> list[TopupOffer]:
         return [o for o in self._suppliers.offers_for(fulfilment.sku, fresh=fresh)
                 if (o.supplier_id, o.supplier_sku) not in fulfilment.tried()]
+
+    def _pass_over_cooling(self, fulfilment: Fulfilment, offers: list[TopupOffer],
+                           waits: list[float]) -> TopupOffer:
+        """The first offer whose supplier's breaker is closed; every one before it is
+        recorded on the fulfilment as skipped, and why."""
+        chosen = waits.index(0.0)
+        for passed, wait in zip(offers[:chosen], waits):
+            fulfilment.skip(supplier_id=passed.supplier_id, supplier_sku=passed.supplier_sku,
+                            reason=self.breakers.why_skipped(wait))
+        return offers[chosen]
 
     def _account(self, order: Order) -> str:
         if order.recharge is None:
@@ -172,7 +193,16 @@ class Topups:
             self._escalate(attempt, f"no definite answer within "
                                     f"{self._deadline.total_seconds():g} s")
             return None
-        return self.query_seconds
+        return self._next_query_in(attempt)
+
+    def _next_query_in(self, attempt: Attempt) -> float:
+        """Seconds until an undecided attempt is asked about again: as long as it has been
+        open (so the pauses double), within [query_seconds, query_max_seconds], and never
+        beyond the deadline, so that it is escalated on time."""
+        age = (utc_now() - attempt.started_at).total_seconds()
+        pause = min(max(self.query_seconds, age), self.query_max_seconds)
+        left = self._deadline.total_seconds() - age
+        return max(0.0, min(pause, left + PAST_DEADLINE_SECONDS))
 
     def _forget(self, attempt: Attempt) -> None:
         with self._lock:

@@ -72,6 +72,10 @@ class TopupProjection(Projection):
         """A late or repeated report changes nothing the list holds."""
 
     @project.register
+    def _skipped(self, event: Fulfilment.OfferSkipped, position: int, chunk: Chunk) -> None:
+        """An offer passed over is told on the fulfilment itself; the list keeps no count."""
+
+    @project.register
     def _late(self, event: Fulfilment.LateSuccess, position: int, chunk: Chunk) -> None:
         self._set(chunk, event, "late_successes = late_successes + 1")
 

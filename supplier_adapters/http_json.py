@@ -105,6 +105,10 @@ class HttpJsonAdapter:
         report = _parse(data, None)
         if report is None or report.outcome is Outcome.UNKNOWN:
             raise CallbackRejected("the callback body is not a top-up report")
+        sequence = data.get("sequence")
+        whole = isinstance(sequence, int) and not isinstance(sequence, bool)
+        if sequence is not None and not (whole and sequence >= 0):
+            raise CallbackRejected("a callback's sequence is a whole number of at least 0")
         return report
 
     def close(self) -> None:

@@ -45,6 +45,7 @@ class Topup:
     status: str  # pending, succeeded, failed
     txn_id: str
     placed: int = 1  # how many times this reference was placed
+    queried: int = 0  # how many times it was asked about
     sequence: int = 1  # bumped on every change of status, carried in callbacks
     message: str | None = None
     closed: bool = False  # asked about before it was ever placed: it can only fail
@@ -123,6 +124,7 @@ class SupplierSim:
         reference = request.path_params["reference"]
         found = self.books.topups.get(reference)
         if found is not None:
+            found.queried += 1
             return JSONResponse(found.answer())
         if REFERENCE.match(reference):
             self.books.topups[reference] = Topup(
@@ -143,7 +145,8 @@ class SupplierSim:
             return _error(404, "not_found", "no top-up with this reference")
         return JSONResponse({**found.answer(), "product": found.product,
                              "account": found.account, "amount": found.amount,
-                             "currency": found.currency, "placed": found.placed})
+                             "currency": found.currency, "placed": found.placed,
+                             "queried": found.queried})
 
     async def callbacks(self, _: Request) -> Response:
         return JSONResponse({"callbacks": self.sender.sent})

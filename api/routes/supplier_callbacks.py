@@ -1,7 +1,8 @@
 """Suppliers' callbacks on top-up attempts. No API key: the supplier's adapter checks its
 signature (an unsigned, wrongly signed or stale callback is refused before anything is
 read from it). A callback for an attempt already decided is acknowledged and recorded, and
-changes nothing (engine/topups.py)."""
+changes nothing (engine/topups.py); a signed one naming no attempt of this supplier is
+answered 200 ``ignored``, so that the supplier stops sending it."""
 
 from __future__ import annotations
 
@@ -27,4 +28,5 @@ async def supplier_callback(supplier_id: str, request: Request) -> dict[str, Any
     report, fulfilment = await run_in_threadpool(
         lambda: topups.take_callback(supplier_id=supplier_id, headers=headers, body=body))
     return {"reference": report.reference, "outcome": str(report.outcome),
-            "topup_status": fulfilment.status}
+            "result": "ignored" if fulfilment is None else "recorded",
+            "topup_status": None if fulfilment is None else fulfilment.status}

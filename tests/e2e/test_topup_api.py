@@ -8,13 +8,14 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from engine.fulfilment import Fulfilment, fulfilment_id
 from supplier_adapters.http_json import signature
 from tests.e2e.topup_world import COST_A, COST_B, PRICE, api_server, World, account
 
-DEADLINE = 1.5
+DEADLINE = 3.0
 
 
 @pytest.fixture
@@ -69,12 +70,26 @@ def test_a_top_up_order_needs_an_account_that_matches_the_pattern(world):
     assert "12345" not in wrong.text
 
 
-def test_a_catastrophic_pattern_is_refused_when_the_product_is_defined(world):
-    for pattern in (r"(a+)+b", r"(\d|\d\d)*", r"(\w)\1", "x" * 201):
+def test_a_pattern_re2_cannot_run_is_refused_when_the_product_is_defined(world):
+    for pattern in (r"(\w)\1", r"(?=a)a", r"(?>a)b", "x" * 201):
         answer = world.http.post("/v1/products", headers=world.keys["app"], json={
             "sku": "BAD-1", "name": "Bad", "delivery": "topup", "price": 100,
             "recharge_account_pattern": pattern})
         assert answer.status_code == 422, pattern
+        assert answer.json()["code"] == "validation_error"
+
+
+def test_a_catastrophic_pattern_answers_a_hostile_order_at_once(world):
+    defined = world.http.post("/v1/products", headers=world.keys["app"], json={
+        "sku": world.sku, "name": "Hostile", "delivery": "topup", "price": 100,
+        "recharge_account_pattern": r"(?:a?){27}a{27}"})
+    assert defined.status_code == 201, defined.text
+    started = time.monotonic()
+    answer = world.http.post("/v1/orders", headers=world.keys["app"], json={
+        "buyer_id": "b-1", "items": [{"sku": world.sku, "quantity": 1}],
+        "recharge_account": "a" * 27})
+    assert answer.status_code == 201, answer.text
+    assert time.monotonic() - started < 1.0  # 5 s and doubling per character, backtracking
 
 
 def test_a_card_product_has_no_recharge_pattern(world):
@@ -206,6 +221,17 @@ def test_support_confirms_a_success_and_that_supplier_is_owed(world):
     assert world.balance("liabilities:suppliers:sup-b") == 0
 
 
+def test_a_pending_attempt_is_queried_ever_more_rarely_then_escalated_on_time(world, runtime):
+    runtime.engine.topups.query_seconds = 0.05
+    number = account()
+    sim_a, _ = _two_suppliers(world, behaviours={number: "pending"}, callback_delay_ms=60_000)
+    order = _needs_attention(world, number)
+    queried = sim_a.topup(f"{order['order_id']}-1")["queried"]
+    # pauses of 0.05, 0.1, 0.2, 0.4, 0.8, 1.6 s, then one just past the 3 s deadline: 7
+    # queries, where a fixed 0.05 s pause asks some 60 times
+    assert 1 <= queried <= 9, queried
+
+
 def test_a_failing_supplier_is_skipped_for_a_cool_down(world):
     first, second, third = account(), account(), account()
     sim_a, sim_b = _two_suppliers(world, behaviours={first: "fail", second: "fail"})
@@ -215,6 +241,21 @@ def test_a_failing_supplier_is_skipped_for_a_cool_down(world):
     assert [a["supplier_id"] for a in done["topup"]["attempts"]] == ["sup-b"]
     assert sim_a.topup(f"{done['order_id']}-1") is None  # never asked
     assert (sim_a.credits(third), sim_b.credits(third)) == (0, 1)
+
+
+def test_an_order_says_which_supplier_it_skipped_and_why(world, runtime):
+    first, second, third = account(), account(), account()
+    _two_suppliers(world, behaviours={first: "fail", second: "fail"})
+    for number in (first, second):
+        assert world.settled(world.paid_order(number)["order_id"])["topup"]["skipped"] == []
+    done = world.settled(world.paid_order(third)["order_id"])
+    [skip] = done["topup"]["skipped"]
+    assert (skip["supplier_id"], skip["supplier_sku"], skip["before_attempt"]) == \
+        ("sup-a", "sup-a-100", 1)
+    assert skip["reason"].startswith("circuit breaker open: 2 failed or unknown answers")
+    stored = [e for e in _events(runtime, done["order_id"])
+              if isinstance(e, Fulfilment.OfferSkipped)]
+    assert [e.supplier_id for e in stored] == ["sup-a"]
 
 
 def test_a_pending_top_up_is_decided_by_the_suppliers_callback(world, runtime):
@@ -303,6 +344,39 @@ def test_an_unknown_supplier_is_answered_as_a_known_one_is(world, unknown):
                                 headers={"content-type": "application/json", **headers})
         assert (other.status_code, other.json()) == (known.status_code, known.json())
         assert known.status_code == 401, known.text
+
+
+def _signed_callback(world: World, supplier_id: str, body: dict):
+    raw = orjson.dumps(body)
+    stamp = str(int(time.time()))
+    return world.http.post(f"/v1/suppliers/{supplier_id}/callbacks", content=raw, headers={
+        "Content-Type": "application/json", "Quanyi-Timestamp": stamp,
+        "Quanyi-Signature": signature("sim-callback-secret", stamp, raw)})
+
+
+def test_a_signed_callback_naming_no_attempt_of_its_supplier_is_answered_ignored(world):
+    _two_suppliers(world)
+    done = world.settled(world.paid_order(account())["order_id"])
+    ours_at_a = done["topup"]["attempts"][0]["reference"]
+    for supplier_id, reference in (("sup-a", "x-1"), ("sup-a", f"{uuid.uuid4()}-1"),
+                                   ("sup-a", f"{done['order_id']}-9"), ("sup-b", ours_at_a)):
+        answer = _signed_callback(world, supplier_id, {
+            "reference": reference, "status": "succeeded", "sequence": 2})
+        assert answer.status_code == 200, (reference, answer.text)
+        assert answer.json() == {"reference": reference, "outcome": "succeeded",
+                                 "result": "ignored", "topup_status": None}
+    assert world.order(done["order_id"])["status"] == "delivered"
+    again = _signed_callback(world, "sup-a", {"reference": ours_at_a, "status": "succeeded"})
+    assert again.json()["result"] == "recorded" and again.json()["topup_status"] == "succeeded"
+
+
+def test_a_signed_callback_whose_sequence_is_not_a_whole_number_is_refused(world):
+    _two_suppliers(world)
+    for sequence in ("2", -1, 1.5, True, [2]):
+        answer = _signed_callback(world, "sup-a", {
+            "reference": "x-1", "status": "failed", "sequence": sequence})
+        assert answer.status_code == 400, (sequence, answer.text)
+        assert answer.json()["code"] == "callback_rejected"
 
 
 def test_only_the_callback_path_goes_without_an_api_key(world):

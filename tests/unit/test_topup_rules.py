@@ -3,6 +3,7 @@ suppliers' circuit breakers."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -13,15 +14,38 @@ from engine.fulfilment import order_of, reference_for
 from engine.recharge import MAX_ACCOUNT, check_account, check_pattern, mask
 
 
-@pytest.mark.parametrize("pattern", [r"(a+)+b", r"(a|aa)*", r"(\w)\1", r"(?=a)a",
-                                     r"\d*\d*\d*\d*", "(", "x" * 201])
-def test_a_pattern_that_can_backtrack_without_bound_is_refused(pattern):
-    with pytest.raises(ValidationFailed):
+@pytest.mark.parametrize("pattern", [r"(\w)\1", r"(?=a)a", r"(?!a)b", r"(?<=a)b", r"(?>ab)",
+                                     r"a++", r"[0-9]{4}\Z", "(", r"(?:\p{L}{1,100}){1,10}",
+                                     "x" * 201])
+def test_a_pattern_re2_cannot_run_is_refused_saying_so(pattern):
+    with pytest.raises(ValidationFailed) as refused:
         check_pattern(pattern)
+    assert "RE2" in refused.value.detail or len(pattern) > 200
+
+
+# Patterns that take a backtracking matcher exponential (or high polynomial) time, each with
+# accounts that trigger it: the near misses of its repeats.
+CATASTROPHIC = [r"(a+)+$", r"(a|aa)+$", r"(?:a?){27}a{27}", r"(.*a){20}", r"(a*)*b",
+                r"(\d|\d\d)*x", r"(a|a?)+b", r"([a-z]+)*[0-9]", r"(?:(?:a?){27}){2}a{27}",
+                r"(\w+\s?)*$", r"\d*\d*\d*\d*\d*\d*x"]
+HOSTILE = ["a" * 26, "a" * 27, "a" * 40 + "!", "a" * 63 + "!", "1" * 63 + "!",
+           "ab" * 31 + "!", "a " * 31 + "!"]
+
+
+@pytest.mark.parametrize("pattern", CATASTROPHIC)
+def test_a_catastrophic_pattern_matches_hostile_accounts_in_linear_time(pattern):
+    check_pattern(pattern)  # RE2 runs it in linear time: nothing to refuse
+    for account in HOSTILE:
+        started = time.perf_counter()
+        try:
+            check_account(account, pattern)
+        except ValidationFailed:
+            pass  # no match: refused, as quickly
+        assert time.perf_counter() - started < 0.1, (pattern, account)
 
 
 @pytest.mark.parametrize("pattern", [None, "mobile_cn", "game_id", r"[0-9]{6,12}",
-                                     r"[a-z0-9._-]+@[a-z]+\.[a-z]{2,}"])
+                                     r"[a-z0-9._-]+@[a-z]+\.[a-z]{2,}", r"\d*\d*\d*\d*"])
 def test_presets_and_plain_patterns_are_kept(pattern):
     assert check_pattern(pattern) == (pattern or "game_id")
 
