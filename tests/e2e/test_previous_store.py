@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from engine.settings import Settings
 from replay.audit_verify import verify_audit
 from replay.export import export_log
@@ -61,25 +59,12 @@ def imported_into_postgres(env: dict[str, str], tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def old_settings(store_kind: str, quanyi_env: dict[str, str], tmp_path: Path) -> Settings:
+def settings(store_kind: str, quanyi_env: dict[str, str], tmp_path: Path) -> Settings:
+    """The copied store's settings: the `runtime` and `client` fixtures open it."""
     if store_kind == "postgres":
         return imported_into_postgres(quanyi_env, tmp_path)
     return Settings.from_env({**quanyi_env, **fixture_keys(),
                               "QUANYI_DATA_DIR": str(copied(tmp_path / "old"))})
-
-
-@pytest.fixture
-def reopened(old_settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime.open(old_settings)
-    rt.start()
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
-def client(reopened: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(reopened)) as test_client:
-        yield test_client
 
 
 def bearer(rt: Runtime, role: str, **binding: str) -> dict[str, str]:
@@ -99,8 +84,8 @@ def old_order(client: TestClient, headers: dict, ref: str) -> dict:
     raise AssertionError(f"no old order {ref}")
 
 
-def test_the_old_objects_read_as_they_were_stored(reopened, client):
-    support = bearer(reopened, "support")
+def test_the_old_objects_read_as_they_were_stored(runtime, client):
+    support = bearer(runtime, "support")
     product = client.get(f"/v1/products/{made.CARD_SKU}", headers=support).json()
     assert product["channel_prices"] == {"wholesale": 1800}
     inventory = client.get(f"/v1/products/{made.CARD_SKU}/inventory", headers=support).json()
@@ -110,26 +95,36 @@ def test_the_old_objects_read_as_they_were_stored(reopened, client):
                 for tag in ("redeemed", "kept", "tenant")}
     assert statuses == {"delivered"}
     offers = client.get(f"/v1/products/{made.TOPUP_SKU}/offers",
-                        headers=bearer(reopened, "app")).json()
+                        headers=bearer(runtime, "app")).json()
     assert [o["supplier_id"] for o in offers["offers"]] == [made.SUPPLIER]
 
 
-def test_the_tenant_keys_of_the_old_store_still_share_their_orders(reopened, client):
-    acme = bearer(reopened, "app", tenant=made.TENANT)
-    order = old_order(client, bearer(reopened, "support"), "fix-tenant")
+def test_the_old_objects_belong_to_the_platform(runtime, client):
+    support = bearer(runtime, "support")
+    product = client.get(f"/v1/products/{made.CARD_SKU}", headers=support).json()
+    assert product["tenant"] is None
+    acme = bearer(runtime, "support", tenant=made.TENANT)
+    assert client.get(f"/v1/products/{made.CARD_SKU}", headers=acme).status_code == 404
+    sold = client.post("/v1/codes/lookup", headers=support, json={"code": made.CODES[0]})
+    assert client.get(f"/v1/codes/{sold.json()['code_id']}", headers=acme).status_code == 404
+
+
+def test_the_tenant_keys_of_the_old_store_still_share_their_orders(runtime, client):
+    acme = bearer(runtime, "app", tenant=made.TENANT)
+    order = old_order(client, bearer(runtime, "support"), "fix-tenant")
     assert client.get(f"/v1/orders/{order['order_id']}", headers=acme).status_code == 200
 
 
-def test_replay_and_audit_verify_agree_on_the_old_store(reopened, old_settings):
-    caught_up(reopened)
-    verdict = verify(old_settings)
+def test_replay_and_audit_verify_agree_on_the_old_store(runtime, settings):
+    caught_up(runtime)
+    verdict = verify(settings)
     assert verdict.outcome is Outcome.AGREE, verdict.differences or verdict.error
-    audit = verify_audit(reopened.audit)
+    audit = verify_audit(runtime.audit)
     assert audit.ok, (audit.mismatch, audit.head_problems)
 
 
-def test_new_orders_sell_the_old_stock_and_an_old_order_is_refunded(reopened, client):
-    app, admin = bearer(reopened, "app"), bearer(reopened, "admin")
+def test_new_orders_sell_the_old_stock_and_an_old_order_is_refunded(runtime, client):
+    app, admin = bearer(runtime, "app"), bearer(runtime, "admin")
     placed = client.post("/v1/orders", headers=app, json={
         "buyer_id": "b-new", "items": [{"sku": made.CARD_SKU, "quantity": 1}]})
     assert placed.status_code == 201, placed.text
@@ -141,5 +136,5 @@ def test_new_orders_sell_the_old_stock_and_an_old_order_is_refunded(reopened, cl
     refund = client.post(f"/v1/orders/{kept['order_id']}/refunds", headers=admin,
                          json={"reason": "late complaint"})
     assert refund.status_code == 201, refund.text
-    balance = client.get("/v1/ledger/trial-balance", headers=bearer(reopened, "finance"))
+    balance = client.get("/v1/ledger/trial-balance", headers=bearer(runtime, "finance"))
     assert balance.json()["total_debits"] == balance.json()["total_credits"]
