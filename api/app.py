@@ -23,7 +23,12 @@ from runtime import Runtime
 
 DESCRIPTION = """Event-sourced engine for card codes (卡密), redemption codes (兑换码) and
 their sale. Bearer API keys with roles; `Idempotency-Key` on every POST; errors are
-`application/problem+json` with a stable `code`; money is integer minor units."""
+`application/problem+json` with a stable `code`; money is integer minor units.
+
+Tenants: a key bound to a tenant (any role) sees and changes only its tenant's things;
+anything else answers 404 exactly as an unknown id. A platform key (no tenant) acts across
+tenants by id, and names the tenant of a SKU or distributor with the `Quanyi-Tenant`
+header (it then acts as a key of that tenant and its role)."""
 # Paths with a body ceiling lower than QUANYI_MAX_BODY_BYTES.
 LOWER_BODY_CEILINGS = {re.compile(r"/v1/suppliers/[^/]+/callbacks/?"): MAX_CALLBACK_BYTES}
 

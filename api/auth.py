@@ -4,7 +4,9 @@ Who is calling is settled before anything else looks at the request: a pure ASGI
 authenticates every `/v1/` request and answers 401 before the route runs - so before its body
 is parsed, and a malformed body without a key is a 401, not a 422. It leaves the Principal in
 ``scope["state"]["principal"]`` (``request.state.principal`` to a route, readable by the
-middlewares inside it); the `require()` dependency then only checks the role.
+middlewares inside it); the `require()` dependency then checks the role, and lets a platform
+key act in the tenant its `Quanyi-Tenant` header names (a tenant's key always acts in its
+own tenant, whatever the header says).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ PROTECTED = "/v1/"
 # a supplier's callback carries no API key: its adapter checks the supplier's signature
 SUPPLIER_CALLBACK = re.compile(r"^/v1/suppliers/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/callbacks$")
 UNAUTHORIZED = "a valid API key is required"
+TENANT_HEADER = "quanyi-tenant"
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -64,8 +67,10 @@ def _supplier_callback(scope: Scope) -> bool:
     return scope["method"] == "POST" and SUPPLIER_CALLBACK.fullmatch(scope["path"]) is not None
 
 
-def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency admitting keys of the given roles (admin is always admitted)."""
+def require(*roles: str, platform_only: bool = False
+            ) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency admitting keys of the given roles (admin is always admitted); with
+    ``platform_only``, only keys that act in no tenant."""
 
     async def dependency(request: Request) -> Principal:
         principal = request.scope.get("state", {}).get("principal")
@@ -74,6 +79,17 @@ def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
         if principal.role != "admin" and principal.role not in roles:
             raise ApiProblem(403, "forbidden",
                              f"role {principal.role} may not do this; needs {', '.join(roles)}")
-        return principal
+        named: Principal = principal.acting_in(request.headers.get(TENANT_HEADER))
+        if platform_only and named.tenant:
+            raise ApiProblem(403, "forbidden", "a tenant's key does not read or move the "
+                                               "platform's book")
+        return named
 
     return dependency
+
+
+def require_platform(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+    """As `require`, for the platform's whole book (ledger, journal, statements, payouts):
+    a key acting in a tenant is refused, since a tenant's own book is not yet kept apart
+    and the platform's would show every other tenant's money."""
+    return require(*roles, platform_only=True)

@@ -166,7 +166,8 @@ def create_key(role: str = typer.Option(..., help="admin, app, merchant, support
                merchant_id: str | None = typer.Option(
                    None, help="merchant keys: the merchant it redeems for (default: name)"),
                tenant: str | None = typer.Option(
-                   None, help="app keys: the tenant whose orders it shares")) -> None:
+                   None, help="the tenant the key belongs to (any role): it sees only its "
+                              "tenant's things")) -> None:
     """Create an API key; it is printed once and stored only as a keyed hash."""
     from engine.keys import expiry
 

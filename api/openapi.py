@@ -40,7 +40,8 @@ SCHEMAS = "#/components/schemas/"
 PROBLEM_JSON = "application/problem+json"
 UNSENT = ("HTTPValidationError", "ValidationError")
 BEARER = {"type": "http", "scheme": "bearer",
-          "description": "an API key: `Authorization: Bearer <key>`"}
+          "description": "an API key: `Authorization: Bearer <key>`; a platform key may "
+                         "add `Quanyi-Tenant: <tenant>` to act in that tenant"}
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "description": "the same key and body replay the first answer (header "

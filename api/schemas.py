@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 from engine.catalog import MAX_MONEY
 from engine.errors import ValidationFailed
 from engine.fields import check_digits, check_instant, check_text
+from engine.tenancy import shown
 
 MAX_POSITION = 2**62
 
@@ -63,6 +64,7 @@ Cursor = Annotated[int, _digits(MAX_POSITION),
 QueryMoney = Annotated[int, _digits(MAX_MONEY)]
 
 Sku = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", examples=["VIP-1M"])
+ShownSku = Annotated[str, BeforeValidator(shown)]  # a tenant's SKU as it named it
 Money = Field(ge=0, le=MAX_MONEY, description="integer minor units (1990 = ¥19.90)")
 Currency = Field(default="CNY", pattern=r"^[A-Z]{3}$")
 ChannelPrice = Annotated[Int, Field(ge=0, le=MAX_MONEY)]
@@ -139,7 +141,7 @@ class Rejected(BaseModel):
 
 class BatchOut(BaseModel):
     batch_id: str
-    sku: str
+    sku: ShownSku
     imported: int
     rejected: list[Rejected]
 
@@ -157,12 +159,12 @@ class GenerateIn(Body):
 
 class GeneratedOut(BaseModel):
     batch_id: str
-    sku: str
+    sku: ShownSku
     generated: int
 
 
 class InventoryOut(BaseModel):
-    sku: str
+    sku: ShownSku
     total: int
     available: int
     reserved: int
@@ -178,7 +180,7 @@ class LookupIn(Body):
 
 class CodeOut(BaseModel):
     code_id: str
-    sku: str
+    sku: ShownSku
     status: str
     batch_id: str
     origin: str
@@ -198,7 +200,7 @@ class MerchantCodeOut(BaseModel):
     """A code as a merchant's counter sees it: enough to redeem, nothing of the buyer."""
 
     code_id: str
-    sku: str
+    sku: ShownSku
     status: str
     redeemed_at: datetime | None
     redeemed_by: str | None
@@ -218,7 +220,7 @@ class RedeemIn(Body):
 class RedemptionOut(BaseModel):
     redemption_id: str
     code_id: str
-    sku: str
+    sku: ShownSku
     redeemed_at: datetime
     merchant_id: str
     terminal_id: str | None
@@ -262,7 +264,7 @@ class CancelIn(Body):
 
 class OrderCodeOut(BaseModel):
     code_id: str
-    sku: str
+    sku: ShownSku
     status: str
     masked: str = Field(examples=["AQ********0"])
 
@@ -271,7 +273,7 @@ class ReleasedCodeOut(BaseModel):
     """A code the order held once and let go: expired, cancelled or refunded."""
 
     code_id: str
-    sku: str
+    sku: ShownSku
     why: Literal["expired", "cancelled", "refunded"]
 
 
@@ -352,7 +354,7 @@ class RefundOut(BaseModel):
 
 class RevealedCodeOut(BaseModel):
     code_id: str
-    sku: str
+    sku: ShownSku
     code: str
     pin: str | None
 
@@ -405,12 +407,12 @@ class PurchaseLimitOut(BaseModel):
 
 
 class ComponentOut(BaseModel):
-    sku: str
+    sku: ShownSku
     quantity: int
 
 
 class ProductOut(BaseModel):
-    sku: str
+    sku: ShownSku
     name: str
     delivery: Literal["card", "code", "topup"]
     price: int
@@ -423,6 +425,8 @@ class ProductOut(BaseModel):
     case_sensitive: bool = Field(description="whether codes are told apart by letter case")
     recharge_account_pattern: str | None = Field(
         default=None, description="topup products: what a recharge account must match")
+    tenant: str | None = Field(default=None, description="the tenant it belongs to; none: "
+                                                         "the platform's")
     created_at: Timestamp
     version: int
 
@@ -583,7 +587,8 @@ class KeyIn(BaseModel):
     merchant_id: str | None = Field(default=None, min_length=1, max_length=MAX_BINDING,
                                     description="merchant keys only; default: the name")
     tenant: str | None = Field(default=None, min_length=1, max_length=MAX_BINDING,
-                               description="app keys only: keys of one tenant share orders")
+                               description="the tenant the key belongs to, whatever its role: it "
+                                           "sees and changes only that tenant's things")
     expires_in_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
     expires_at: AwareDatetime | None = None
 
@@ -937,7 +942,7 @@ class OfferOut(BaseModel):
 class OffersOut(BaseModel):
     """A top-up SKU's offers, in the order suppliers are tried."""
 
-    sku: str
+    sku: ShownSku
     offers: list[OfferOut]
 
 

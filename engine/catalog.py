@@ -15,6 +15,7 @@ from engine.ids import product_id
 from engine.recharge import check_pattern
 from engine.retry import retrying
 from engine.store import EventStore
+from engine.tenancy import SEPARATOR, check_tenant, shown, stock_key, tenant_of
 from engine.writer import Writer
 
 DELIVERY_KINDS = ("card", "code", "topup")
@@ -34,7 +35,8 @@ class Product(Aggregate):
 
     class Created(Aggregate.Created):
         TOPIC = "quanyi:product.defined"
-        sku: str
+        class_version = 2
+        sku: str  # the stock key: a tenant's SKU carries its tenant (engine/tenancy.py)
         name: str
         delivery: str
         price: int
@@ -47,14 +49,22 @@ class Product(Aggregate):
         actor: str
         case_sensitive: bool = True  # products defined before the field stay as they were
         recharge_account_pattern: str | None = None  # a top-up's accounts (engine/recharge.py)
+        tenant: str | None = None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Products defined before tenants were walls are the platform's."""
+            state["tenant"] = None
 
     def __init__(self, *, id: UUID, sku: str, name: str, delivery: str, price: int,
                  currency: str, purchase_limit: dict[str, Any] | None,
                  commission_rates_bp: list[int], allow_below_cost: bool,
                  channel_prices: dict[str, int], components: list[dict[str, Any]],
                  actor: str, case_sensitive: bool = True,
-                 recharge_account_pattern: str | None = None) -> None:
+                 recharge_account_pattern: str | None = None,
+                 tenant: str | None = None) -> None:
         self.sku = sku
+        self.tenant = tenant
         self.name = name
         self.delivery = delivery
         self.price = price
@@ -94,7 +104,7 @@ class Product(Aggregate):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "sku": self.sku, "name": self.name, "delivery": self.delivery,
+            "sku": shown(self.sku), "tenant": self.tenant, "name": self.name, "delivery": self.delivery,
             "price": self.price, "currency": self.currency,
             "purchase_limit": self.purchase_limit,
             "commission_rates_bp": self.commission_rates_bp,
@@ -110,7 +120,12 @@ SKU_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.
 
 
 def check_sku(sku: str) -> str:
-    if not 1 <= len(sku) <= 64 or not set(sku) <= SKU_CHARS:
+    """A SKU as named, or its stock key (``<tenant>:<sku>``, engine/tenancy.py)."""
+    tenant = tenant_of(sku)
+    if tenant is not None:
+        check_tenant(tenant)
+    named = shown(sku)
+    if not 1 <= len(named) <= 64 or not set(named) <= SKU_CHARS:
         raise ValidationFailed("sku must be 1-64 characters of letters, digits, '.', '_' or '-'")
     return sku
 
@@ -136,14 +151,22 @@ class Catalog:
                        channel_prices: dict[str, int] | None = None,
                        components: list[dict[str, Any]] | None = None,
                        case_sensitive: bool | None = None,
-                       recharge_account_pattern: str | None = None, actor: str) -> Product:
-        """Define a new product; a SKU is defined once. Card codes are case-sensitive unless
-        told otherwise; redemption-code products ignore case unless told otherwise. A
-        top-up product says what its recharge accounts look like (engine/recharge.py)."""
+                       recharge_account_pattern: str | None = None, actor: str,
+                       tenant: str | None = None) -> Product:
+        """Define a new product; a SKU is defined once per tenant (and once on the
+        platform). Card codes are case-sensitive unless told otherwise; redemption-code
+        products ignore case unless told otherwise. A top-up product says what its
+        recharge accounts look like (engine/recharge.py). A bundle's parts are SKUs of the
+        same tenant."""
         rates = list(commission_rates_bp or [])
         prices = dict(channel_prices or {})
-        parts = [dict(c) for c in components or []]
+        parts = [{**c, "sku": stock_key(tenant, str(c.get("sku", "")))}
+                 for c in components or []]
+        if SEPARATOR in sku:
+            raise ValidationFailed("sku must be 1-64 characters of letters, digits, '.', '_' "
+                                   "or '-'")
         _check_product(sku, name, delivery, price, currency, purchase_limit, rates)
+        sku = stock_key(tenant, sku)
         for channel, channel_price in prices.items():
             _check_channel_price(channel, channel_price)
         self._check_components(parts, currency)
@@ -156,11 +179,12 @@ class Catalog:
                           price=price, currency=currency, purchase_limit=purchase_limit,
                           commission_rates_bp=rates, allow_below_cost=allow_below_cost,
                           channel_prices=prices, components=parts, actor=actor,
-                          case_sensitive=case_sensitive, recharge_account_pattern=pattern)
+                          case_sensitive=case_sensitive, recharge_account_pattern=pattern,
+                          tenant=tenant)
         try:
             self._writer.save(product)
         except ConcurrentUpdate as exc:
-            raise AlreadyExists(f"product {sku} is already defined") from exc
+            raise AlreadyExists(f"product {shown(sku)} is already defined") from exc
         return product
 
     def set_channel_price(self, *, sku: str, channel: str, price: int, actor: str) -> Product:
@@ -221,8 +245,9 @@ class Catalog:
         return product
 
     def get(self, sku: str) -> Product:
+        """The product of a stock key (a tenant's SKU carries its tenant)."""
         check_sku(sku)
-        product: Product = self._store.get(product_id(sku), f"product {sku}")
+        product: Product = self._store.get(product_id(sku), f"product {shown(sku)}")
         return product
 
 

@@ -17,6 +17,7 @@ from engine.errors import NotFound, QuanyiError, ValidationFailed
 from engine.ids import code_id as make_code_id
 from engine.retry import retrying
 from engine.store import EventStore
+from engine.tenancy import check_visible, visible
 from engine.vault import Vault
 from engine.writer import Writer
 
@@ -32,18 +33,21 @@ class CodeLocator:
         self._vault = vault
         self._catalog = catalog
 
-    def find(self, code: str) -> Code:
+    def find(self, code: str, tenant: str | None = None) -> Code:
+        """The code of that string; a code of another tenant than ``tenant`` (when given)
+        is as unknown as one that does not exist."""
         if not isinstance(code, str) or not normalise(code):
             raise ValidationFailed("code must be a non-empty string")
         exact = make_code_id(self._vault.fingerprint(code))
         found = self._load(exact)
-        if found is not None:
-            return found
-        folded = make_code_id(self._vault.fingerprint(code, folded=True))
-        found = self._load(folded) if folded != exact else None
-        if found is not None and self.ignores_case(found):
-            return found
-        raise NotFound("no such code")
+        if found is None:
+            folded = make_code_id(self._vault.fingerprint(code, folded=True))
+            found = self._load(folded) if folded != exact else None
+            if found is not None and not self.ignores_case(found):
+                found = None
+        if found is None or not visible(tenant, found.tenant):
+            raise NotFound("no such code")
+        return found
 
     def ignores_case(self, code: Code) -> bool:
         """Whether the code answers to any case of its string."""
@@ -63,18 +67,21 @@ class CodeDesk:
         self._vault = vault
         self._locator = CodeLocator(store, vault, catalog)
 
-    def get(self, code_id: UUID) -> Code:
+    def get(self, code_id: UUID, tenant: str | None = None) -> Code:
+        """The code; of another tenant than ``tenant`` (when given), as if unknown."""
         code: Code = self._store.get(code_id, f"code {code_id}")
+        check_visible(tenant, code.tenant, f"no code {code_id}")
         return code
 
-    def look_up(self, code: str) -> Code:
-        """Find a code by its string, through its keyed fingerprints only."""
-        return self._locator.find(code)
+    def look_up(self, code: str, tenant: str | None = None) -> Code:
+        """Find a code by its string, through its keyed fingerprints only (of ``tenant``
+        only, when given)."""
+        return self._locator.find(code, tenant)
 
-    def look_up_for_merchant(self, code: str) -> dict[str, object]:
+    def look_up_for_merchant(self, code: str, tenant: str | None = None) -> dict[str, object]:
         """What a merchant needs to redeem a code, nothing of its buyer, order or batch; a
         code never sold is as unknown to a merchant as one that does not exist."""
-        found = self.look_up(code)
+        found = self.look_up(code, tenant)
         if found.order_id is None or found.status == RESERVED:
             raise NotFound("no such code")
         return merchant_view(found)
@@ -83,13 +90,14 @@ class CodeDesk:
         """The code's secret, for a caller that has already recorded the reveal."""
         return self._vault.open(code.id, code.sealed)
 
-    def void(self, *, code_id: UUID, reason: str, actor: str) -> Code:
-        """Take a code out of circulation for good."""
+    def void(self, *, code_id: UUID, reason: str, actor: str,
+             tenant: str | None = None) -> Code:
+        """Take a code not sold out of circulation for good (a sold one: by a refund)."""
         if not reason.strip():
             raise ValidationFailed("voiding needs a reason")
 
         def attempt() -> Code:
-            code = self.get(code_id)
+            code = self.get(code_id, tenant)
             code.void(reason=reason, actor=actor)
             self._writer.save(code)
             return code

@@ -7,8 +7,12 @@ compare-and-set on the code's version: two writers can never both reserve, sell 
     available ──reserve──▶ reserved ──sell──▶ sold ──redeem──▶ redeemed
         ▲                     │                 ▲                  │
         └──────release────────┘                 └────rollback──────┘
-    available / sold ──void──▶ voided      available / sold ──expire──▶ expired
+    available ──void──▶ voided             available / sold ──expire──▶ expired
     sold ──refund──▶ available (never revealed: back on sale) | voided (revealed: written off)
+
+A sold code is voided only through a refund of its order: a void then can never leave the
+buyer's money without a way back (the refund writes off a revealed code, and puts an unseen
+one back on sale, where it can be voided).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from eventsourcing.domain import Aggregate, event
 
 from engine.errors import (AlreadyRedeemed, AlreadyRolledBack, CodeExpired, CodeVoided,
                            InvalidState, NotFound)
+from engine.tenancy import tenant_of
 
 AVAILABLE, RESERVED, SOLD, REDEEMED, VOIDED, EXPIRED = (
     "available", "reserved", "sold", "redeemed", "voided", "expired")
@@ -59,6 +64,11 @@ class Code(Aggregate):
         self.redemptions = 0
         self.rolled_back: dict[str, str] = {}
         self.reveals = 0
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant whose stock the code is (None: the platform's), from its stock key."""
+        return tenant_of(self.sku)
 
     # -- checks -------------------------------------------------------------------------
 
@@ -142,7 +152,10 @@ class Code(Aggregate):
                                actor=actor)
 
     def void(self, *, reason: str, actor: str) -> None:
-        self._refuse_unless(AVAILABLE, SOLD, action="void")
+        if self.status in (SOLD, REDEEMED):
+            raise InvalidState(f"code {self.id} is sold: it is voided only by refunding its "
+                               "order")
+        self._refuse_unless(AVAILABLE, action="void")
         self._voided(reason=reason, actor=actor)
 
     def expire(self, *, now: datetime, actor: str) -> None:
@@ -273,6 +286,10 @@ class Batch(Aggregate):
         self.completed = False
         self.imported = 0
         self.rejected: list[dict[str, Any]] = []
+
+    @property
+    def tenant(self) -> str | None:
+        return tenant_of(self.sku)
 
     @event("Completed", topic="quanyi:batch.completed")
     def complete(self, imported: int, rejected: list[dict[str, Any]]) -> None:

@@ -35,6 +35,7 @@ from engine.fields import check_text
 from engine.ledger import PART
 from engine.money import BASIS_POINTS, Money
 from engine.store import EventStore
+from engine.tenancy import shown, tenant_of
 from engine.writer import Writer
 
 MAX_LEVELS = 3
@@ -88,11 +89,17 @@ class Distributor(Aggregate):
 
 def check_distributor_id(value: object, field: str) -> str:
     """A distributor id names a ledger account (``liabilities:distributors:<id>``), so it
-    obeys the chart's rule for an account part."""
-    if not isinstance(value, str) or not PART.match(value):
+    obeys the chart's rule for an account part; a tenant's distributor is stored under its
+    tenant (``<tenant>:<id>``, engine/tenancy.py), one account part more."""
+    if not _well_formed(value):
         raise ValidationFailed(f"{field} must be 1-64 letters, digits, '.', '_' or '-', "
                                "starting with a letter or digit (it names a ledger account)")
     return value
+
+
+def _well_formed(value: object) -> bool:
+    return isinstance(value, str) and PART.match(shown(value)) is not None \
+        and PART.match(tenant_of(value) or "x") is not None
 
 
 def _check_name(name: object) -> str:
@@ -140,8 +147,8 @@ class Distribution:
         """The distributor, or NotFound."""
         distributor = self._find(distributor_id)
         if distributor is None:
-            raise NotFound(f"no distributor {distributor_id}" if PART.match(distributor_id)
-                           else "no such distributor")
+            raise NotFound(f"no distributor {shown(distributor_id)}"
+                           if PART.match(shown(distributor_id)) else "no such distributor")
         return distributor
 
     def chain(self, distributor_id: str) -> list[Distributor]:
@@ -153,7 +160,7 @@ class Distribution:
         return found
 
     def _find(self, distributor_id: str) -> Distributor | None:
-        if not isinstance(distributor_id, str) or not PART.match(distributor_id):
+        if not _well_formed(distributor_id):
             return None
         known = self._known.get(distributor_id)
         if known is not None:

@@ -1,10 +1,11 @@
 """API keys: issued once in clear, stored only as a keyed hash, each with one role.
 
 A key may be bound: a merchant key to the merchant it redeems for (its ``merchant_id``,
-by default its name), an app key to a tenant whose orders it shares with the tenant's
-other keys. A key may carry an expiry, and may be revoked; both take effect on every
-process at once, because each authentication reads the key's (one or two) events instead
-of trusting a per-process cache.
+by default its name), and a key of any role to a tenant (engine/tenancy.py): it then sees
+and changes only that tenant's things, and a tenant's admin manages only its tenant's keys.
+A key may carry an expiry, and may be revoked; both take effect on every process at once,
+because each authentication reads the key's (one or two) events instead of trusting a
+per-process cache.
 
     issued ──revoke──▶ revoked        (an expiry ends a key without an event)
 """
@@ -25,6 +26,7 @@ from engine.clock import utc_now
 from engine.errors import ConcurrentUpdate, Forbidden, InvalidState, NotFound, ValidationFailed
 from engine.ids import api_key_id
 from engine.store import EventStore
+from engine.tenancy import check_tenant, check_visible
 from engine.vault import Vault
 from engine.writer import Writer
 
@@ -108,8 +110,19 @@ class Principal:
 
     @property
     def scope(self) -> str | None:
-        """The only owner whose orders this key may see; None for roles that see all."""
+        """The only owner whose orders this key may see: its tenant's for any role of a
+        tenant; None for the platform's roles that see all."""
+        if self.tenant:
+            return self.owner
         return None if self.role in SEES_EVERY_OWNER else self.owner
+
+    def acting_in(self, tenant: str | None) -> "Principal":
+        """A platform key acting in the tenant it names: it then sees and changes what a
+        key of that tenant (and its role) would. A tenant's key always acts in its own."""
+        if self.tenant or tenant is None:
+            return self
+        return Principal(self.key_id, self.name, self.role, self.merchant_id,
+                         check_tenant(tenant))
 
     def check_redeems_as(self, merchant_id: str) -> None:
         """A merchant key redeems only in its own merchant's name (admin in any)."""
@@ -162,11 +175,13 @@ class Keys:
             return None
         return key.principal()
 
-    def revoke(self, key_id: str, actor: str) -> ApiKey:
-        """Revoke a key for good; a second revocation is refused."""
+    def revoke(self, key_id: str, actor: str, tenant: str | None = None) -> ApiKey:
+        """Revoke a key for good; a second revocation is refused. An admin of ``tenant``
+        revokes only that tenant's keys (another's is unknown to it)."""
         key = self._find(key_id)
         if key is None:
             raise NotFound(f"no key {key_id}")
+        check_visible(tenant, key.tenant, f"no key {key_id}")
         if key.revoked:
             raise InvalidState(f"key {key_id} is already revoked")
         key.revoke(actor=actor)
@@ -176,11 +191,12 @@ class Keys:
             raise InvalidState(f"key {key_id} is already revoked") from exc
         return key
 
-    def listing(self, after: int, limit: int) -> tuple[list[ApiKey], int | None]:
+    def listing(self, after: int, limit: int,
+                tenant: str | None = None) -> tuple[list[ApiKey], int | None]:
         """Keys in the order they were issued, from the log's position ``after``; and the
-        position to continue from, if there are more. The ids are random, so the keys are
-        found in the notification log by topic: a scan of the log, fine for an admin's
-        occasional listing but not for a request path."""
+        position to continue from, if there are more (of ``tenant`` only, when given). The
+        ids are random, so the keys are found in the notification log by topic: a scan of
+        the log, fine for an admin's occasional listing but not for a request path."""
         found: Sequence[Any] = self._store.recorder.select_notifications(
             start=after, limit=limit + 1, topics=[ApiKey.Created.TOPIC],
             inclusive_of_start=False)
@@ -188,7 +204,8 @@ class Keys:
         keys = self._store.get_many([n.originator_id for n in page])
         by_id = {k.id: k for k in keys}
         more = page[-1].id if len(found) > limit else None
-        return [by_id[n.originator_id] for n in page if n.originator_id in by_id], more
+        return [by_id[n.originator_id] for n in page if n.originator_id in by_id
+                and (tenant is None or by_id[n.originator_id].tenant == tenant)], more
 
     def _find(self, key_id: str) -> ApiKey | None:
         if len(key_id) != 12:
@@ -222,9 +239,7 @@ def _check_issue(role: str, name: str, merchant_id: str | None, tenant: str | No
             raise ValidationFailed("only a merchant key has a merchant_id")
         _check_binding("merchant_id", merchant_id)
     if tenant is not None:
-        if role != "app":
-            raise ValidationFailed("only an app key belongs to a tenant")
-        _check_binding("tenant", tenant)
+        check_tenant(tenant)
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise ValidationFailed("expires_at needs a timezone (UTC)")

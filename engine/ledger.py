@@ -56,7 +56,9 @@ def distributor_payable(distributor_id: str) -> str:
 
 
 def _account(parent: str, part: str) -> str:
-    if not PART.match(part):
+    """``parent:part``; a tenant's distributor or supplier (``<tenant>:<id>``,
+    engine/tenancy.py) names one part more: its tenant's."""
+    if not all(PART.match(p) for p in part.split(":", 1)):
         raise ValidationFailed(f"{part!r} cannot name a ledger account: use letters, digits, "
                                "'.', '_' or '-' (at most 64)")
     return f"{parent}:{part}"

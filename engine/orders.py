@@ -36,6 +36,7 @@ from engine.errors import (AlreadyRefunded, AmountMismatch, InvalidState, OrderE
                            PaymentRefReused, PurchaseLimitExceeded, ValidationFailed)
 from engine.money import Money
 from engine.order_lines import OrderLine
+from engine.tenancy import owner_tenant
 
 RESERVED, DELIVERED, PARTIALLY_REFUNDED, REFUNDED, CANCELLED, EXPIRED = (
     "reserved", "delivered", "partially_refunded", "refunded", "cancelled", "expired")
@@ -120,6 +121,11 @@ class Order(Aggregate):
         if amount != self.amount or currency != self.currency:
             raise AmountMismatch(f"order {self.id} is {self.amount} {self.currency}, "
                                  f"not {amount} {currency}")
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant of its owner (None: a platform key's order)."""
+        return owner_tenant(self.owner)
 
     def belongs_to(self, scope: str | None) -> bool:
         """Whether a caller limited to the owner ``scope`` may see it (None: anyone)."""

@@ -17,6 +17,7 @@ from engine.errors import Forbidden, ValidationFailed
 from engine.ids import redemption_id as make_redemption_id
 from engine.retry import retrying
 from engine.store import EventStore
+from engine.tenancy import check_visible
 from engine.vault import Vault
 from engine.writer import Writer
 
@@ -50,11 +51,13 @@ class Redemptions:
         self._locator = CodeLocator(store, vault, catalog)
 
     def redeem(self, *, code: str, merchant_id: str, terminal_id: str | None,
-               location: str | None, actor: str) -> tuple[Code, Redemption]:
-        """Redeem a code by its string; a second redemption names the first."""
+               location: str | None, actor: str,
+               tenant: str | None = None) -> tuple[Code, Redemption]:
+        """Redeem a code by its string; a second redemption names the first. A merchant
+        of a tenant redeems only that tenant's codes (another's is unknown to it)."""
         if not merchant_id:
             raise ValidationFailed("merchant_id is required")
-        target = self._locator.find(code)
+        target = self._locator.find(code, tenant)
         found = [target]  # the first attempt decides on the code the locator read
 
         def attempt() -> tuple[Code, Redemption]:
@@ -69,11 +72,13 @@ class Redemptions:
         return retrying(attempt, attempts=RETRIES, what="the code")
 
     def roll_back(self, *, redemption_id: UUID, reason: str, actor: str,
-                  any_actor: bool = False) -> Code:
-        """Undo a redemption; only the key that redeemed (or an admin) may."""
+                  any_actor: bool = False, tenant: str | None = None) -> Code:
+        """Undo a redemption; only the key that redeemed (or an admin of its tenant) may."""
         if not reason.strip():
             raise ValidationFailed("a rollback needs a reason")
         redemption: Redemption = self._store.get(redemption_id, f"redemption {redemption_id}")
+        check_visible(tenant, self._load(UUID(redemption.code_id)).tenant,
+                      f"no redemption {redemption_id}")
         if not any_actor and redemption.actor != actor:
             raise Forbidden("only the key that redeemed a code may roll the redemption back")
 

@@ -33,6 +33,7 @@ from engine.errors import InvalidState, NotFound, TooManyWebhooks, ValidationFai
 from engine.keys import Principal
 from engine.retry import retrying
 from engine.store import EventStore
+from engine.tenancy import owner_tenant
 from engine.vault import Vault
 from engine.webhook_urls import check_url
 from engine.writer import Writer
@@ -71,6 +72,10 @@ class WebhookEndpoint(Aggregate):
         self.failing_since: datetime | None = None
         self.secret_rotated_at: datetime | None = None
         self.enabled_at: datetime | None = None  # when last enabled again after disabling
+
+    @property
+    def tenant(self) -> str | None:
+        return owner_tenant(self.owner)
 
     def visible_to(self, principal: Principal) -> bool:
         return principal.scope is None or principal.owner == self.owner

@@ -31,6 +31,7 @@ from engine.clock import utc_now
 from engine.errors import AddressRefused
 from engine.settings import Settings
 from engine.store import EventStore
+from engine.tenancy import tenant_of, visible
 from engine.webhook_messages import (STOCK_LOW, Message, message_id, message_of, sign,
                                      stock_message, topics_for)
 from engine.webhooks import WebhookEndpoint
@@ -228,5 +229,7 @@ def _elapsed_ms(since: float) -> int:
 
 def _heard_by(endpoint: WebhookEndpoint, message: Message) -> bool:
     """Whether the endpoint may hear of it: an app's endpoint hears of its owner's orders
-    only; low stock concerns every seller of the SKU."""
-    return message.type == STOCK_LOW or endpoint.scope is None or message.owner == endpoint.scope
+    only; low stock concerns every seller of the SKU, within the SKU's tenant."""
+    if message.type == STOCK_LOW:
+        return visible(endpoint.tenant, tenant_of(message.data["sku"]))
+    return endpoint.scope is None or message.owner == endpoint.scope

@@ -41,7 +41,8 @@ def order_bundle(order_id: UUID, request: Request,
 
 @router.get("/codes/{code_id}/bundle", response_model=BundleOut)
 def code_bundle(code_id: UUID, request: Request,
-                _: Principal = Depends(AUDITORS)) -> OrjsonResponse:
+                who: Principal = Depends(AUDITORS)) -> OrjsonResponse:
     """The code's dispute bundle: its events and its ledger transactions' events, each with
     its inclusion proof, a freshly signed head and the code's state."""
+    request.app.state.runtime.engine.codes.get(code_id, who.tenant)
     return OrjsonResponse(_bundles(request).of_code(code_id, lambda code: code.state()))

@@ -19,6 +19,7 @@ from api.schemas import (BatchIn, BatchListOut, BatchOut, ChannelPriceIn, Genera
 from engine.generation import CodePattern
 from engine.imports import MAX_BATCH, CodeRow
 from engine.keys import Principal
+from engine.tenancy import stock_key
 from replay.as_of import inventory_at
 
 router = APIRouter(prefix="/v1/products", tags=["catalog"])
@@ -33,15 +34,16 @@ def define_product(body: ProductIn, request: Request,
                    who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Define a product (SKU): delivery kind, price, limits, commissions, bundle parts."""
     fields = body.model_dump()
-    product = request.app.state.runtime.engine.catalog.define_product(actor=who.actor, **fields)
+    product = request.app.state.runtime.engine.catalog.define_product(
+        actor=who.actor, tenant=who.tenant, **fields)
     return product.to_dict()
 
 
 @router.get("/{sku}", response_model=ProductOut)
 def get_product(sku: str, request: Request,
-                _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
+                who: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
     """A product as defined, with its channel prices."""
-    return request.app.state.runtime.engine.catalog.get(sku).to_dict()
+    return request.app.state.runtime.engine.catalog.get(stock_key(who.tenant, sku)).to_dict()
 
 
 @router.put("/{sku}/channel-prices/{channel}", response_model=ProductOut)
@@ -50,7 +52,7 @@ def set_channel_price(sku: str, channel: Annotated[Text, Path(max_length=64)],
                       who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Set the price of a SKU in one sales channel (others keep the list price)."""
     catalog = request.app.state.runtime.engine.catalog
-    return catalog.set_channel_price(sku=sku, channel=channel, price=body.price,
+    return catalog.set_channel_price(sku=stock_key(who.tenant, sku), channel=channel, price=body.price,
                                      actor=who.actor).to_dict()
 
 
@@ -72,7 +74,7 @@ async def import_batch(sku: str, request: Request,
     runtime = request.app.state.runtime
     result = await run_in_threadpool(
         lambda: runtime.engine.imports.import_batch(
-            sku=sku, rows=rows, actor=who.actor,
+            sku=stock_key(who.tenant, sku), rows=rows, actor=who.actor,
             batch_key=request.headers.get("idempotency-key"), **batch))
     return {"batch_id": str(result.batch_id), "sku": sku, "imported": result.imported,
             "rejected": result.rejected}
@@ -115,18 +117,18 @@ def generate_batch(sku: str, body: GenerateIn, request: Request,
     pattern = CodePattern.build(length=body.length, charset=body.charset, prefix=body.prefix,
                                 postfix=body.postfix, pattern=body.pattern)
     result = request.app.state.runtime.engine.imports.generate_batch(
-        sku=sku, count=body.count, pattern=pattern, expires_at=body.expires_at,
+        sku=stock_key(who.tenant, sku), count=body.count, pattern=pattern, expires_at=body.expires_at,
         actor=who.actor, batch_key=request.headers.get("idempotency-key"))
     return {"batch_id": str(result.batch_id), "sku": sku, "generated": result.imported}
 
 
 @router.get("/{sku}/inventory", response_model=InventoryOut)
 def inventory(sku: str, request: Request, as_of: Instant | None = as_of_query(),
-              _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
+              who: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
     """Codes of the SKU by status, now or as the codes' own events made them at `as_of`;
     the parts always sum to the total imported."""
     runtime = request.app.state.runtime
-    runtime.engine.catalog.get(sku)
+    sku = runtime.engine.catalog.get(stock_key(who.tenant, sku)).sku
     if as_of is not None:
         return inventory_at(runtime.store, sku, as_of)
     runtime.read_your_writes()
@@ -135,9 +137,9 @@ def inventory(sku: str, request: Request, as_of: Instant | None = as_of_query(),
 
 @router.get("/{sku}/batches", response_model=BatchListOut)
 def batches(sku: str, request: Request,
-            _: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
+            who: Principal = Depends(require("app", "support", "finance"))) -> dict[str, Any]:
     """Inventory per batch: supplier, unit cost and codes by status."""
     runtime = request.app.state.runtime
-    runtime.engine.catalog.get(sku)
+    sku = runtime.engine.catalog.get(stock_key(who.tenant, sku)).sku
     runtime.read_your_writes()
     return {"items": runtime.codes.batches(sku), "next_cursor": None}

@@ -33,8 +33,8 @@ def look_up(body: LookupIn, request: Request,
     limiter.check(*counted)
     try:
         if who.role == "merchant":
-            return MerchantCodeOut(**codes.look_up_for_merchant(body.code))
-        return CodeOut(**codes.look_up(body.code).state())
+            return MerchantCodeOut(**codes.look_up_for_merchant(body.code, who.tenant))
+        return CodeOut(**codes.look_up(body.code, who.tenant).state())
     except NotFound:
         limiter.missed(*counted)
         raise
@@ -42,21 +42,22 @@ def look_up(body: LookupIn, request: Request,
 
 @router.get("/{code_id}", response_model=CodeOut)
 def code_state(code_id: UUID, request: Request, as_of: Instant | None = as_of_query(),
-               _: Principal = Depends(require("support", "app"))) -> dict[str, Any]:
+               who: Principal = Depends(require("support", "app"))) -> dict[str, Any]:
     """The code's state now, or as its own events made it at `as_of`."""
     runtime = request.app.state.runtime
+    code = runtime.engine.codes.get(code_id, who.tenant)
     if as_of is None:
-        return runtime.engine.codes.get(code_id).state()
-    return code_state_at(runtime.store, code_id, as_of)
+        return code.state()
+    return code_state_at(runtime.store, code.id, as_of)
 
 
 @router.get("/{code_id}/history", response_model=HistoryOut)
 def history(code_id: UUID, request: Request,
-            _: Principal = Depends(require("support"))) -> dict[str, Any]:
+            who: Principal = Depends(require("support"))) -> dict[str, Any]:
     """Everything that happened to the code, oldest first: import, reservation, sale,
     reveals, redemptions, rollbacks, voids; and its ledger postings, oldest first."""
     runtime = request.app.state.runtime
-    runtime.engine.codes.get(code_id)
+    runtime.engine.codes.get(code_id, who.tenant)
     runtime.read_your_writes()
     postings = LedgerReads(runtime.read_db).of_code(str(code_id))
     return {"code_id": str(code_id), "events": runtime.codes.history(code_id),
@@ -66,10 +67,11 @@ def history(code_id: UUID, request: Request,
 @router.post("/{code_id}/void", response_model=CodeOut)
 def void(code_id: UUID, body: ReasonIn, request: Request,
          who: Principal = Depends(require("app"))) -> dict[str, Any]:
-    """Take a code out of circulation for good, with a reason."""
+    """Take a code not sold out of circulation for good, with a reason (a sold code is
+    voided by refunding its order: 409 otherwise)."""
     runtime = request.app.state.runtime
-    return runtime.engine.codes.void(code_id=code_id, reason=body.reason,
-                                     actor=who.actor).state()
+    return runtime.engine.codes.void(code_id=code_id, reason=body.reason, actor=who.actor,
+                                     tenant=who.tenant).state()
 
 
 def _posting(entry: Entry) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from api.auth import require
+from api.auth import require_platform
 from api.csv_cells import csv_text
 from api.problems import ApiProblem
 from api.routes.reconciliation import DAY, calendar_day
@@ -43,7 +43,7 @@ def journal(request: Request,
             to_text: str | None = Query(None, alias="to", pattern=DAY,
                                         examples=["2026-11-30"]),
             format: Literal["csv", "beancount"] = "csv",
-            _: Principal = Depends(require("finance"))) -> Response:
+            _: Principal = Depends(require_platform("finance"))) -> Response:
     """Every leg posted from `from` to `to` (UTC days, both included, either open) as CSV
     or as a Beancount file."""
     first = calendar_day(from_text, "from") if from_text else None

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.auth import require
+from api.auth import require_platform
 from api.schemas import (AccountListOut, BalanceOut, EntryCursor, EntryListOut, Instant,
                          TrialBalanceOut, as_of_query)
 from engine.errors import NotFound, ValidationFailed
@@ -16,7 +16,7 @@ from engine.keys import Principal
 from replay.ledger_at import balances_at, trial_balance_at
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
-FINANCE = require("finance")
+FINANCE = require_platform("finance")
 CURRENCY = r"^[A-Z]{3}$"
 CURRENCY_EXAMPLES = {"yuan": {"summary": "Chinese yuan", "value": "CNY"}}
 

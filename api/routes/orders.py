@@ -17,6 +17,7 @@ from api.schemas import (CancelIn, Instant, OrderIn, OrderOut, PaymentIn, Refund
 from engine.errors import NotFound
 from engine.keys import Principal
 from engine.orders import Order
+from engine.tenancy import shown, stock_key
 from replay.as_of import order_at
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -32,8 +33,10 @@ def order_view(request: Request, order: Order, *, just_saved: bool = False,
         codes = orders.masked_codes(order, just_saved=just_saved)
     return {
         "order_id": str(order.id), "status": order.status, "buyer_id": order.buyer_id,
-        "amount": order.amount, "currency": order.currency, "items": order.items,
-        "channel": order.channel, "distributor_id": order.distributor_id,
+        "amount": order.amount, "currency": order.currency,
+        "items": [{**item, "sku": shown(item["sku"])} for item in order.items],
+        "channel": order.channel,
+        "distributor_id": order.distributor_id and shown(order.distributor_id),
         "external_ref": order.external_ref, "expires_at": order.expires_at,
         "placed_at": order.created_on, "codes": codes,
         "released": order.released, "payments": order.payments, "refunds": order.refunds,
@@ -47,8 +50,10 @@ def place(body: OrderIn, request: Request,
           who: Principal = Depends(require("app"))) -> OrjsonResponse:
     """Reserve every unit of every item, or nothing; unpaid reservations expire."""
     order = request.app.state.runtime.engine.orders.place(
-        buyer_id=body.buyer_id, items=[i.model_dump() for i in body.items],
-        channel=body.channel, distributor_id=body.distributor_id,
+        buyer_id=body.buyer_id,
+        items=[{**i.model_dump(), "sku": stock_key(who.tenant, i.sku)} for i in body.items],
+        channel=body.channel,
+        distributor_id=body.distributor_id and stock_key(who.tenant, body.distributor_id),
         external_ref=body.external_ref, actor=who.actor, owner=who.owner,
         recharge_account=body.recharge_account,
         request_key=request.headers.get("idempotency-key"))

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.auth import require
+from api.auth import require_platform
 from api.responses import OrjsonResponse
 from api.schemas import PayeeId, PayoutIn, PayoutOut, SettlementIn, SettlementOut
 from engine.keys import Principal
@@ -18,7 +18,7 @@ router = APIRouter(tags=["payouts"])
 
 @router.post("/v1/payouts", status_code=201, response_model=PayoutOut)
 def pay_out(body: PayoutIn, request: Request,
-            who: Principal = Depends(require("finance"))) -> OrjsonResponse:
+            who: Principal = Depends(require_platform("finance"))) -> OrjsonResponse:
     """Pay a distributor commission it is owed; the same payout_ref again answers the
     same, and pays once."""
     paid = request.app.state.runtime.engine.payouts.pay_distributor(
@@ -31,7 +31,7 @@ def pay_out(body: PayoutIn, request: Request,
 @router.post("/v1/suppliers/{supplier_id}/settlements", status_code=201,
              response_model=SettlementOut)
 def settle(supplier_id: PayeeId, body: SettlementIn, request: Request,
-           who: Principal = Depends(require("finance"))) -> OrjsonResponse:
+           who: Principal = Depends(require_platform("finance"))) -> OrjsonResponse:
     """Pay a supplier what it is owed for delivered codes; the same settlement_ref again
     answers the same, and pays once."""
     paid = request.app.state.runtime.engine.payouts.settle_supplier(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require
+from api.auth import require, require_platform
 from api.csv_cells import csv_text
 from api.problems import ApiProblem
 from api.schemas import DailyStatementOut, OrderReconciliationOut, ProviderReconciliationOut
@@ -72,7 +72,7 @@ def reconcile(order_id: UUID, request: Request,
 def daily(request: Request,
           day_text: str = Query(alias="date", pattern=DAY, examples=["2026-11-23"]),
           format: Literal["json", "csv"] = "json",
-          _: Principal = Depends(require("finance"))) -> Any:
+          _: Principal = Depends(require_platform("finance"))) -> Any:
     """One UTC day: per supplier (units, top-ups, cost owed, settled), per distributor (commission,
     clawback, paid out), per payment provider (captured, refunded), and totals."""
     day = calendar_day(day_text, "date")
@@ -101,7 +101,8 @@ def _daily_rows(statement: dict[str, Any]) -> list[tuple[Any, ...]]:
 @router.post("/providers/{provider}/statements", response_model=ProviderReconciliationOut,
              openapi_extra=STATEMENT_BODY)
 async def provider_statement(provider: str, request: Request,
-                             _: Principal = Depends(require("finance"))) -> dict[str, Any]:
+                             _: Principal = Depends(require_platform("finance"))
+                             ) -> dict[str, Any]:
     """Match a payment provider's statement (CSV `payment_ref,amount,type,at`) with the
     provider's clearing account over the statement's first to last instant."""
     account = clearing(provider)

@@ -27,7 +27,7 @@ def redeem(body: RedeemIn, request: Request,
     try:
         code, redemption = request.app.state.runtime.engine.redemptions.redeem(
             code=body.code, merchant_id=body.merchant_id, terminal_id=body.terminal_id,
-            location=body.location, actor=who.actor)
+            location=body.location, actor=who.actor, tenant=who.tenant)
     except NotFound:
         limiter.missed(*counted)
         raise
@@ -42,5 +42,5 @@ def roll_back(redemption_id: UUID, body: ReasonIn, request: Request,
     """Undo a redemption with a reason; a merchant key may undo only its own."""
     code = request.app.state.runtime.engine.redemptions.roll_back(
         redemption_id=redemption_id, reason=body.reason, actor=who.actor,
-        any_actor=who.role == "admin")
+        any_actor=who.role == "admin", tenant=who.tenant)
     return code.state()

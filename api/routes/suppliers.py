@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
+from api.problems import ApiProblem
 from api.schemas import OffersIn, OffersOut, SupplierIn, SupplierOut
 from engine.keys import Principal
 from engine.money import Money
+from engine.tenancy import stock_key
 from engine.topup_offers import TopupOffer
 
 router = APIRouter(tags=["suppliers"])
@@ -21,7 +23,9 @@ router = APIRouter(tags=["suppliers"])
 def register_supplier(body: SupplierIn, request: Request,
                       who: Principal = Depends(require("admin"))) -> dict[str, Any]:
     """Register a supplier and seal its credentials; the same registration again answers
-    the first one."""
+    the first one. Suppliers are the platform's: every tenant's offers may name them."""
+    if who.tenant:
+        raise ApiProblem(403, "forbidden", "suppliers are registered by the platform's admin")
     supplier = request.app.state.runtime.engine.suppliers.register(
         supplier_id=body.supplier_id, name=body.name, adapter=body.adapter,
         endpoint=body.endpoint, credentials=body.credentials, actor=who.actor)
@@ -43,17 +47,18 @@ def set_offers(sku: str, body: OffersIn, request: Request,
     offers = [TopupOffer(o.supplier_id, o.supplier_sku, Money(o.cost, o.currency), o.priority)
               for o in body.offers]
     suppliers = request.app.state.runtime.engine.suppliers
-    return _offers_view(sku, suppliers.set_offers(sku, offers, who.actor))
+    return _offers_view(sku, suppliers.set_offers(stock_key(who.tenant, sku), offers,
+                                                  who.actor))
 
 
 @router.get("/v1/products/{sku}/offers", response_model=OffersOut)
 def get_offers(sku: str, request: Request,
-               _: Principal = Depends(require("app", "finance", "support"))
+               who: Principal = Depends(require("app", "finance", "support"))
                ) -> dict[str, Any]:
     """A top-up SKU's supplier offers, in the order they are tried."""
     engine = request.app.state.runtime.engine
-    product = engine.catalog.get(sku)
-    return _offers_view(product.sku, engine.suppliers.offers_for(sku))
+    product = engine.catalog.get(stock_key(who.tenant, sku))
+    return _offers_view(product.sku, engine.suppliers.offers_for(product.sku))
 
 
 def _offers_view(sku: str, offers: list[TopupOffer]) -> dict[str, Any]:

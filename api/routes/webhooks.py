@@ -15,6 +15,7 @@ from api.webhook_schemas import (DeliveryListOut, DeliveryOut, DisableIn, LowSto
                                  LowStockOut, WebhookIn, WebhookListOut, WebhookOut,
                                  WebhookSecretOut)
 from engine.keys import Principal
+from engine.tenancy import stock_key
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 stock_router = APIRouter(prefix="/v1/products", tags=["catalog"])
@@ -101,8 +102,8 @@ def set_low_stock(sku: str, body: LowStockIn, request: Request,
                   who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Set (or clear) the available count below which a SKU's stock is low (stock.low)."""
     product = request.app.state.runtime.engine.catalog.set_low_stock_threshold(
-        sku=sku, threshold=body.threshold, actor=who.actor)
-    return {"sku": product.sku, "low_stock_threshold": product.low_stock_threshold,
+        sku=stock_key(who.tenant, sku), threshold=body.threshold, actor=who.actor)
+    return {"sku": sku, "low_stock_threshold": product.low_stock_threshold,
             "version": product.version}
 
 

@@ -63,9 +63,17 @@ def test_history_tells_the_whole_story_in_order(client, keys, product):
     assert code not in str(history)
 
 
-def test_void_takes_a_code_out_and_redemption_then_answers_410(client, keys, product):
+def test_a_sold_code_is_voided_only_through_a_refund_and_then_answers_410(client, keys,
+                                                                          product):
     code, order = sold_code(client, keys, product)
     code_id = order["codes"][0]["code_id"]
+    refused = client.post(f"/v1/codes/{code_id}/void", headers=keys["app"],
+                          json={"reason": "supplier recall"})
+    assert refused.status_code == 409 and refused.json()["code"] == "invalid_state"
+    assert client.get(f"/v1/codes/{code_id}", headers=keys["app"]).json()["status"] == "sold"
+    refund = client.post(f"/v1/orders/{order['order_id']}/refunds", headers=keys["app"],
+                         json={"reason": "supplier recall"})
+    assert refund.status_code == 201 and refund.json()["code_ids"] == [code_id]
     voided = client.post(f"/v1/codes/{code_id}/void", headers=keys["app"],
                          json={"reason": "supplier recall"})
     assert voided.status_code == 200 and voided.json()["status"] == "voided"

@@ -1,5 +1,6 @@
-"""POST /v1/distributors and GET /v1/distributors/{id}: a platform-wide tree of at most three
-levels, refused input as problem+json, replayed retries."""
+"""POST /v1/distributors and GET /v1/distributors/{id}: a tree of at most three levels per
+tenant (the platform's own, and each tenant's apart), refused input as problem+json,
+replayed retries."""
 
 import uuid
 
@@ -122,15 +123,21 @@ def test_merchant_keys_cannot_read_distributors(client, keys):
     assert answer.status_code == 403
 
 
-def test_distributors_are_platform_wide_another_app_key_reads_and_extends_the_tree(
-        client, keys, runtime):
+def test_a_tenants_key_neither_reads_nor_extends_the_platforms_tree(client, keys, runtime):
     other = {"Authorization":
              f"Bearer {runtime.engine.keys.issue(role='app', name='other', tenant='t-2').secret}"}
     root = new_id()
     register(client, keys, root, name="Root")
-    assert client.get(f"/v1/distributors/{root}", headers=other).json()["name"] == "Root"
+    unknown = client.get(f"/v1/distributors/{new_id()}", headers=other)
+    hidden = client.get(f"/v1/distributors/{root}", headers=other)
+    assert hidden.status_code == 404
+    assert hidden.json() | {"detail": ""} == unknown.json() | {"detail": ""}
+    assert register(client, keys, new_id(), parent_id=root, headers=other).status_code == 404
+    own = register(client, keys, root, name="T-2 root", headers=other)
+    assert own.status_code == 201 and own.json()["distributor_id"] == root
     child = register(client, keys, new_id(), parent_id=root, headers=other)
     assert child.status_code == 201 and child.json()["level"] == 2
+    assert client.get(f"/v1/distributors/{root}", headers=keys["app"]).json()["name"] == "Root"
 
 
 @pytest.mark.parametrize("path", ["nobody", "has%20space", "nul%00", "x" * 300])

@@ -92,7 +92,7 @@ def test_expiry_in_days_is_set_and_shown(client, keys):
 
 
 @pytest.mark.parametrize("body", [
-    {"role": "app", "merchant_id": "m-1"}, {"role": "merchant", "tenant": "t"},
+    {"role": "app", "merchant_id": "m-1"}, {"role": "merchant", "tenant": "t:x"},
     {"role": "app", "expires_at": "2020-01-01T00:00:00Z"},
     {"role": "app", "expires_at": "2999-01-01T00:00:00"},
     {"role": "app", "expires_in_days": 1, "expires_at": "2999-01-01T00:00:00Z"},

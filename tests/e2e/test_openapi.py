@@ -90,7 +90,8 @@ def test_errors_are_declared_as_problems_never_as_fastapi_validation_errors(doc)
 def test_keyed_operations_need_a_bearer_key_and_declare_401_403_422(doc):
     assert doc["components"]["securitySchemes"]["bearer"] == {
         "type": "http", "scheme": "bearer",
-        "description": "an API key: `Authorization: Bearer <key>`"}
+        "description": "an API key: `Authorization: Bearer <key>`; a platform key may "
+                       "add `Quanyi-Tenant: <tenant>` to act in that tenant"}
     for method, path, operation in _keyed(doc):
         assert operation["security"] == [{"bearer": []}], (method, path)
         assert {"401", "403", "422"} <= set(operation["responses"]), (method, path)

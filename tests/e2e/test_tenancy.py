@@ -74,8 +74,10 @@ def test_admin_reveals_any_order(client, keys, product):
 
 
 def test_keys_of_one_tenant_share_orders_and_external_refs(client, keys, runtime, product):
-    import_codes(client, keys, product, [f"T-{uuid.uuid4().hex[:10]}"])
     first, second = bearer(runtime, tenant="acme"), bearer(runtime, tenant="acme")
+    assert client.post("/v1/products", headers=first, json={
+        "sku": product, "name": "Acme VIP", "delivery": "card", "price": 1990}).status_code == 201
+    import_codes(client, {"app": first}, product, [f"T-{uuid.uuid4().hex[:10]}"])
     order = place(client, first, product, external_ref="acme-1")
     assert attempt(client, second, "read", order).status_code == 200
     assert place(client, second, product, external_ref="acme-1")["order_id"] == \

@@ -100,7 +100,7 @@ def test_a_registration_racing_its_twin_answers_both_with_one_distributor(runtim
     assert topics == ["quanyi:distributor.registered"]
 
 
-@pytest.mark.parametrize("bad", ["", "has space", "a:b", "-lead", "x" * 65, "名字",
+@pytest.mark.parametrize("bad", ["", "has space", "a:b:c", "-lead", "x" * 65, "名字",
                                  "nul\x00"])
 def test_an_id_that_cannot_name_a_ledger_account_is_refused(runtime, bad):
     with pytest.raises(ValidationFailed, match="ledger account"):

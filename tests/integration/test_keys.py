@@ -62,11 +62,17 @@ def test_merchant_key_without_merchant_id_is_bound_to_its_name(runtime):
 
 
 @pytest.mark.parametrize("role, binding", [("app", {"merchant_id": "m"}),
-                                           ("merchant", {"tenant": "t"}),
-                                           ("support", {"tenant": "t"})])
-def test_binding_on_the_wrong_role_is_refused(runtime, role, binding):
+                                           ("merchant", {"tenant": "t:x"}),
+                                           ("support", {"tenant": "-t"})])
+def test_a_wrong_binding_is_refused(runtime, role, binding):
     with pytest.raises(ValidationFailed):
         runtime.engine.keys.issue(role=role, name="x", **binding)
+
+
+@pytest.mark.parametrize("role", ["admin", "app", "merchant", "support", "finance"])
+def test_a_key_of_any_role_belongs_to_a_tenant(runtime, role):
+    key = runtime.engine.keys.issue(role=role, name="x", tenant="acme")
+    assert runtime.engine.keys.authenticate(key.secret).tenant == "acme"
 
 
 def test_listing_pages_through_every_key_in_issue_order(runtime):
