@@ -8,7 +8,7 @@ import pytest
 
 from engine.webhook_messages import stock_message
 from engine.webhooks import WebhookEndpoint
-from runtime.webhooks import _heard_by
+from runtime.webhook_courier import _heard_by
 
 
 def endpoint(owner: str, scope: str | None) -> WebhookEndpoint:
