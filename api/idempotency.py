@@ -149,7 +149,7 @@ class IdempotencyStore:
         the answer is kept, then the replay."""
         try:
             self.answer(scope, key, status, content_type, body)
-        except (sqlite3.Error, psycopg.Error):
+        except (sqlite3.Error, psycopg.Error, Unavailable):
             log.warning("an Idempotency-Key answer could not be kept yet; retrying")
             self._unkept.put((scope, key, status, content_type, body))
             with self._keeper_lock:
@@ -166,7 +166,7 @@ class IdempotencyStore:
                 try:
                     self.answer(*unkept)
                     break
-                except (sqlite3.Error, psycopg.Error):
+                except (sqlite3.Error, psycopg.Error, Unavailable):
                     time.sleep(pause)
                     pause = min(pause * 2, KEEPER_MAX_PAUSE)
 
