@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from engine.data_dir import private_dir
 from engine.settings import Settings
 
 log = logging.getLogger("quanyi.leases")
@@ -56,7 +57,7 @@ class ProcessLease:
 
 class FileLease(ProcessLease):
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(mode=0o700, exist_ok=True)
+        private_dir(folder)
         self.holder = str(uuid.uuid4())
         self._folder = folder
         self._fd = os.open(self._path(self.holder), os.O_CREAT | os.O_RDWR, 0o600)

@@ -33,7 +33,11 @@ def open_data_dir(quanyi_env: dict[str, str], open_umask: None) -> Path:
 
 
 def modes(data: Path) -> dict[str, int]:
-    return {str(p.relative_to(data)): stat.S_IMODE(p.stat().st_mode)
+    """Each file's mode, and the data directory's as "."; a folder inside (the process
+    leases) counts as private at 0700, as if it were a 0600 file."""
+    return {str(p.relative_to(data)): (0o600 if p != data and p.is_dir()
+                                       and stat.S_IMODE(p.stat().st_mode) == 0o700
+                                       else stat.S_IMODE(p.stat().st_mode))
             for p in [data, *data.rglob("*")]}
 
 
