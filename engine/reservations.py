@@ -24,7 +24,7 @@ from engine.writer import Writer
 
 REFILL = 256
 RECENT_SECONDS = 3.0  # the read model lags by milliseconds; a stale pick costs a read
-CATCH_UP_SECONDS = 5.0
+CATCH_UP_SECONDS = 15.0  # a sold-out refusal waits this long for a lagging read model
 RETRIES = 8
 
 
