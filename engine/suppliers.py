@@ -12,7 +12,10 @@ costs, a priority), its own aggregate so that changing offers never touches the 
 
     (none) ──set──▶ offers ──set──▶ offers ...   (an empty list: none fulfils it)
 
-Suppliers and offers are platform-wide, like products.
+A supplier belongs to the tenant of the key that registered it (None: the platform's, as
+is every supplier registered before tenants were walls). A tenant-bound key sees only its
+tenant's suppliers, and a tenant's offers name only its own suppliers; another tenant's
+supplier is answered exactly as an unknown one (engine/tenancy.py).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from engine.fields import check_text
 from engine.ledger import PART
 from engine.retry import retrying
 from engine.store import EventStore
+from engine.tenancy import check_visible, tenant_of
 from engine.supplier_protocol import (AdapterRegistry, SupplierAdapter, SupplierLink,
                                       SupplierTimeouts)
 from engine.topup_offers import TopupOffer
@@ -63,6 +67,7 @@ class Supplier(Aggregate):
 
     class Created(Aggregate.Created):
         TOPIC = "quanyi:supplier.registered"
+        class_version = 2
         supplier_id: str
         name: str
         adapter: str
@@ -70,10 +75,18 @@ class Supplier(Aggregate):
         credential_names: list[str]
         sealed_credentials: str
         actor: str
+        tenant: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Suppliers registered before tenants were walls are the platform's."""
+            state["tenant"] = None
 
     def __init__(self, *, id: UUID, supplier_id: str, name: str, adapter: str, endpoint: str,
-                 credential_names: list[str], sealed_credentials: str, actor: str) -> None:
+                 credential_names: list[str], sealed_credentials: str, actor: str,
+                 tenant: str | None) -> None:
         self.supplier_id = supplier_id
+        self.tenant = tenant
         self.name = name
         self.adapter = adapter
         self.endpoint = endpoint
@@ -128,7 +141,8 @@ class Suppliers:
         self._lock = threading.Lock()
 
     def register(self, *, supplier_id: str, name: str, adapter: str, endpoint: str,
-                 credentials: Mapping[str, str], actor: str) -> Supplier:
+                 credentials: Mapping[str, str], actor: str,
+                 tenant: str | None = None) -> Supplier:
         """Register a supplier, its credentials sealed; the same registration again answers
         the first one, another with the same id is refused."""
         check_supplier_id(supplier_id, "supplier_id")
@@ -139,7 +153,7 @@ class Suppliers:
             id=ids.supplier_id(supplier_id), supplier_id=supplier_id, name=name,
             adapter=adapter, endpoint=endpoint, credential_names=sorted(secrets),
             sealed_credentials=self._vault.seal(ids.supplier_id(supplier_id), secrets),
-            actor=actor)
+            actor=actor, tenant=tenant)
         existing = self._find(supplier_id)
         if existing is None:
             try:
@@ -151,12 +165,15 @@ class Suppliers:
             return existing
         raise AlreadyExists(f"supplier {supplier_id} is already registered differently")
 
-    def get(self, supplier_id: str) -> Supplier:
-        """The supplier, or NotFound."""
+    def get(self, supplier_id: str, *, viewer: str | None = None) -> Supplier:
+        """The supplier, or NotFound (also for one of a tenant other than ``viewer``'s;
+        None: the platform, which sees every tenant's)."""
+        unknown = (f"no supplier {supplier_id}" if PART.match(str(supplier_id))
+                   else "no such supplier")
         supplier = self._find(supplier_id)
         if supplier is None:
-            raise NotFound(f"no supplier {supplier_id}" if PART.match(str(supplier_id))
-                           else "no such supplier")
+            raise NotFound(unknown)
+        check_visible(viewer, supplier.tenant, unknown)
         return supplier
 
     def set_offers(self, sku: str, offers: Sequence[TopupOffer], actor: str
@@ -222,7 +239,8 @@ class Suppliers:
         where = f"offers[{index}]"
         check_supplier_id(offer.supplier_id, f"{where}.supplier_id")
         _check_supplier_sku(offer.supplier_sku, f"{where}.supplier_sku")
-        if self._find(offer.supplier_id) is None:
+        supplier = self._find(offer.supplier_id)
+        if supplier is None or supplier.tenant != tenant_of(product.sku):
             raise ValidationFailed(f"{where}.supplier_id: no supplier {offer.supplier_id}")
         if offer.cost.currency != product.currency:
             raise ValidationFailed(f"{where}.cost must be in {product.currency}, "
@@ -232,7 +250,7 @@ class Suppliers:
                                  f"{product.price} and {product.sku} does not allow it")
 
     def _same(self, existing: Supplier, asked: Supplier, secrets: dict[str, str]) -> bool:
-        fields = ("name", "adapter", "endpoint")
+        fields = ("name", "adapter", "endpoint", "tenant")
         if any(getattr(existing, f) != getattr(asked, f) for f in fields):
             return False
         return self._vault.open(existing.id, existing.sealed_credentials) == secrets

@@ -1,6 +1,8 @@
 """Upstream suppliers of direct top-ups (直充) and the offers that say which of them fulfil
 each top-up SKU. Registering a supplier is the platform operator's (admin) business: its
-credentials are sealed at once and never shown again."""
+credentials are sealed at once and never shown again. A supplier is its registering key's
+tenant's: a tenant-bound key sees only its tenant's suppliers, and its offers name only
+those."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
-from api.problems import ApiProblem
 from api.schemas import OffersIn, OffersOut, SupplierIn, SupplierOut
 from engine.keys import Principal
 from engine.money import Money
@@ -23,21 +24,21 @@ router = APIRouter(tags=["suppliers"])
 def register_supplier(body: SupplierIn, request: Request,
                       who: Principal = Depends(require("admin"))) -> dict[str, Any]:
     """Register a supplier and seal its credentials; the same registration again answers
-    the first one. Suppliers are the platform's: every tenant's offers may name them."""
-    if who.tenant:
-        raise ApiProblem(403, "forbidden", "suppliers are registered by the platform's admin")
+    the first one. The supplier is the key's tenant's (the platform's without one)."""
     supplier = request.app.state.runtime.engine.suppliers.register(
         supplier_id=body.supplier_id, name=body.name, adapter=body.adapter,
-        endpoint=body.endpoint, credentials=body.credentials, actor=who.actor)
+        endpoint=body.endpoint, credentials=body.credentials, actor=who.actor,
+        tenant=who.tenant)
     return supplier.view()
 
 
 @router.get("/v1/suppliers/{supplier_id}", response_model=SupplierOut)
 def get_supplier(supplier_id: str, request: Request,
-                 _: Principal = Depends(require("app", "finance", "support"))
+                 who: Principal = Depends(require("app", "finance", "support"))
                  ) -> dict[str, Any]:
     """A supplier: its protocol, endpoint and credentials' names (never their values)."""
-    return request.app.state.runtime.engine.suppliers.get(supplier_id).view()
+    suppliers = request.app.state.runtime.engine.suppliers
+    return suppliers.get(supplier_id, viewer=who.tenant).view()
 
 
 @router.put("/v1/products/{sku}/offers", response_model=OffersOut)

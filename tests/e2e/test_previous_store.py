@@ -107,6 +107,9 @@ def test_the_old_objects_belong_to_the_platform(runtime, client):
     assert client.get(f"/v1/products/{made.CARD_SKU}", headers=acme).status_code == 404
     sold = client.post("/v1/codes/lookup", headers=support, json={"code": made.CODES[0]})
     assert client.get(f"/v1/codes/{sold.json()['code_id']}", headers=acme).status_code == 404
+    assert runtime.engine.suppliers.get(made.SUPPLIER).tenant is None
+    assert client.get(f"/v1/suppliers/{made.SUPPLIER}", headers=support).status_code == 200
+    assert client.get(f"/v1/suppliers/{made.SUPPLIER}", headers=acme).status_code == 404
 
 
 def test_the_tenant_keys_of_the_old_store_still_share_their_orders(runtime, client):
