@@ -47,9 +47,10 @@ UNACKED_MILLISECONDS = 5000  # a connection whose sent bytes go unanswered this 
 
 @dataclass(frozen=True)
 class Budget:
-    """How one process's connections are shared: the LISTEN connection and the probe take
-    one each, the read side a third of the rest, the audit log two, the event store the
-    others (its writes are one group commit at a time; its reads are short)."""
+    """How one process's connections are shared: the LISTEN connection, the probe and the
+    process lease (runtime/leases.py) take one each, the read side a third of the rest, the
+    audit log two, the event store the others (its writes are one group commit at a time;
+    its reads are short)."""
 
     store: int
     read: int
@@ -57,8 +58,8 @@ class Budget:
 
     @classmethod
     def of(cls, total: int) -> "Budget":
-        read = max(2, (total - 2) // 3)
-        return cls(store=total - 2 - read - 2, read=read, audit=2)
+        read = max(2, (total - 3) // 3)
+        return cls(store=total - 3 - read - 2, read=read, audit=2)
 
 
 class StoreWatch:

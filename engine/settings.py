@@ -27,7 +27,7 @@ SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # Four server processes and a command line fit PostgreSQL's default max_connections (100,
 # three of them reserved for superusers); engine/connections.py shares them out.
 DATABASE_MAX_CONNECTIONS = 16
-DATABASE_MIN_CONNECTIONS = 8
+DATABASE_MIN_CONNECTIONS = 9
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tests.integration.helpers import stocked_over_http
 
 CLIENTS = 48
 IDLE_SECONDS = 1
-PER_POOL_KEPT = 5  # one each: event store, read side, audit log, LISTEN, probe
+PER_POOL_KEPT = 6  # one each: event store, read side, audit log, LISTEN, probe, lease
 
 
 @pytest.fixture(params=["postgres"])

@@ -13,7 +13,7 @@ from engine.settings import DATABASE_MIN_CONNECTIONS, Settings
 KEY = base64.b64encode(b"k" * 32).decode()
 POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
 POSTGRES_SUPERUSER_RESERVED = 3
-LISTEN_AND_PROBE = 2
+LISTEN_PROBE_AND_LEASE = 3  # one connection each
 
 
 def _settings(tmp_path, **env) -> Settings:
@@ -30,11 +30,11 @@ def test_four_servers_and_a_command_line_fit_the_default_max_connections(tmp_pat
 @pytest.mark.parametrize("total", range(DATABASE_MIN_CONNECTIONS, 201))
 def test_the_budget_is_shared_out_whole_and_every_pool_gets_two(total):
     budget = Budget.of(total)
-    assert budget.store + budget.read + budget.audit + LISTEN_AND_PROBE == total
+    assert budget.store + budget.read + budget.audit + LISTEN_PROBE_AND_LEASE == total
     assert min(budget.store, budget.read, budget.audit) >= 2
 
 
-@pytest.mark.parametrize("value", ["7", "0", "-1", "many"])
+@pytest.mark.parametrize("value", ["8", "0", "-1", "many"])
 def test_a_budget_too_small_to_share_is_refused(tmp_path, value):
     with pytest.raises(SettingsError, match="QUANYI_DATABASE_MAX_CONNECTIONS"):
         _settings(tmp_path, QUANYI_DATABASE_MAX_CONNECTIONS=value)
