@@ -1,6 +1,8 @@
 """The code read models: exactly-once application, and invariants under random operations."""
 
 import contextlib
+import threading
+import time
 from collections import Counter
 
 from hypothesis import HealthCheck, settings as hsettings, strategies as st
@@ -180,3 +182,34 @@ def test_a_runner_takes_a_tracked_position_lowered_under_it(runtime):
                        (top - 5,))
     runtime.runner.refresh()
     assert runtime.runner.position() == top - 5
+
+
+def test_a_runner_starting_beside_one_applying_a_chunk_does_not_deadlock(runtime):
+    """A server restarted beside a running one sets up its tables while the other applies a
+    chunk: the tracking row is taken before any table, by both, so neither waits on the
+    other in a circle (PostgreSQL's CREATE INDEX IF NOT EXISTS locks an existing table)."""
+    import_codes(runtime, define_product(runtime), codes_for(5))
+    caught_up(runtime)
+    runtime.runner.stop()
+    started, failures = threading.Event(), []
+
+    def apply_a_chunk() -> None:  # what `_apply` does: the tracking row, then the tables
+        try:
+            with runtime.read_db.transaction() as cursor:
+                cursor.execute("UPDATE projection_tracking SET position = position "
+                               "WHERE name = 'main'")
+                started.set()
+                time.sleep(1.5)  # the new runner meanwhile sets up its tables
+                cursor.execute("UPDATE code_index SET status = status WHERE sku = 'none'")
+        except Exception as exc:  # noqa: BLE001 - the deadlock, reported below
+            failures.append(exc)
+
+    chunk = threading.Thread(target=apply_a_chunk)
+    chunk.start()
+    started.wait(10)
+    try:
+        ProjectionRunner(runtime.store, runtime.read_db, all_projections())
+    except Exception as exc:  # noqa: BLE001
+        failures.append(exc)
+    chunk.join(30)
+    assert failures == []
