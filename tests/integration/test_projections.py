@@ -1,8 +1,6 @@
 """The code read models: exactly-once application, and invariants under random operations."""
 
 import contextlib
-import threading
-import time
 from collections import Counter
 
 from hypothesis import HealthCheck, settings as hsettings, strategies as st
@@ -14,7 +12,8 @@ from projections.runner import ProjectionRunner
 from projections.live import all_projections
 from runtime import Runtime
 from tests.conftest import caught_up
-from tests.integration.helpers import codes_for, define_product, import_codes
+from tests.integration.helpers import (codes_for, define_product, import_codes,
+                                       set_up_beside_a_writer)
 
 
 def test_two_runners_on_one_read_model_apply_each_event_once(runtime, settings):
@@ -191,25 +190,8 @@ def test_a_runner_starting_beside_one_applying_a_chunk_does_not_deadlock(runtime
     import_codes(runtime, define_product(runtime), codes_for(5))
     caught_up(runtime)
     runtime.runner.stop()
-    started, failures = threading.Event(), []
-
-    def apply_a_chunk() -> None:  # what `_apply` does: the tracking row, then the tables
-        try:
-            with runtime.read_db.transaction() as cursor:
-                cursor.execute("UPDATE projection_tracking SET position = position "
-                               "WHERE name = 'main'")
-                started.set()
-                time.sleep(1.5)  # the new runner meanwhile sets up its tables
-                cursor.execute("UPDATE code_index SET status = status WHERE sku = 'none'")
-        except Exception as exc:  # noqa: BLE001 - the deadlock, reported below
-            failures.append(exc)
-
-    chunk = threading.Thread(target=apply_a_chunk)
-    chunk.start()
-    started.wait(10)
-    try:
-        ProjectionRunner(runtime.store, runtime.read_db, all_projections())
-    except Exception as exc:  # noqa: BLE001
-        failures.append(exc)
-    chunk.join(30)
+    failures = set_up_beside_a_writer(
+        runtime.read_db, "UPDATE projection_tracking SET position = position WHERE name = 'main'",
+        "UPDATE code_index SET status = status WHERE sku = 'none'",
+        lambda: ProjectionRunner(runtime.store, runtime.read_db, all_projections()))
     assert failures == []
