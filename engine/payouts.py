@@ -5,7 +5,9 @@ Each payment is an aggregate keyed by its reference (a retried command finds it,
 store refuses a second one), saved in one atomic save with its ledger transaction and the
 payee's ``PayoutBook``. Every payment to one payee bumps that book, so two payments to the
 same payee, from any two processes, cannot both be saved on the same balance: the second
-clashes on the book's version and is decided again, after the first is counted.
+clashes on the book's version and is decided again, after the first is counted. A refund
+that draws a payable down (``books_drawn_down``) bumps the book too, so a payment deciding
+on the balance before the refund clashes with it in the same way.
 
     load book ─▶ wait for the ledger projection up to the log's end ─▶ check balance
         ─▶ save book + payment + transaction ──clash──▶ again
@@ -35,6 +37,7 @@ ATTEMPTS = 8
 CATCH_UP_SECONDS = 5.0
 MAX_REF = 128
 QUEUES = 64
+PAYABLES = ("liabilities:distributors:", "liabilities:suppliers:")  # what payments draw down
 
 
 class BalanceSource(Protocol):
@@ -61,6 +64,10 @@ class PayoutBook(Aggregate):
     @event("Paid", topic="quanyi:payout_book.paid")
     def record(self, kind: str, ref: str, amount: Money) -> None:
         self.payments += 1
+
+    @event("DrawnDown", topic="quanyi:payout_book.drawn_down")
+    def draw_down(self, transaction_id: str, amount: Money) -> None:
+        """Something other than a payment lowered what the payee is owed (a refund)."""
 
 
 class Payout(Aggregate):
@@ -113,6 +120,25 @@ def payment_id(payee: Payee, ref: str) -> UUID:
 
 def book_id(account: str) -> UUID:
     return uuid5(NAMESPACE, f"payout-book:{account}")
+
+
+def books_drawn_down(store: EventStore, transaction: LedgerTransaction) -> list[PayoutBook]:
+    """The books of the payees whose payable the transaction draws down (a refund clawing
+    commission back, or the cost of a code back on sale), each bumped, to be saved with it:
+    a payment deciding meanwhile on the balance before it then clashes on the book and is
+    decided again, after the draw-down is counted."""
+    drawn: dict[str, Money] = {}
+    for leg in transaction.legs:
+        if leg.account.startswith(PAYABLES) and leg.amount.amount > 0:
+            drawn[leg.account] = drawn.get(leg.account, Money.zero(leg.amount.currency)) \
+                + leg.amount
+    books = []
+    for account, amount in sorted(drawn.items()):
+        book = (store.find(book_id(account))
+                or PayoutBook(id=book_id(account), account=account))
+        book.draw_down(transaction_id=str(transaction.id), amount=amount)
+        books.append(book)
+    return books
 
 
 class Payouts:

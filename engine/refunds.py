@@ -31,6 +31,7 @@ from engine.ledger import (COMMISSION, COST_OF_SALES, DEFAULT_PROVIDER, SALES, W
                            transaction_id)
 from engine.money import Money
 from engine.orders import Order
+from engine.payouts import books_drawn_down
 from engine.reservations import Reservations
 from engine.retry import retrying
 from engine.store import EventStore
@@ -110,7 +111,8 @@ class Refunds:
         groups = _rate_groups(order, units, products)
         posting = self._posting(order, chosen, codes, refund_id, _Commission(groups, accrued),
                                 actor)
-        self._writer.save(order, *codes, posting)
+        books = books_drawn_down(self._store, posting) if posting else []
+        self._writer.save(order, *codes, posting, *books)
         self._reservations.released([c.id for c in codes if c.status == AVAILABLE])
         return refund_view(order, refund_id)
 

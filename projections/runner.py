@@ -64,10 +64,15 @@ class ProjectionRunner:
     def create_tables(self) -> None:
         with self.db.transaction() as cursor:
             cursor.execute(TRACKING)
-            for projection in self.projections:
-                projection.create_tables(cursor)
             cursor.execute("INSERT INTO projection_tracking (name, position) VALUES (%s, 0) "
                            "ON CONFLICT (name) DO NOTHING", (self.name,))
+            # The tracking row before any table, as a chunk takes them: on PostgreSQL
+            # CREATE INDEX IF NOT EXISTS locks an existing table, and a runner of another
+            # process holding the row while it writes that table would wait in a circle.
+            cursor.execute("UPDATE projection_tracking SET position = position "
+                           "WHERE name = %s", (self.name,))
+            for projection in self.projections:
+                projection.create_tables(cursor)
             self._position = self._tracked(cursor)
 
     def reset(self) -> None:

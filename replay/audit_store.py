@@ -20,6 +20,8 @@ from replay.merkle import SignedHead
 
 STATE_ROW = "main"
 BYTES_TYPE = {"sqlite": "BLOB", "postgres": "BYTEA"}
+STATE_TABLE = ("CREATE TABLE IF NOT EXISTS audit_state (name TEXT PRIMARY KEY, "
+               "tree_size BIGINT NOT NULL, position BIGINT NOT NULL)")
 
 
 class AuditTables:
@@ -31,10 +33,15 @@ class AuditTables:
 
     def create(self) -> None:
         with self.db.transaction() as cursor:
-            for statement in self._schema():
-                cursor.execute(statement)
+            cursor.execute(STATE_TABLE)
             cursor.execute("INSERT INTO audit_state (name, tree_size, position) "
                            "VALUES (%s, 0, 0) ON CONFLICT (name) DO NOTHING", (STATE_ROW,))
+            # The state row before the tiles, as ``advance`` takes them: on PostgreSQL
+            # CREATE INDEX IF NOT EXISTS locks the existing tiles table, and a follower of
+            # another process holding the row while it writes tiles would wait in a circle.
+            cursor.execute("UPDATE audit_state SET name = name WHERE name = %s", (STATE_ROW,))
+            for statement in self._schema():
+                cursor.execute(statement)
 
     def _schema(self) -> list[str]:
         blob = self.blob
@@ -44,8 +51,6 @@ class AuditTables:
             "first_position BIGINT, PRIMARY KEY (level, idx))",
             "CREATE INDEX IF NOT EXISTS audit_tiles_by_position ON audit_tiles "
             "(first_position) WHERE level = 0",
-            "CREATE TABLE IF NOT EXISTS audit_state (name TEXT PRIMARY KEY, "
-            "tree_size BIGINT NOT NULL, position BIGINT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS audit_heads (tree_size BIGINT NOT NULL, "
             f"signed_at TEXT NOT NULL, root_hash {blob} NOT NULL, signature {blob} NOT NULL, "
             "PRIMARY KEY (tree_size, signed_at))",

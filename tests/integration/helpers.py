@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 from engine.imports import BatchResult, CodeRow
@@ -41,3 +43,30 @@ def stocked_over_http(http, codes: int, prefix: str = "HTTP") -> str:
         "supplier_id": "s", "unit_cost": 50,
         "codes": [{"code": f"{sku}-{n:05d}"} for n in range(codes)]}).raise_for_status()
     return sku
+
+
+def set_up_beside_a_writer(db, claim: str, write: str, set_up) -> list[Exception]:
+    """Run ``set_up`` (a server starting) while another transaction, as a running server's
+    follower does, runs ``claim`` (its tracking row) and then ``write`` (its tables) 1.5 s
+    later; the errors either met (a deadlock, on PostgreSQL, if they lock in other orders)."""
+    started, failures = threading.Event(), []
+
+    def follow() -> None:
+        try:
+            with db.transaction() as cursor:
+                cursor.execute(claim)
+                started.set()
+                time.sleep(1.5)
+                cursor.execute(write)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            failures.append(exc)
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    started.wait(10)
+    try:
+        set_up()
+    except Exception as exc:  # noqa: BLE001
+        failures.append(exc)
+    follower.join(30)
+    return failures

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from replay import merkle
 from replay.audit_log import event_leaf
-from tests.integration.helpers import codes_for, define_product, import_codes
+from replay.audit_store import AuditTables
+from tests.integration.helpers import (codes_for, define_product, import_codes,
+                                       set_up_beside_a_writer)
 
 
 def all_leaves(rt) -> list[bytes]:
@@ -194,3 +196,14 @@ def test_the_follower_signs_a_head_after_so_long_if_the_tree_grew(runtime):
     count = len(runtime.audit.heads())
     time.sleep(1.5)  # nothing written: no new head however long it waits
     assert len(runtime.audit.heads()) == count
+
+
+def test_an_audit_log_opening_beside_one_extending_its_tree_does_not_deadlock(runtime):
+    """As for the projections: the state row is taken before the tiles' index is set up,
+    in the order a follower extending the tree takes them."""
+    some_events(runtime)
+    failures = set_up_beside_a_writer(
+        runtime.audit.db, "UPDATE audit_state SET name = name WHERE name = 'main'",
+        "UPDATE audit_tiles SET idx = idx WHERE level = -1",
+        lambda: AuditTables(runtime.audit.db).create())
+    assert failures == []

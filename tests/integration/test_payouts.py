@@ -15,6 +15,7 @@ from engine.money import Money
 from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.test_ledger_projection import post_sale
+from tests.integration.test_refunds import chain, refund, sold, stocked
 
 OWED = 1000
 ASK = 70  # 14 fit in 1000; 40 are asked for
@@ -69,3 +70,38 @@ def test_concurrent_payments_from_two_servers_never_exceed_what_is_owed(runtime,
     for entry in entries:  # in log order, what is owed never goes below zero
         running += entry["amount"]
         assert running <= 0
+
+
+class RefundWhileDeciding:
+    """The ledger read model, through which a payout reads the payee's balance; on the first
+    read a refund, in another thread, clawing the commission back is saved before the payout
+    is (the interleaving of two servers, made certain)."""
+
+    def __init__(self, balances, refund) -> None:
+        self._balances, self._refund, self.refunds = balances, refund, []
+
+    def posted_balance(self, account: str, currency: str) -> int:
+        balance = self._balances.posted_balance(account, currency)
+        if not self.refunds:
+            worker = threading.Thread(target=lambda: self.refunds.append(self._refund()))
+            worker.start()
+            worker.join(30)
+        return balance
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        return self._balances.wait_for(position, timeout)
+
+
+def test_a_refund_clawing_back_while_a_payout_decides_is_counted_before_it_pays(runtime):
+    sku = stocked(runtime, 1, price=10_000, commission_rates_bp=[1000])
+    order = sold(runtime, sku, distributor_id=chain(runtime, "c"))
+    caught_up(runtime)
+    payouts = runtime.engine.payouts
+    deciding = RefundWhileDeciding(payouts._balances, lambda: refund(runtime, order))
+    payouts._balances = deciding
+    with pytest.raises(InsufficientBalance):
+        payouts.pay_distributor(distributor_id="c3", amount=Money(1000, "CNY"),
+                                payout_ref="p-1", actor="t")
+    assert len(deciding.refunds) == 1  # the refund was saved, the payout was not
+    caught_up(runtime)
+    assert runtime.ledger.balance(distributor_payable("c3"), "CNY") == 0

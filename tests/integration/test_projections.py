@@ -12,7 +12,8 @@ from projections.runner import ProjectionRunner
 from projections.live import all_projections
 from runtime import Runtime
 from tests.conftest import caught_up
-from tests.integration.helpers import codes_for, define_product, import_codes
+from tests.integration.helpers import (codes_for, define_product, import_codes,
+                                       set_up_beside_a_writer)
 
 
 def test_two_runners_on_one_read_model_apply_each_event_once(runtime, settings):
@@ -180,3 +181,17 @@ def test_a_runner_takes_a_tracked_position_lowered_under_it(runtime):
                        (top - 5,))
     runtime.runner.refresh()
     assert runtime.runner.position() == top - 5
+
+
+def test_a_runner_starting_beside_one_applying_a_chunk_does_not_deadlock(runtime):
+    """A server restarted beside a running one sets up its tables while the other applies a
+    chunk: the tracking row is taken before any table, by both, so neither waits on the
+    other in a circle (PostgreSQL's CREATE INDEX IF NOT EXISTS locks an existing table)."""
+    import_codes(runtime, define_product(runtime), codes_for(5))
+    caught_up(runtime)
+    runtime.runner.stop()
+    failures = set_up_beside_a_writer(
+        runtime.read_db, "UPDATE projection_tracking SET position = position WHERE name = 'main'",
+        "UPDATE code_index SET status = status WHERE sku = 'none'",
+        lambda: ProjectionRunner(runtime.store, runtime.read_db, all_projections()))
+    assert failures == []
