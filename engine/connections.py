@@ -105,7 +105,9 @@ class StoreWatch:
 
     def _probe_loop(self) -> None:
         conn: psycopg.Connection[Any] | None = None
+        doubted = False  # a first connect that failed while the store was reachable
         while not self._stop.is_set():
+            connecting = conn is None
             try:
                 if conn is None:
                     conn = psycopg.connect(self.url, autocommit=True,
@@ -115,8 +117,12 @@ class StoreWatch:
                 if conn is not None:
                     conn.close()
                 conn = None
+                if connecting and self.reachable and not doubted:
+                    doubted = True  # one slow connect on a loaded machine is no outage:
+                    continue        # try again at once before saying so
                 self._lost(exc)
             else:
+                doubted = False
                 self._back()
             self._wake.wait(PROBE_SECONDS)
             self._wake.clear()

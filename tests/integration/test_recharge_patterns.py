@@ -22,7 +22,7 @@ def _stored_before_re2(runtime, pattern: str) -> str:
         id=product_id(sku), sku=sku, name="Legacy top-up", delivery="topup", price=100,
         currency="CNY", purchase_limit=None, commission_rates_bp=[], allow_below_cost=False,
         channel_prices={}, components=[], actor="test", case_sensitive=True,
-        recharge_account_pattern=pattern))
+        recharge_account_pattern=pattern, tenant=None))
     return sku
 
 
