@@ -51,7 +51,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
+from api.receipt_answers import answer_from_receipt
 from engine.errors import Unavailable
+from engine.ids import receipt_id
+from engine.receipts import Command, find_receipt, under_key
 from projections.projection import iso
 
 COMMANDS = frozenset({"POST", "PUT"})  # the methods that change state
@@ -198,6 +201,20 @@ class HeldAnswer:
         elif message["type"] == "http.response.body":
             self.body += message.get("body", b"")
 
+    @classmethod
+    async def of(cls, app: ASGIApp, scope: Scope, receive: Receive) -> "HeldAnswer":
+        held = cls()
+        await app(scope, receive, held.capture)
+        return held
+
+    @classmethod
+    def made(cls, status: int, content_type: str, body: bytes) -> "HeldAnswer":
+        held = cls()
+        held.status, held.content_type, held.body = status, content_type, body
+        held.messages = [_start(status, content_type, body),
+                         {"type": "http.response.body", "body": body}]
+        return held
+
     async def deliver(self, send: Send, *, replayed: bool = False) -> None:
         for message in self.messages:
             if replayed and message["type"] == "http.response.start":
@@ -230,7 +247,10 @@ class IdempotencyMiddleware:
         digest = self.runtime.engine.vault.hash_request(_request_form(scope, headers, body))
         state, stored = await _threaded(self.store.claim, principal.key_id, key, digest)
         if state == "claimed":
-            return await self._run_and_keep(scope, body, receive, send, principal.key_id, key)
+            command = Command(receipt_id(principal.key_id, self.runtime.engine.vault.hash_request(
+                key.encode())), digest)
+            return await self._run_and_keep(scope, body, receive, send, command,
+                                            (principal.key_id, key))
         if state == "rerun":
             answer = await self._run(scope, body, receive)
             # A refusal now is a new answer, not the first one replayed.
@@ -254,10 +274,26 @@ class IdempotencyMiddleware:
         await self.app(scope, replay_body, answer.capture)
         return answer
 
+    async def _outcome(self, scope: Scope, body: bytes, receive: Receive,
+                       command: Command) -> HeldAnswer:
+        """The command's answer: from its receipt when it committed already (its first
+        answer was lost), else from running it under its key, its receipt kept by each save."""
+        found = await _threaded(find_receipt, self.runtime.store, command.receipt_id)
+        if found is not None and found.request_digest != command.request_digest:
+            return await HeldAnswer.of(_refusal("reused"), scope, receive)
+        if found is not None:
+            derived = await answer_from_receipt(scope, found)
+            if derived is not None:
+                return HeldAnswer.made(*derived)
+            command.stored = found  # run again (natural ids make it safe), receipt extended
+        with under_key(command):
+            return await self._run(scope, body, receive)
+
     async def _run_and_keep(self, scope: Scope, body: bytes, receive: Receive, send: Send,
-                            scope_id: str, key: str) -> None:
+                            command: Command, claim: tuple[str, str]) -> None:
+        scope_id, key = claim
         try:
-            answer = await self._run(scope, body, receive)
+            answer = await self._outcome(scope, body, receive, command)
         except BaseException:
             await _threaded(self.store.release, scope_id, key)
             raise
@@ -323,11 +359,16 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
+def _start(status: int, content_type: str, body: bytes, *extra: tuple[bytes, bytes]
+           ) -> Message:
+    return {"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
+        *extra]}
+
+
 async def _replay(stored: tuple[int, str, bytes], send: Send) -> None:
     status, content_type, body = stored
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
-        REPLAYED]})
+    await send(_start(status, content_type, body, REPLAYED))
     await send({"type": "http.response.body", "body": body})
 
 
