@@ -100,6 +100,11 @@ def command_under_way() -> Command | None:
     return _UNDER_WAY.get()
 
 
+def is_receipt(topic: str) -> bool:
+    """Whether a stored event's topic is a receipt's."""
+    return topic.startswith(CommandReceipt.TOPIC + ".")
+
+
 def kind_of(aggregate: Any) -> str:
     """An aggregate's kind, as its topic names it (``quanyi:order`` -> ``order``)."""
     return str(getattr(type(aggregate), "TOPIC", type(aggregate).__name__)).removeprefix(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from api.idempotency import IdempotencyStore
+from engine.receipts import is_receipt
 import uuid
 
 from tests.e2e.test_every_command_replays import (REVEAL, commands, first_allowed,
@@ -91,3 +92,42 @@ def test_a_lost_answer_is_found_by_the_retry_which_acts_once(
             wrong[f"{method} {path}"] = found
     assert wrong == {}
     assert len(commands(client)) > 20
+
+
+def product_body(sku: str) -> dict:
+    return {"sku": sku, "name": "Receipted", "delivery": "card", "price": 1990}
+
+
+def test_a_receipt_is_in_the_log_names_no_key_and_is_not_in_the_feed(client, runtime, keys):
+    key = f"receipt-key-{uuid.uuid4().hex}"
+    made = client.post("/v1/products", headers={**keys["app"], "Idempotency-Key": key},
+                       json=product_body("RCPT-1"))
+    assert made.status_code == 201, made.text
+    notes = runtime.store.notifications(0, 10_000)
+    receipts = [note for note in notes if is_receipt(note.topic)]
+    assert len(receipts) == 1
+    assert key.encode() not in receipts[0].state
+    feed = client.get("/v1/events", params={"limit": 1000}, headers=keys["admin"])
+    assert feed.status_code == 200, feed.text
+    assert len(feed.json()["items"]) == len(notes) - 1
+    assert not [e for e in feed.json()["items"] if e["type"].startswith("command_receipt")]
+
+
+def test_a_committed_key_sent_with_another_request_is_refused_when_its_answer_is_gone(
+        client, runtime, keys):
+    """Its kept answer gone (48 hours passed, or a 5xx released the claim): the receipt
+    still tells the same request (answered from it) from another (refused)."""
+    headers = {**keys["app"], "Idempotency-Key": f"gone-{uuid.uuid4().hex}"}
+    first = client.post("/v1/products", headers=headers, json=product_body("RCPT-2"))
+    assert first.status_code == 201, first.text
+    with runtime.read_db.transaction() as cursor:
+        cursor.execute("DELETE FROM api_idempotency")
+    stored = runtime.store.last_position()
+    other = client.post("/v1/products", headers=headers, json=product_body("RCPT-3"))
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    with runtime.read_db.transaction() as cursor:
+        cursor.execute("DELETE FROM api_idempotency")
+    again = client.post("/v1/products", headers=headers, json=product_body("RCPT-2"))
+    assert again.status_code == 201, again.text
+    assert same_resource(first.json(), again.json()) == []
+    assert runtime.store.last_position() == stored
