@@ -94,9 +94,10 @@ class HeldAnswer:
 
     @classmethod
     def made(cls, status: int, content_type: str, body: bytes) -> "HeldAnswer":
+        """An answer made from a command's receipt: a replay of the command's outcome."""
         held = cls()
         held.status, held.content_type, held.body = status, content_type, body
-        held.messages = [_start(status, content_type, body),
+        held.messages = [_start(status, content_type, body, REPLAYED),
                          {"type": "http.response.body", "body": body}]
         return held
 

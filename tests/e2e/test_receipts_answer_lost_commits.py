@@ -128,6 +128,6 @@ def test_a_committed_key_sent_with_another_request_is_refused_when_its_answer_is
     with runtime.read_db.transaction() as cursor:
         cursor.execute("DELETE FROM api_idempotency")
     again = client.post("/v1/products", headers=headers, json=product_body("RCPT-2"))
-    assert again.status_code == 201, again.text
+    assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true")
     assert same_resource(first.json(), again.json()) == []
     assert runtime.store.last_position() == stored
