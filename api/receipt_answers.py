@@ -49,10 +49,17 @@ def answers_from_receipt(view: View, *, model: Any = None) -> Callable[[Any], An
     return declare
 
 
+class ReceiptSilent(LookupError):
+    """The receipt names nothing of the kind the answer is made of: the command is run
+    again, as a route that declares nothing is."""
+
+
 def saved(request: Request, receipt: CommandReceipt, kind: str) -> Any:
     """The first aggregate of ``kind`` the command saved, as it is now."""
     found = receipt.ids_of(kind)
-    return request.app.state.runtime.store.get(found[0], kind) if found else None
+    if not found:
+        raise ReceiptSilent(kind)
+    return request.app.state.runtime.store.get(found[0], kind)
 
 
 async def answer_from_receipt(scope: Scope, receipt: CommandReceipt
@@ -65,6 +72,8 @@ async def answer_from_receipt(scope: Scope, receipt: CommandReceipt
     request = Request({**scope, "path_params": params})
     try:
         view = await run_in_threadpool(declared.view, request, receipt)
+    except ReceiptSilent:
+        return None
     except QuanyiError as exc:
         refused = domain_problem(exc)
         return refused.status_code, refused.media_type or JSON, bytes(refused.body)

@@ -111,8 +111,15 @@ def cancel(order_id: UUID, request: Request, body: CancelIn | None = None,
     return order_view(request, order)
 
 
+def _order_resolved(request: Request, receipt: CommandReceipt) -> dict[str, Any]:
+    """The order now (a decision may save only the top-up's fulfilment)."""
+    orders = request.app.state.runtime.engine.orders
+    return order_view(request, orders.get(UUID(request.path_params["order_id"]),
+                                          request.state.principal.scope))
+
+
 @router.post("/{order_id}/topup/resolve", response_model=OrderOut)
-@answers_from_receipt(_order_changed)
+@answers_from_receipt(_order_resolved)
 def resolve_topup(order_id: UUID, body: ResolveTopupIn, request: Request,
                   who: Principal = Depends(require("support"))) -> dict[str, Any]:
     """Support's decision on a top-up that needs attention (its supplier never answered for
