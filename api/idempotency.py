@@ -133,9 +133,8 @@ class IdempotencyMiddleware:
         digest = self.runtime.engine.vault.hash_request(_request_form(scope, headers, body))
         state, stored = await _threaded(self.store.claim, principal.key_id, key, digest)
         if state == "claimed":
-            command = Command(receipt_id(principal.key_id, self.runtime.engine.vault.hash_request(
-                key.encode())), digest)
-            return await self._run_and_keep(scope, body, receive, send, command,
+            return await self._run_and_keep(scope, body, receive, send,
+                                            self._command(principal.key_id, key, digest),
                                             (principal.key_id, key))
         if state == "rerun":
             answer = await self._run(scope, body, receive)
@@ -159,6 +158,12 @@ class IdempotencyMiddleware:
         scope.setdefault("state", {})  # shared with the route, which may flag secrets
         await self.app(scope, replay_body, answer.capture)
         return answer
+
+    def _command(self, scope_id: str, key: str, digest: str) -> Command:
+        """The command sent under this key; its receipt's id derives from the key's keyed
+        hash, never from the key itself."""
+        key_digest = self.runtime.engine.vault.hash_request(key.encode())
+        return Command(receipt_id(scope_id, key_digest), digest)
 
     async def _outcome(self, scope: Scope, body: bytes, receive: Receive,
                        command: Command) -> HeldAnswer:
