@@ -57,3 +57,9 @@ def quota_id(buyer_id: str, sku: str) -> UUID:
 
 def distributor_id(distributor: str) -> UUID:
     return uuid5(NAMESPACE, f"distributor:{distributor}")
+
+
+def receipt_id(scope: str, key_digest: str) -> UUID:
+    """A command's receipt from its caller's scope and the keyed digest of its
+    Idempotency-Key (the key itself is never stored)."""
+    return uuid5(NAMESPACE, f"receipt:{scope}:{key_digest}")

@@ -6,7 +6,7 @@ checks that none is missing)."""
 from __future__ import annotations
 
 from engine import (catalog, codes, distribution, fulfilment, keys, ledger, orders, payouts,
-                    redemptions, suppliers, webhooks)
+                    receipts, redemptions, suppliers, webhooks)
 
-MODULES = (catalog, codes, distribution, fulfilment, keys, ledger, orders, payouts, redemptions,
-           suppliers, webhooks)
+MODULES = (catalog, codes, distribution, fulfilment, keys, ledger, orders, payouts, receipts,
+           redemptions, suppliers, webhooks)

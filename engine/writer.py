@@ -11,7 +11,11 @@ and never reaches, or poisons, a group commit.
 
 A write that raises is read back before its callers hear of it: one that committed after
 all (the error came once it was stored) is answered as saved, never as failed; one that did
-not is StorageFull when the disk is full (nothing of it was stored), else its error."""
+not is StorageFull when the disk is full (nothing of it was stored), else its error.
+
+A save made by a command under an Idempotency-Key (engine/receipts.py) carries one more
+event, of that command's receipt, in the same append: a group is one transaction, and a
+group that falls back one by one still appends each command's events with its receipt."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from eventsourcing.persistence import IntegrityError
 from engine import reads
 from engine.errors import ConcurrentUpdate
 from engine.fields import check_event
+from engine.receipts import command_under_way
 from engine.recent import RecentAggregates
 from engine.storage_full import disk_full, storage_full
 from engine.store import EventStore
@@ -63,6 +68,10 @@ class Writer:
         events = [e for a in present for e in a.collect_events()]
         if not events:
             return
+        command = command_under_way()
+        receipt = command.receipt_of(present) if command is not None else None
+        if receipt is not None:
+            events += receipt.collect_events()
         for pending in events:
             check_event(pending)
         request = _Request(events)
@@ -72,6 +81,8 @@ class Writer:
             self.recent.forget([a.id for a in present])
         if request.error is not None:
             raise request.error
+        if command is not None and receipt is not None:
+            command.saved(receipt)
         if remember:
             self.recent.remember(present)
         else:

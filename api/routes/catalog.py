@@ -13,12 +13,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import require
 from api.problems import ApiProblem
+from api.receipt_answers import answers_from_receipt, saved
 from api.schemas import (BatchIn, BatchListOut, BatchOut, ChannelPriceIn, GeneratedOut,
                          GenerateIn, Instant, InventoryOut, ProductIn, ProductOut, QueryMoney,
                          Text, as_of_query)
 from engine.generation import CodePattern
 from engine.imports import MAX_BATCH, CodeRow
 from engine.keys import Principal
+from engine.receipts import CommandReceipt
 from engine.tenancy import stock_key
 from replay.as_of import inventory_at
 
@@ -29,7 +31,12 @@ BATCH_BODY = {"requestBody": {"required": True, "content": {
                  "example": "code,pin\nAQZX-7781-KKP0,440921\n"}}}}
 
 
+def _product_saved(request: Request, receipt: CommandReceipt) -> dict[str, Any]:
+    return saved(request, receipt, "product").to_dict()
+
+
 @router.post("", status_code=201, response_model=ProductOut)
+@answers_from_receipt(_product_saved)
 def define_product(body: ProductIn, request: Request,
                    who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Define a product (SKU): delivery kind, price, limits, commissions, bundle parts."""
@@ -47,6 +54,7 @@ def get_product(sku: str, request: Request,
 
 
 @router.put("/{sku}/channel-prices/{channel}", response_model=ProductOut)
+@answers_from_receipt(_product_saved)
 def set_channel_price(sku: str, channel: Annotated[Text, Path(max_length=64)],
                       body: ChannelPriceIn, request: Request,
                       who: Principal = Depends(require("app"))) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
 from api.limits import subjects
+from api.receipt_answers import answers_from_receipt, saved
 from api.schemas import (CodeOut, HistoryOut, Instant, LookupIn, MerchantCodeOut, ReasonIn,
                          as_of_query)
 from engine.errors import NotFound
@@ -65,6 +66,7 @@ def history(code_id: UUID, request: Request,
 
 
 @router.post("/{code_id}/void", response_model=CodeOut)
+@answers_from_receipt(lambda request, receipt: saved(request, receipt, "code").state())
 def void(code_id: UUID, body: ReasonIn, request: Request,
          who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Take a code not sold out of circulation for good, with a reason (a sold code is

@@ -1,5 +1,7 @@
 """The global event feed, in log order, never with a secret. A tenant's key reads only the
-events of its tenant's things (engine/tenancy.py); a platform key reads them all."""
+events of its tenant's things (engine/tenancy.py); a platform key reads them all. Command
+receipts (engine/receipts.py) are bookkeeping of the Idempotency-Key, not business facts: the
+feed shows none."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from api.auth import require
 from api.schemas import Cursor, EventFeedOut, Position
 from engine.keys import Principal
+from engine.receipts import is_receipt
 from engine.serialization import event_type, public_fields
 
 router = APIRouter(tags=["audit"])
@@ -27,7 +30,7 @@ def events(request: Request, after: Position | None = Query(None),
     store = request.app.state.runtime.store
     notes = store.notifications(start, limit)
     items = []
-    for note in _of_tenant(store, notes, who.tenant):
+    for note in _of_tenant(store, [n for n in notes if not is_receipt(n.topic)], who.tenant):
         event = store.mapper.to_domain_event(note)
         items.append({"position": note.id, "type": event_type(event), "at": event.timestamp,
                       "stream_id": str(note.originator_id),

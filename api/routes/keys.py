@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require
 from api.problems import ApiProblem
+from api.receipt_answers import answers_from_receipt, saved
 from api.schemas import IssuedKeyOut, KeyIn, KeyListOut, KeyOut
 from engine.keys import Principal, expiry
 
@@ -29,6 +30,10 @@ def list_keys(request: Request, cursor: str | None = Query(None, pattern=r"^\d{1
 @router.post("", status_code=201, response_model=IssuedKeyOut,
              responses={422: {"description": "validation_error: a binding on the wrong "
                                              "role, an expiry in the past"}})
+# a key's secret is shown once, on issue: a retry after the answer was lost gets the key
+# without it (revoke it and issue another if the secret never arrived)
+@answers_from_receipt(lambda request, receipt: saved(request, receipt, "api_key").view(),
+                      model=KeyOut)
 def issue_key(body: KeyIn, request: Request,
               who: Principal = Depends(require("admin"))) -> dict[str, Any]:
     """Issue a key; the answer carries its secret, which is stored only as a keyed hash."""
@@ -44,6 +49,7 @@ def issue_key(body: KeyIn, request: Request,
 @router.post("/{key_id}/revoke", response_model=KeyOut,
              responses={404: {"description": "not_found"},
                         409: {"description": "invalid_state: already revoked"}})
+@answers_from_receipt(lambda request, receipt: saved(request, receipt, "api_key").view())
 def revoke_key(key_id: str, request: Request,
                who: Principal = Depends(require("admin"))) -> dict[str, Any]:
     """Revoke a key: every process refuses it from the next request."""

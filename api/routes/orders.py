@@ -11,12 +11,15 @@ from fastapi.responses import Response
 from api.auth import require
 from api.csv_cells import csv_text
 from api.idempotency import carries_secrets
+from api.receipt_answers import answers_from_receipt, saved
 from api.responses import OrjsonResponse
 from api.schemas import (CancelIn, Instant, OrderIn, OrderOut, PaymentIn, RefundIn, RefundOut,
                          ResolveTopupIn, RevealOut, as_of_query)
 from engine.errors import NotFound
 from engine.keys import Principal
 from engine.orders import Order
+from engine.receipts import CommandReceipt
+from engine.refunds import refund_view
 from engine.tenancy import shown, stock_key
 from replay.as_of import order_at
 
@@ -85,7 +88,20 @@ def pay(order_id: UUID, body: PaymentIn, request: Request,
     return OrjsonResponse(order_view(request, order, just_saved=True))
 
 
+def _order_changed(request: Request, receipt: CommandReceipt) -> dict[str, Any]:
+    return order_view(request, saved(request, receipt, "order"))
+
+
+def _refund_made(request: Request, receipt: CommandReceipt) -> dict[str, Any]:
+    """The refund of the codes the command saved (a refund's codes are never refunded
+    again, so it is the one)."""
+    order, codes = saved(request, receipt, "order"), {str(c) for c in receipt.ids_of("code")}
+    made = next(r for r in reversed(order.refunds) if set(r["code_ids"]) == codes)
+    return refund_view(order, made["refund_id"])
+
+
 @router.post("/{order_id}/cancel", response_model=OrderOut)
+@answers_from_receipt(_order_changed)
 def cancel(order_id: UUID, request: Request, body: CancelIn | None = None,
            who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Cancel an unpaid order; its reservations go back to the pool."""
@@ -95,7 +111,15 @@ def cancel(order_id: UUID, request: Request, body: CancelIn | None = None,
     return order_view(request, order)
 
 
+def _order_resolved(request: Request, receipt: CommandReceipt) -> dict[str, Any]:
+    """The order now (a decision may save only the top-up's fulfilment)."""
+    orders = request.app.state.runtime.engine.orders
+    return order_view(request, orders.get(UUID(request.path_params["order_id"]),
+                                          request.state.principal.scope))
+
+
 @router.post("/{order_id}/topup/resolve", response_model=OrderOut)
+@answers_from_receipt(_order_resolved)
 def resolve_topup(order_id: UUID, body: ResolveTopupIn, request: Request,
                   who: Principal = Depends(require("support"))) -> dict[str, Any]:
     """Support's decision on a top-up that needs attention (its supplier never answered for
@@ -120,6 +144,7 @@ def reveal(order_id: UUID, request: Request, response: Response,
 
 
 @router.post("/{order_id}/refunds", status_code=201, response_model=RefundOut)
+@answers_from_receipt(_refund_made)
 def refund(order_id: UUID, body: RefundIn, request: Request,
            who: Principal = Depends(require("app"))) -> OrjsonResponse:
     """Refund the named codes, or every refundable one: money back, codes back on sale

@@ -11,8 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
+from api.receipt_answers import answers_from_receipt, saved
 from api.schemas import OffersIn, OffersOut, SupplierIn, SupplierOut
 from engine.keys import Principal
+from engine.receipts import CommandReceipt
 from engine.money import Money
 from engine.tenancy import stock_key
 from engine.topup_offers import TopupOffer
@@ -21,6 +23,7 @@ router = APIRouter(tags=["suppliers"])
 
 
 @router.post("/v1/suppliers", status_code=201, response_model=SupplierOut)
+@answers_from_receipt(lambda request, receipt: saved(request, receipt, "supplier").view())
 def register_supplier(body: SupplierIn, request: Request,
                       who: Principal = Depends(require("admin"))) -> dict[str, Any]:
     """Register a supplier and seal its credentials; the same registration again answers
@@ -41,7 +44,15 @@ def get_supplier(supplier_id: str, request: Request,
     return suppliers.get(supplier_id, viewer=who.tenant).view()
 
 
+def _offers_set(request: Request, receipt: CommandReceipt) -> dict[str, Any]:
+    sku = request.path_params["sku"]
+    tenant = request.state.principal.tenant
+    return _offers_view(sku, request.app.state.runtime.engine.suppliers.offers_for(
+        stock_key(tenant, sku)))
+
+
 @router.put("/v1/products/{sku}/offers", response_model=OffersOut)
+@answers_from_receipt(_offers_set)
 def set_offers(sku: str, body: OffersIn, request: Request,
                who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Replace a top-up SKU's supplier offers (409 for a SKU that is not a top-up)."""

@@ -9,12 +9,14 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require
+from api.receipt_answers import answers_from_receipt, saved
 from api.responses import OrjsonResponse
 from api.schemas import Cursor
 from api.webhook_schemas import (DeliveryListOut, DeliveryOut, DisableIn, LowStockIn,
                                  LowStockOut, WebhookIn, WebhookListOut, WebhookOut,
                                  WebhookSecretOut)
 from engine.keys import Principal
+from engine.receipts import CommandReceipt
 from engine.tenancy import stock_key
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -22,7 +24,14 @@ stock_router = APIRouter(prefix="/v1/products", tags=["catalog"])
 OWNERS = require("app")
 
 
+def _endpoint_saved(request: Request, receipt: CommandReceipt) -> dict[str, Any]:
+    """The endpoint as it is now; a secret made or rotated was shown once, and is not
+    shown again."""
+    return saved(request, receipt, "webhook_endpoint").view()
+
+
 @router.post("", status_code=201, response_model=WebhookSecretOut)
+@answers_from_receipt(_endpoint_saved, model=WebhookOut)
 def register_webhook(body: WebhookIn, request: Request,
                      who: Principal = Depends(OWNERS)) -> OrjsonResponse:
     """Register an endpoint for some event types; the answer shows its secret this once."""
@@ -51,6 +60,7 @@ def get_webhook(endpoint_id: UUID, request: Request,
 
 
 @router.post("/{endpoint_id}/disable", response_model=WebhookOut)
+@answers_from_receipt(_endpoint_saved)
 def disable_webhook(endpoint_id: UUID, request: Request, body: DisableIn | None = None,
                     who: Principal = Depends(OWNERS)) -> dict[str, Any]:
     """Stop deliveries to an endpoint; enabling it resumes them where they stopped."""
@@ -59,6 +69,7 @@ def disable_webhook(endpoint_id: UUID, request: Request, body: DisableIn | None 
 
 
 @router.post("/{endpoint_id}/enable", response_model=WebhookOut)
+@answers_from_receipt(_endpoint_saved)
 def enable_webhook(endpoint_id: UUID, request: Request,
                    who: Principal = Depends(OWNERS)) -> dict[str, Any]:
     """Resume deliveries to a disabled endpoint, from the first one not delivered."""
@@ -68,6 +79,7 @@ def enable_webhook(endpoint_id: UUID, request: Request,
 
 
 @router.post("/{endpoint_id}/rotate-secret", response_model=WebhookSecretOut)
+@answers_from_receipt(_endpoint_saved, model=WebhookOut)
 def rotate_webhook_secret(endpoint_id: UUID, request: Request,
                           who: Principal = Depends(OWNERS)) -> dict[str, Any]:
     """Replace an endpoint's signing secret; the new one is shown this once."""
@@ -97,7 +109,14 @@ def redeliver(endpoint_id: UUID, delivery_id: UUID, request: Request,
                           status_code=202)
 
 
+def _threshold_set(request: Request, receipt: CommandReceipt) -> dict[str, Any]:
+    product = saved(request, receipt, "product")
+    return {"sku": request.path_params["sku"],
+            "low_stock_threshold": product.low_stock_threshold, "version": product.version}
+
+
 @stock_router.put("/{sku}/low-stock", response_model=LowStockOut)
+@answers_from_receipt(_threshold_set)
 def set_low_stock(sku: str, body: LowStockIn, request: Request,
                   who: Principal = Depends(require("app"))) -> dict[str, Any]:
     """Set (or clear) the available count below which a SKU's stock is low (stock.low)."""

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
+from api.idempotency import IdempotencyStore
 from engine.fulfilment import Fulfilment, fulfilment_id
 from supplier_adapters.http_json import signature
 from tests.e2e.topup_world import COST_A, COST_B, PRICE, api_server, World, account
@@ -208,6 +209,26 @@ def test_unknown_past_the_deadline_needs_attention_and_support_fails_it_over(wor
     assert sim_b.credits(number) == 1
     late = _resolve(world, order["order_id"], "failed")
     assert late.status_code == 409
+
+
+def test_a_decision_whose_answer_was_lost_is_answered_by_its_retry_and_made_once(
+        world, runtime, monkeypatch):
+    """Its answer never kept and its server dead, as a kill -9 would leave it: the retry
+    of the key answers the order from the decision's receipt and fails over no further."""
+    number = account()
+    _, sim_b = _two_suppliers(world, behaviours={number: "pending"},
+                              callback_delay_ms=60_000)
+    order = _needs_attention(world, number)
+    monkeypatch.setattr(IdempotencyStore, "keep", lambda self, *answer: None)
+    monkeypatch.setattr(runtime.lease, "is_alive", lambda holder: False)
+    answer = _resolve(world, order["order_id"], "failed", key="resolve-lost")
+    assert answer.status_code == 200, answer.text
+    done = world.settled(order["order_id"])
+    again = _resolve(world, order["order_id"], "failed", key="resolve-lost")
+    assert (again.status_code, again.headers.get("idempotent-replayed")) == (200, "true"), \
+        again.text
+    assert again.json()["status"] == done["status"] == "delivered"
+    assert sim_b.credits(number) == 1
 
 
 def test_support_confirms_a_success_and_that_supplier_is_owed(world):

@@ -26,6 +26,7 @@ class CommitCuttingProxy:
         self.url = urlunsplit(parts._replace(netloc=f"{auth}@127.0.0.1:{port}"))
         self._markers: tuple[bytes, ...] = ()
         self._drop_on: bytes | None = None
+        self._drop_every = False
         self._lock = threading.Lock()
         self.cuts = 0
         self._closed = False
@@ -37,10 +38,15 @@ class CommitCuttingProxy:
         with self._lock:
             self._markers = (marker, marker.hex().encode())
 
-    def drop_connection_sending(self, marker: bytes) -> None:
-        """Close the next connection that sends ``marker``, before the server sees it."""
+    def drop_connection_sending(self, marker: bytes, *, every: bool = False) -> None:
+        """Close the next connection that sends ``marker`` (``every``: each one, until
+        ``stop_dropping``), before the server sees it."""
         with self._lock:
-            self._drop_on = marker
+            self._drop_on, self._drop_every = marker, every
+
+    def stop_dropping(self) -> None:
+        with self._lock:
+            self._drop_on = None
 
     def close(self) -> None:
         self._closed = True
@@ -62,7 +68,7 @@ class CommitCuttingProxy:
             with self._lock:
                 dropped = self._drop_on is not None and self._drop_on in data
                 if dropped:
-                    self._drop_on = None
+                    self._drop_on = self._drop_on if self._drop_every else None
                     self.cuts += 1
             if dropped:
                 _close(client, server)

@@ -19,8 +19,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from engine.ids import receipt_id
 from engine.imports import CodeRow
 from engine.money import Money
+from engine.receipts import Command, find_receipt, under_key
 from engine.settings import Settings
 from replay.audit_verify import verify_audit
 from replay.event_file import FileRefused, read_event
@@ -31,6 +33,9 @@ from replay.verify import Outcome, verify
 from runtime import Runtime
 from tests.conftest import TEST_KEY, caught_up, postgres_url
 from tests.integration.helpers import define_product, import_codes
+
+REFUND_RECEIPT = receipt_id("key-t", "refund-key-digest")  # a refund sent under a key
+
 
 # -- the source's log and the other store ----------------------------------------------------
 
@@ -49,7 +54,9 @@ def busy_log(rt: Runtime) -> list[str]:
     rt.audit.sign_head()  # a head kept before the export's own
     orders = [_paid(rt, sku, n, "d2") for n in range(4)]
     rt.engine.orders.reveal(order_id=orders[0].id, actor="t", client_address="10.0.0.1")
-    rt.engine.orders.refund(order_id=orders[1].id, code_ids=None, reason="buyer", actor="t")
+    with under_key(Command(REFUND_RECEIPT, "refund-request-digest")):  # its receipt too
+        rt.engine.orders.refund(order_id=orders[1].id, code_ids=None, reason="buyer",
+                                actor="t")
     code = rt.engine.orders.reveal(order_id=orders[2].id, actor="t", client_address=None)[0]
     rt.engine.redemptions.redeem(code=code["code"], merchant_id="m-1", terminal_id=None,
                                  location=None, actor="t")
@@ -130,6 +137,14 @@ def test_every_projection_equals_the_source_row_for_row(runtime, exported, targe
     source, imported = tables_of(runtime), tables_of(target)
     assert imported == source
     assert source["ledger_entries"] and source["code_index"]
+
+
+def test_a_commands_receipt_is_carried_by_the_import(runtime, exported, target):
+    load(target, exported)
+    carried = find_receipt(target.store, REFUND_RECEIPT)
+    source = find_receipt(runtime.store, REFUND_RECEIPT)
+    assert carried is not None and source is not None
+    assert (carried.request_digest, carried.saved) == (source.request_digest, source.saved)
 
 
 def test_replay_verify_agrees_after_an_import(exported, target):

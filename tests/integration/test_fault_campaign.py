@@ -35,22 +35,9 @@ def test_campaign_sends_its_commands_and_injects_its_faults(campaign: CampaignRe
     assert acknowledged >= config.ops // 3, campaign.text()
 
 
-# A command that committed on a server killed before it kept its answer is run again by the
-# retry of its key, which may then be refused by its own effect (a cancel answered "order is
-# cancelled", a refund `already_refunded`): `refusal_acted`. Keeping the answer with the
-# command's events is issue 13 part 3, on another branch; until it is merged that one kind
-# is left to the xfail test below, and every other kind must be absent.
-AWAITING_ANSWERS_KEPT_WITH_EVENTS = {"refusal_acted"}
-
-
-def test_campaign_finds_no_violation_but_a_lost_answer_run_again(campaign: CampaignReport):
-    found = {kind: examples for kind, examples in campaign.violations.items()
-             if examples and kind not in AWAITING_ANSWERS_KEPT_WITH_EVENTS}
-    assert found == {}, campaign.text()
-
-
-@pytest.mark.xfail(strict=False, reason="issue 13 part 3: a retry after its server died "
-                                        "between the commit and keeping the answer runs "
-                                        "the command again")
 def test_campaign_finds_no_violation(campaign: CampaignReport):
-    assert campaign.violation_count == 0, campaign.text()
+    """Every kind, `refusal_acted` too: a command that committed on a server killed before
+    it kept its answer is found by the retry of its key (its receipt commits with its
+    events), and never run again to be refused by its own effect."""
+    found = {kind: examples for kind, examples in campaign.violations.items() if examples}
+    assert found == {} and campaign.violation_count == 0, campaign.text()
