@@ -87,13 +87,13 @@ class HeldAnswer:
             self.body += message.get("body", b"")
 
     @classmethod
-    async def of(cls, app: ASGIApp, scope: Scope, receive: Receive) -> "HeldAnswer":
+    async def of(cls, app: ASGIApp, scope: Scope, receive: Receive) -> HeldAnswer:
         held = cls()
         await app(scope, receive, held.capture)
         return held
 
     @classmethod
-    def made(cls, status: int, content_type: str, body: bytes) -> "HeldAnswer":
+    def made(cls, status: int, content_type: str, body: bytes) -> HeldAnswer:
         """An answer made from a command's receipt: a replay of the command's outcome."""
         held = cls()
         held.status, held.content_type, held.body = status, content_type, body
@@ -178,7 +178,22 @@ class IdempotencyMiddleware:
                 return HeldAnswer.made(*derived)
             command.stored = found  # run again (natural ids make it safe), receipt extended
         with under_key(command):
-            return await self._run(scope, body, receive)
+            answer = await self._run(scope, body, receive)
+        if answer.status < 400 or command.stored is not None:
+            return answer
+        return await self._committed_meanwhile(scope, answer, command)
+
+    async def _committed_meanwhile(self, scope: Scope, refused: HeldAnswer,
+                                   command: Command) -> HeldAnswer:
+        """A refusal of a run that saved nothing may be the work of another run of the same
+        key, which committed after this one looked for the receipt: a claim taken over
+        while its live holder's lease was lost to a database restart. That run's receipt,
+        which this run's save clashed with, then answers; otherwise the refusal stands."""
+        found = await _threaded(find_receipt, self.runtime.store, command.receipt_id)
+        if found is None or found.request_digest != command.request_digest:
+            return refused
+        derived = await answer_from_receipt(scope, found)
+        return refused if derived is None else HeldAnswer.made(*derived)
 
     async def _run_and_keep(self, scope: Scope, body: bytes, receive: Receive, send: Send,
                             command: Command, claim: tuple[str, str]) -> None:

@@ -6,14 +6,21 @@ its retry runs it again and is refused alike."""
 
 from __future__ import annotations
 
-import pytest
-
-from api.idempotency import IdempotencyStore
-from engine.receipts import is_receipt
 import uuid
 
-from tests.e2e.test_every_command_replays import (REVEAL, commands, first_allowed,
-                                                  keys_of_platform, succeeding)
+import pytest
+
+from api import idempotency
+from api.idempotency import IdempotencyStore
+from engine.receipts import is_receipt
+from tests.e2e.conftest import import_codes
+from tests.e2e.test_every_command_replays import (
+    REVEAL,
+    commands,
+    first_allowed,
+    keys_of_platform,
+    succeeding,
+)
 from tests.e2e.test_tenant_wall import CARD, call, ok, world  # noqa: F401
 
 SECRET = "secret"
@@ -130,4 +137,37 @@ def test_a_committed_key_sent_with_another_request_is_refused_when_its_answer_is
     again = client.post("/v1/products", headers=headers, json=product_body("RCPT-2"))
     assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true")
     assert same_resource(first.json(), again.json()) == []
+    assert runtime.store.last_position() == stored
+
+
+def test_a_run_refused_by_another_run_of_its_key_answers_from_that_runs_receipt(
+        client, runtime, keys, product, monkeypatch):
+    """A claim taken over while its live holder's lease was lost to a database restart:
+    the other run of the key commits right after this one found no receipt, so this run is
+    refused by the effect of its own key (a cancel: "order is cancelled"). The receipt that
+    refused its save answers instead."""
+    import_codes(client, keys, product, [f"RACE-{uuid.uuid4().hex[:10]}"])
+    placed = client.post("/v1/orders", headers=keys["app"], json={
+        "buyer_id": "b-race", "items": [{"sku": product, "quantity": 1}]})
+    assert placed.status_code == 201, placed.text
+    order = placed.json()["order_id"]
+    headers = {**keys["app"], "Idempotency-Key": f"race-{uuid.uuid4().hex}"}
+    first = client.post(f"/v1/orders/{order}/cancel", headers=headers)
+    assert first.status_code == 200, first.text
+    monkeypatch.setattr(IdempotencyStore, "keep", lambda self, *answer: None)
+    with runtime.read_db.transaction() as cursor:
+        cursor.execute("DELETE FROM api_idempotency")
+    looked = []
+    found = idempotency.find_receipt
+
+    def not_yet_on_first_look(store, receipt_id):
+        looked.append(receipt_id)
+        return None if len(looked) == 1 else found(store, receipt_id)
+    monkeypatch.setattr(idempotency, "find_receipt", not_yet_on_first_look)
+    stored = runtime.store.last_position()
+    again = client.post(f"/v1/orders/{order}/cancel", headers=headers)
+    assert (again.status_code, again.headers.get("idempotent-replayed")) == (200, "true"), \
+        again.text
+    assert len(looked) == 2
+    assert again.json()["status"] == "cancelled"
     assert runtime.store.last_position() == stored
