@@ -605,7 +605,10 @@ class KeyOut(BaseModel):
 
 
 class IssuedKeyOut(KeyOut):
-    secret: str = Field(description="the API key itself: shown this once, never again")
+    secret: str | None = Field(default=None, description=(
+        "the API key itself: shown this once, never again; absent from the answer to a retry "
+        "whose first answer was lost: the command committed, and the secret is not "
+        "shown again (revoke or rotate if it never arrived)"))
 
 
 class KeyListOut(BaseModel):

@@ -50,7 +50,10 @@ class WebhookOut(BaseModel):
 
 
 class WebhookSecretOut(WebhookOut):
-    secret: str = Field(description="the signing secret: shown this once, never again")
+    secret: str | None = Field(default=None, description=(
+        "the signing secret: shown this once, never again; absent from the answer to a retry "
+        "whose first answer was lost: the command committed, and the secret is not "
+        "shown again (revoke or rotate if it never arrived)"))
 
 
 class WebhookListOut(BaseModel):
