@@ -158,3 +158,17 @@ def test_the_old_postings_stay_in_the_platforms_book(runtime, client):
         cursor.execute("SELECT COUNT(*), COUNT(tenant) FROM ledger_entries")
         rows, of_tenants = cursor.fetchone()
     assert rows > 0 and of_tenants == 0
+
+
+def test_an_old_payout_is_found_by_its_retry_and_pays_once(runtime, client):
+    finance = bearer(runtime, "finance")
+    account = f"/v1/ledger/accounts/liabilities:distributors:{made.DISTRIBUTOR}"
+    before = client.get(account, headers=finance).json()["balance"]
+    again = client.post("/v1/payouts", headers=finance, json={
+        "distributor_id": made.DISTRIBUTOR, "amount": 100, "payout_ref": "fix-payout"})
+    assert again.status_code == 201, again.text
+    assert again.json()["payout_ref"] == "fix-payout"
+    assert client.get(account, headers=finance).json()["balance"] == before
+    settled = client.post("/v1/suppliers/sup-1/settlements", headers=finance,
+                          json={"amount": 1000, "settlement_ref": "fix-settle"})
+    assert settled.status_code == 201, settled.text

@@ -133,13 +133,15 @@ def test_each_tenants_trial_balance_balances_and_the_consolidated_one_is_their_s
     a, b = books
     ok(pay(client, a.keys["finance"], "d-wall", 100, "po-a"), 201)
     ok(pay(client, b.keys["finance"], B_DISTRIBUTOR, 10, "po-b"), 201)
+    ok(client.post(f"/v1/orders/{a.ids['order_id']}/refunds", headers=a.keys["app"],
+                   json={"reason": "a refund is in its order's book"}), 201)
     books_of = {t.name: balances(client, t.keys["finance"]) for t in (a, b)}
     summed: Counter = Counter()
     for name, held in books_of.items():
         summed.update({(stored(account, name), currency): amount
                        for (account, currency), amount in held.items()})
     assert balances(client, platform(runtime)) == dict(summed)
-    assert books_of["ta"][("income:sales", "CNY")] == -3980
+    assert books_of["ta"][("income:sales", "CNY")] == -1990
     assert books_of["tb"][("income:sales", "CNY")] == -500
     named = balances(client, {**platform(runtime), "Quanyi-Tenant": "tb"})
     assert named == books_of["tb"]
@@ -218,3 +220,15 @@ def test_b_matches_a_provider_statement_only_against_its_own_postings(client, bo
                             content=statement))
     assert theirs["matched"] == 1
     assert [m["payment_ref"] for m in theirs["missing_in_statement"]] == [A_REFS[1]]
+
+
+def test_a_tenant_reconciles_its_order_with_its_distributor_as_it_named_it(client, books):
+    a, b = books
+    order = ok(client.get(f"/v1/reconciliation/orders/{a.ids['order_id']}",
+                          headers=a.keys["finance"]))
+    assert order["consistent"], order["flags"]
+    assert [(c["distributor_id"], c["amount"]) for c in order["commissions"]] == [
+        ("d-wall", 199)]
+    seen = client.get(f"/v1/reconciliation/orders/{a.ids['order_id']}",
+                      headers=b.keys["finance"])
+    assert seen.status_code == 404
