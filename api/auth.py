@@ -67,10 +67,8 @@ def _supplier_callback(scope: Scope) -> bool:
     return scope["method"] == "POST" and SUPPLIER_CALLBACK.fullmatch(scope["path"]) is not None
 
 
-def require(*roles: str, platform_only: bool = False
-            ) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency admitting keys of the given roles (admin is always admitted); with
-    ``platform_only``, only keys that act in no tenant."""
+def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency admitting keys of the given roles (admin is always admitted)."""
 
     async def dependency(request: Request) -> Principal:
         principal = request.scope.get("state", {}).get("principal")
@@ -80,16 +78,6 @@ def require(*roles: str, platform_only: bool = False
             raise ApiProblem(403, "forbidden",
                              f"role {principal.role} may not do this; needs {', '.join(roles)}")
         named: Principal = principal.acting_in(request.headers.get(TENANT_HEADER))
-        if platform_only and named.tenant:
-            raise ApiProblem(403, "forbidden", "a tenant's key does not read or move the "
-                                               "platform's book")
         return named
 
     return dependency
-
-
-def require_platform(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
-    """As `require`, for the platform's whole book (ledger, journal, statements, payouts):
-    a key acting in a tenant is refused, since a tenant's own book is not yet kept apart
-    and the platform's would show every other tenant's money."""
-    return require(*roles, platform_only=True)

@@ -42,6 +42,11 @@ UNSENT = ("HTTPValidationError", "ValidationError")
 BEARER = {"type": "http", "scheme": "bearer",
           "description": "an API key: `Authorization: Bearer <key>`; a platform key may "
                          "add `Quanyi-Tenant: <tenant>` to act in that tenant"}
+# the routes of money: each works in one book (x-book), the caller's tenant's
+BOOK_TAGS = {"ledger", "reconciliation", "payouts"}
+BOOK = ("Book: a tenant's key (finance, or admin of the tenant) works in its tenant's book "
+        "only; a platform key in the consolidated book of every tenant, or with "
+        "`Quanyi-Tenant` in that tenant's.")
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "description": "the same key and body replay the first answer (header "
@@ -368,6 +373,9 @@ def _contract(operation: dict[str, Any], route: Any, method: str, taken: set[str
         operation["x-roles"] = roles
         operation["description"] = (f"{operation.get('description', '')}\n\n"
                                     f"Roles: {', '.join(roles)} (admin always).").strip()
+        if BOOK_TAGS & set(route.tags):
+            operation["x-book"] = "tenant"
+            operation["description"] += f"\n\n{BOOK}"
     _name_optional_body(operation)
     if method in COMMANDS:
         parameters = operation.setdefault("parameters", [])

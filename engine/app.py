@@ -51,10 +51,10 @@ class Engine:
         self.sales = Sales(store, self.catalog, self.distribution)
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
                              self.distribution, self.sales, settings.reservation_ttl_seconds)
-        self.payouts = Payouts(store, self.writer, balances)
         self.suppliers = Suppliers(store, self.writer, self.vault, self.catalog,
                                    adapters or AdapterRegistry(), supplier_timeouts(settings),
                                    allow_private_urls=settings.supplier_allow_private_urls)
+        self.payouts = Payouts(store, self.writer, balances, self.distribution, self.suppliers)
         self.webhooks = Webhooks(store, self.writer, self.vault,
                                  allow_private_urls=settings.webhook_allow_private_urls,
                                  max_endpoints=settings.webhook_max_endpoints,

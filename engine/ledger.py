@@ -35,6 +35,7 @@ SALES = "income:sales"
 COST_OF_SALES = "expenses:cost_of_sales"
 COMMISSION = "expenses:commission"
 WRITE_OFFS = "expenses:write_offs"
+DISTRIBUTORS = "liabilities:distributors"
 DEFAULT_PROVIDER = "default"
 TYPES = ("assets", "liabilities", "equity", "income", "expenses")
 PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -52,7 +53,7 @@ def supplier_payable(supplier_id: str) -> str:
 
 def distributor_payable(distributor_id: str) -> str:
     """Commission the platform owes a distributor."""
-    return _account("liabilities:distributors", distributor_id)
+    return _account(DISTRIBUTORS, distributor_id)
 
 
 def _account(parent: str, part: str) -> str:
@@ -62,6 +63,25 @@ def _account(parent: str, part: str) -> str:
         raise ValidationFailed(f"{part!r} cannot name a ledger account: use letters, digits, "
                                "'.', '_' or '-' (at most 64)")
     return f"{parent}:{part}"
+
+
+def in_book(account: str, tenant: str | None) -> str:
+    """The account as ``tenant``'s book names it: its distributors without the tenant
+    part their ids are stored under (``liabilities:distributors:acme:d-1`` is
+    ``liabilities:distributors:d-1`` to acme), as its SKUs are shown; every other account
+    as it is. The consolidated book (None) names every account as stored."""
+    prefix = f"{DISTRIBUTORS}:{tenant}:"
+    if tenant is not None and account.startswith(prefix):
+        return f"{DISTRIBUTORS}:{account.removeprefix(prefix)}"
+    return account
+
+
+def stored_account(account: str, tenant: str | None) -> str:
+    """The account a name of ``tenant``'s book stands for (``in_book`` undone)."""
+    prefix = f"{DISTRIBUTORS}:"
+    if tenant is not None and account.startswith(prefix):
+        return f"{prefix}{tenant}:{account.removeprefix(prefix)}"
+    return account
 
 
 def account_type(account: str) -> str:
@@ -119,29 +139,40 @@ def transaction_id(kind: str, cause: str) -> UUID:
 
 class LedgerTransaction(Aggregate):
     """A balanced set of legs and what caused it (order, payment, refund, payout,
-    settlement ids in ``links``). Created once; corrections are new transactions."""
+    settlement ids in ``links``), in the book of the tenant whose order, payout or
+    settlement moved the money (None: the platform's). Created once; corrections are new
+    transactions."""
 
     TOPIC = "quanyi:ledger_transaction"
     REMEMBER = False  # never loaded to decide on: the writer need not keep a copy (recent.py)
 
     class Created(Aggregate.Created):
         TOPIC = "quanyi:ledger.posted"
+        class_version = 2
         kind: str
         legs: list[Leg]
         links: dict[str, str]
         actor: str
+        tenant: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Transactions posted before tenants kept books are in the platform's book."""
+            state["tenant"] = None
 
     def __init__(self, *, id: UUID, kind: str, legs: list[Leg], links: dict[str, str],
-                 actor: str) -> None:
+                 actor: str, tenant: str | None) -> None:
         self.kind = kind
         self.legs = list(legs)
         self.links = dict(links)
+        self.tenant = tenant
 
     @classmethod
     def post(cls, *, kind: str, cause: str, legs: list[Leg], links: dict[str, str],
-             actor: str) -> "LedgerTransaction":
-        """A new transaction, refused before any event exists unless it balances."""
+             actor: str, tenant: str | None) -> "LedgerTransaction":
+        """A new transaction in ``tenant``'s book, refused before any event exists unless
+        it balances."""
         legs = [leg for leg in legs if leg.amount.amount != 0]
         check_balanced(legs)
         return cls(id=transaction_id(kind, cause), kind=kind, legs=legs, links=links,
-                   actor=actor)
+                   actor=actor, tenant=tenant)

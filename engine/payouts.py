@@ -1,8 +1,11 @@
 """Money paid out of the platform: payouts of commission to distributors and settlements
 with suppliers, each never beyond what the ledger says the payee is owed (docs/ledger.md).
 
-Each payment is an aggregate keyed by its reference (a retried command finds it, and the
-store refuses a second one), saved in one atomic save with its ledger transaction and the
+A payment belongs to the tenant of the key that made it (None: the platform's) and pays
+only that tenant's payees: a tenant's distributor (stored ``<tenant>:<id>``) or a supplier it
+registered; any other is unknown to it. Each payment is an aggregate keyed by its tenant and
+reference (a retried command finds it, the store refuses a second one, and two tenants'
+same reference are two payments that never meet), saved in one atomic save with its ledger transaction and the
 payee's ``PayoutBook``. Every payment to one payee bumps that book, so two payments to the
 same payee, from any two processes, cannot both be saved on the same balance: the second
 clashes on the book's version and is decided again, after the first is counted. A refund
@@ -23,7 +26,8 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from engine.errors import (ConcurrentUpdate, InsufficientBalance, NaturalKeyReused,
+from engine.distribution import Distribution
+from engine.errors import (ConcurrentUpdate, InsufficientBalance, NaturalKeyReused, NotFound,
                            PayoutRefReused, SettlementRefReused, ValidationFailed)
 from engine.fields import check_text
 from engine.ids import NAMESPACE
@@ -31,6 +35,8 @@ from engine.ledger import BANK, Leg, LedgerTransaction, distributor_payable, sup
 from engine.money import Money
 from engine.retry import retrying
 from engine.store import EventStore
+from engine.suppliers import Suppliers
+from engine.tenancy import tenant_of
 from engine.writer import Writer
 
 ATTEMPTS = 8
@@ -43,7 +49,9 @@ PAYABLES = ("liabilities:distributors:", "liabilities:suppliers:")  # what payme
 class BalanceSource(Protocol):
     """Where a payout reads what a payee is owed (the ledger read model)."""
 
-    def posted_balance(self, account: str, currency: str) -> int: ...
+    def posted_balance(self, account: str, currency: str, book: str | None) -> int: ...
+
+    def holds(self, account: str, book: str) -> bool: ...
 
     def wait_for(self, position: int, timeout: float) -> bool: ...
 
@@ -71,22 +79,30 @@ class PayoutBook(Aggregate):
 
 
 class Payout(Aggregate):
-    """Commission paid out to a distributor, once per payout_ref."""
+    """Commission paid out to a distributor, once per payout_ref of its tenant."""
 
     TOPIC = "quanyi:payout"
 
     class Created(Aggregate.Created):
         TOPIC = "quanyi:payout.paid"
+        class_version = 2
         payee_id: str
         amount: Money
         ref: str
         actor: str
+        tenant: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Payments made before tenants kept books are the platform's."""
+            state["tenant"] = None
 
     def __init__(self, *, id: UUID, payee_id: str, amount: Money, ref: str,
-                 actor: str) -> None:
+                 actor: str, tenant: str | None) -> None:
         self.payee_id = payee_id
         self.amount = amount
         self.ref = ref
+        self.tenant = tenant
 
 
 class Settlement(Payout):
@@ -96,6 +112,18 @@ class Settlement(Payout):
 
     class Created(Payout.Created):
         TOPIC = "quanyi:settlement.paid"
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A payment asked for: to whom (a stored id), how much, its ref, by whom, for which
+    tenant's book."""
+
+    payee_id: str
+    amount: Money
+    ref: str
+    actor: str
+    tenant: str | None
 
 
 @dataclass(frozen=True)
@@ -114,8 +142,11 @@ SUPPLIER = Payee("settlement", supplier_payable, "supplier_id", Settlement,
                  SettlementRefReused)
 
 
-def payment_id(payee: Payee, ref: str) -> UUID:
-    return uuid5(NAMESPACE, f"{payee.kind}:{ref}")
+def payment_id(payee: Payee, ref: str, tenant: str | None) -> UUID:
+    """The one payment a ref names in a tenant's book (the platform's ids are as they
+    always were; a tenant's kind reads ``payout@<tenant>``, which no platform ref makes)."""
+    kind = payee.kind if tenant is None else f"{payee.kind}@{tenant}"
+    return uuid5(NAMESPACE, f"{kind}:{ref}")
 
 
 def book_id(account: str) -> UUID:
@@ -144,63 +175,96 @@ def books_drawn_down(store: EventStore, transaction: LedgerTransaction) -> list[
 class Payouts:
     """Pay distributors and settle with suppliers, within what each is owed."""
 
-    def __init__(self, store: EventStore, writer: Writer, balances: BalanceSource) -> None:
+    def __init__(self, store: EventStore, writer: Writer, balances: BalanceSource,
+                 distribution: Distribution, suppliers: Suppliers) -> None:
         self._store = store
         self._writer = writer
         self._balances = balances
+        self._distribution = distribution
+        self._suppliers = suppliers
         # Payments to one payee queue in this process rather than clash in the store (a
         # fixed set of locks, shared by payees whose names hash alike); the book's version
         # still orders them against other processes.
         self._queues = [threading.Lock() for _ in range(QUEUES)]
 
     def pay_distributor(self, *, distributor_id: str, amount: Money, payout_ref: str,
-                        actor: str) -> Payout:
-        """Pay out commission; the same payout_ref again answers the same, and pays once."""
-        return self._pay(DISTRIBUTOR, distributor_id, amount, payout_ref, actor)
+                        actor: str, tenant: str | None) -> Payout:
+        """Pay out commission in ``tenant``'s book (its distributor's stored id); the same
+        payout_ref again answers the same, and pays once."""
+        return self._pay(DISTRIBUTOR, Payment(distributor_id, amount, payout_ref, actor,
+                                              tenant))
 
     def settle_supplier(self, *, supplier_id: str, amount: Money, settlement_ref: str,
-                        actor: str) -> Payout:
-        """Settle with a supplier; the same settlement_ref again answers the same."""
-        return self._pay(SUPPLIER, supplier_id, amount, settlement_ref, actor)
+                        actor: str, tenant: str | None) -> Payout:
+        """Settle with a supplier of ``tenant``; the same settlement_ref again answers the
+        same."""
+        return self._pay(SUPPLIER, Payment(supplier_id, amount, settlement_ref, actor, tenant))
 
-    def _pay(self, payee: Payee, payee_id: str, amount: Money, ref: str,
-             actor: str) -> Payout:
-        account = payee.payable(payee_id)
-        _check(payee, amount, ref)
+    def _pay(self, payee: Payee, asked: Payment) -> Payout:
+        _check(payee, asked.amount, asked.ref)
+        if asked.tenant is not None:
+            self._check_payee(payee, asked)
+        account = payee.payable(asked.payee_id)
         queue = self._queues[hash(account) % QUEUES]
 
         def attempt() -> Payout:
             with queue:
-                return self._attempt(payee, payee_id, account, amount, ref, actor)
+                return self._attempt(payee, account, asked)
         return retrying(attempt, attempts=ATTEMPTS, what=f"the payments to {account}")
 
-    def _attempt(self, payee: Payee, payee_id: str, account: str, amount: Money, ref: str,
-                 actor: str) -> Payout:
+    def _attempt(self, payee: Payee, account: str, asked: Payment) -> Payout:
         """Pay once, or answer the payment already made with this ref."""
-        done = self._existing(payee, ref)
+        done = self._store.find(payment_id(payee, asked.ref, asked.tenant))
         if done is not None:
-            return _same(done, payee, payee_id, amount)
+            return _same(done, payee, asked)
         book = self._book(account)
-        self._check_owed(account, amount)
-        book.record(kind=payee.kind, ref=ref, amount=amount)
-        paid = payee.aggregate(id=payment_id(payee, ref), payee_id=payee_id, amount=amount,
-                               ref=ref, actor=actor)
-        self._writer.save(book, paid, _transaction(payee, paid, account, actor))
+        self._check_owed(account, asked)
+        book.record(kind=payee.kind, ref=asked.ref, amount=asked.amount)
+        paid = payee.aggregate(id=payment_id(payee, asked.ref, asked.tenant),
+                               payee_id=asked.payee_id, amount=asked.amount, ref=asked.ref,
+                               actor=asked.actor, tenant=asked.tenant)
+        self._writer.save(book, paid, _transaction(payee, paid, account, asked.actor))
         return paid
 
-    def _check_owed(self, account: str, amount: Money) -> None:
+    def _check_payee(self, payee: Payee, asked: Payment) -> None:
+        """NotFound, as for an unknown id, unless the payee is the tenant's own: its
+        distributor (stored under its name), a supplier it registered, or a supplier no
+        one registered that its own batches made it owe. The platform may pay any payee
+        the ledger owes, as it always could."""
+        if payee is DISTRIBUTOR:
+            if tenant_of(asked.payee_id) != asked.tenant:
+                raise NotFound("no such distributor")
+            self._distribution.get(asked.payee_id)
+            return
+        try:
+            self._suppliers.get(asked.payee_id, viewer=asked.tenant)
+        except NotFound:
+            if not self._owed_unregistered(payee, asked):
+                raise
+
+    def _owed_unregistered(self, payee: Payee, asked: Payment) -> bool:
+        """Whether the supplier is registered by no one and the tenant's book has owed
+        it."""
+        try:
+            self._suppliers.get(asked.payee_id)
+            return False
+        except NotFound:
+            return asked.tenant is not None and self._balances.holds(
+                payee.payable(asked.payee_id), asked.tenant)
+
+    def _check_owed(self, account: str, asked: Payment) -> None:
         # Every payment saved before the book was loaded is in the log by now; once the
-        # projection has applied the log's end, the balance counts all of them.
+        # projection has applied the log's end, the balance counts all of them. A tenant
+        # pays what its own book owes (another tenant's batches may name the same
+        # supplier id, whose account then holds both tenants' legs).
         if not self._balances.wait_for(self._store.last_position(), CATCH_UP_SECONDS):
             raise ConcurrentUpdate("the ledger is still catching up; retry")
-        owed = -self._balances.posted_balance(account, amount.currency)
+        amount = asked.amount
+        owed = -self._balances.posted_balance(account, amount.currency, asked.tenant)
         if amount.amount > owed:
             raise InsufficientBalance(
                 f"{account} is owed {max(owed, 0)} {amount.currency}; cannot pay "
                 f"{amount.amount}", owed=max(owed, 0), currency=amount.currency)
-
-    def _existing(self, payee: Payee, ref: str) -> Payout | None:
-        return self._store.find(payment_id(payee, ref))
 
     def _book(self, account: str) -> PayoutBook:
         return (self._store.find(book_id(account))
@@ -215,9 +279,9 @@ def _check(payee: Payee, amount: Money, ref: str) -> None:
         raise ValidationFailed("amount must be more than zero")
 
 
-def _same(done: Payout, payee: Payee, payee_id: str, amount: Money) -> Payout:
+def _same(done: Payout, payee: Payee, asked: Payment) -> Payout:
     """The payment already made with this ref, if it is the one asked for again."""
-    if done.payee_id != payee_id or done.amount != amount:
+    if done.payee_id != asked.payee_id or done.amount != asked.amount:
         raise payee.reused(f"{payee.kind}_ref {done.ref} was used for another {payee.kind}")
     return done
 
@@ -225,6 +289,10 @@ def _same(done: Payout, payee: Payee, payee_id: str, amount: Money) -> Payout:
 def _transaction(payee: Payee, paid: Payout, account: str, actor: str) -> LedgerTransaction:
     links: dict[str, Any] = {f"{payee.kind}_id": str(paid.id), f"{payee.kind}_ref": paid.ref,
                              payee.payee_link: paid.payee_id}
-    return LedgerTransaction.post(kind=payee.kind, cause=paid.ref, legs=[
-        Leg(account, paid.amount, payee.kind), Leg(BANK, -paid.amount, payee.kind)],
-        links=links, actor=actor)
+    # the platform's transactions keep the ids they always had; a tenant's derives from
+    # its payment's id, which already names the tenant
+    cause = paid.ref if paid.tenant is None else str(paid.id)
+    return LedgerTransaction.post(
+        kind=payee.kind, cause=cause,
+        legs=[Leg(account, paid.amount, payee.kind), Leg(BANK, -paid.amount, payee.kind)],
+        links=links, actor=actor, tenant=paid.tenant)

@@ -173,7 +173,7 @@ class Refunds:
         if order.distributor_id:
             links["distributor_id"] = order.distributor_id
         return LedgerTransaction.post(kind="refund", cause=refund_id, legs=legs, links=links,
-                                      actor=actor)
+                                      actor=actor, tenant=order.tenant)
 
     def _cost_back(self, code: Code) -> list[Leg]:
         """Back on sale: the supplier is owed nothing for it. Written off: the supplier is

@@ -142,7 +142,7 @@ class Sales:
         if any(p.allow_below_cost for p in products.values()) \
                 and self.inverted(order, codes, products):
             links["price_inverted"] = "true"
-        return _post(paid["payment_ref"], legs, links, paid["actor"])
+        return _post(paid["payment_ref"], legs, links, paid["actor"], order.tenant)
 
     @staticmethod
     def refunded_on_arrival(order: Order, paid: dict[str, Any]) -> LedgerTransaction | None:
@@ -152,7 +152,8 @@ class Sales:
         account = clearing(paid["provider"])
         legs = [Leg(account, amount, "capture"), Leg(UNEARNED, -amount, "capture"),
                 Leg(UNEARNED, amount, REFUND_PAID_BACK), Leg(account, -amount, REFUND_PAID_BACK)]
-        return _post(paid["payment_ref"], legs, _links(order, paid), paid["actor"])
+        return _post(paid["payment_ref"], legs, _links(order, paid), paid["actor"],
+                     order.tenant)
 
     def _cost_legs(self, code: Code) -> list[Leg]:
         unit = self.costs.of(code)
@@ -223,9 +224,9 @@ def _links(order: Order, paid: dict[str, Any]) -> dict[str, str]:
     return links
 
 
-def _post(payment_ref: str, legs: list[Leg], links: dict[str, str],
-          actor: str) -> LedgerTransaction | None:
+def _post(payment_ref: str, legs: list[Leg], links: dict[str, str], actor: str,
+          tenant: str | None) -> LedgerTransaction | None:
     if not any(leg.amount.amount for leg in legs):
         return None  # a free order moves no money and costs nothing: nothing to post
     return LedgerTransaction.post(kind=SALE, cause=sale_cause(payment_ref), legs=legs,
-                                  links=links, actor=actor)
+                                  links=links, actor=actor, tenant=tenant)

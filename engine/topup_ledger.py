@@ -27,7 +27,7 @@ def captured(order: Order, paid: dict[str, Any]) -> LedgerTransaction | None:
     amount = Money(paid["amount"], paid["currency"])
     legs = [Leg(clearing(paid["provider"]), amount, "capture"),
             Leg(UNEARNED, -amount, "capture: top-up not yet delivered")]
-    return _post("sale", paid["payment_ref"], legs, _links(order), paid["actor"])
+    return _post("sale", paid["payment_ref"], legs, _links(order), paid["actor"], order.tenant)
 
 
 def delivered(order: Order, attempt: Attempt, commission: list[Leg],
@@ -39,7 +39,7 @@ def delivered(order: Order, attempt: Attempt, commission: list[Leg],
             Leg(supplier_payable(attempt.supplier_id), -attempt.cost, "top-up cost"),
             *commission]
     links = {**_links(order), "supplier_id": attempt.supplier_id}
-    return _post(TOPUP, str(order.id), legs, links, actor)
+    return _post(TOPUP, str(order.id), legs, links, actor, order.tenant)
 
 
 def refunded(order: Order, refund_id: str, actor: str) -> LedgerTransaction | None:
@@ -48,7 +48,7 @@ def refunded(order: Order, refund_id: str, actor: str) -> LedgerTransaction | No
     legs = [Leg(UNEARNED, order.total, "refund paid back"),
             Leg(clearing(payment["provider"]), -order.total, "refund paid back")]
     links = {**_links(order), "refund_id": refund_id}
-    return _post("refund", refund_id, legs, links, actor)
+    return _post("refund", refund_id, legs, links, actor, order.tenant)
 
 
 def credited_late(order: Order, attempt: Attempt, actor: str) -> LedgerTransaction | None:
@@ -57,7 +57,7 @@ def credited_late(order: Order, attempt: Attempt, actor: str) -> LedgerTransacti
     legs = [Leg(WRITE_OFFS, attempt.cost, LATE_MEMO),
             Leg(supplier_payable(attempt.supplier_id), -attempt.cost, LATE_MEMO)]
     links = {**_links(order), "supplier_id": attempt.supplier_id}
-    return _post(TOPUP, f"late:{attempt.reference}", legs, links, actor)
+    return _post(TOPUP, f"late:{attempt.reference}", legs, links, actor, order.tenant)
 
 
 def _links(order: Order) -> dict[str, str]:
@@ -71,8 +71,9 @@ def _links(order: Order) -> dict[str, str]:
     return links
 
 
-def _post(kind: str, cause: str, legs: list[Leg], links: dict[str, str],
-          actor: str) -> LedgerTransaction | None:
+def _post(kind: str, cause: str, legs: list[Leg], links: dict[str, str], actor: str,
+          tenant: str | None) -> LedgerTransaction | None:
     if not any(leg.amount.amount for leg in legs):
         return None  # a free top-up from a free offer moves no money
-    return LedgerTransaction.post(kind=kind, cause=cause, legs=legs, links=links, actor=actor)
+    return LedgerTransaction.post(kind=kind, cause=cause, legs=legs, links=links, actor=actor,
+                                  tenant=tenant)

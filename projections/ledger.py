@@ -1,6 +1,10 @@
 """The ledger read model: one row per leg of every ledger transaction, and per account (and
 currency) its running debits, credits and balance (docs/ledger.md).
 
+Each leg carries the tenant whose book its transaction is in (NULL: the platform's). The
+accounts' running sums are the consolidated book; a tenant's book is summed from its legs
+(projections/ledger_queries.py).
+
 Balances are debits − credits, so a liability or income account that is owed or has earned
 shows a negative balance. Running sums are added in Python and kept within a BIGINT: a debit
 or credit total only grows, so clamping it at each chunk gives the same result however the
@@ -20,7 +24,7 @@ from projections.projection import Chunk, Projection, Table, bigint, event_handl
 
 LINKS = ("order_id", "refund_id", "payout_id", "settlement_id", "payment_ref", "provider")
 ENTRY_COLUMNS = ("txn_id", "leg", "position", "kind", "account", "amount", "currency", "memo",
-                 "code_id") + LINKS + ("at",)
+                 "code_id") + LINKS + ("at", "tenant")
 ACCOUNTS_A_READ = 500
 ACCOUNT_COLUMNS = ("account", "currency", "debits", "credits", "balance", "entries")
 
@@ -29,7 +33,7 @@ LEDGER_ENTRIES = Table("ledger_entries", (
     "position BIGINT NOT NULL, kind TEXT, account TEXT NOT NULL, amount BIGINT NOT NULL, "
     "currency TEXT NOT NULL, memo TEXT, code_id TEXT, order_id TEXT, refund_id TEXT, "
     "payout_id TEXT, settlement_id TEXT, payment_ref TEXT, provider TEXT, at TEXT NOT NULL, "
-    "PRIMARY KEY (txn_id, leg))",
+    "tenant TEXT, PRIMARY KEY (txn_id, leg))",
     "CREATE INDEX IF NOT EXISTS ledger_entries_account "
     "ON ledger_entries (account, position, leg)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_account_at ON ledger_entries (account, at)",
@@ -38,6 +42,8 @@ LEDGER_ENTRIES = Table("ledger_entries", (
     # Partial: most legs name no code, and the replay pays for every indexed row.
     "CREATE INDEX IF NOT EXISTS ledger_entries_code ON ledger_entries (code_id) "
     "WHERE code_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_tenant ON ledger_entries (tenant, account, at) "
+    "WHERE tenant IS NOT NULL",
 ), "txn_id, leg")
 
 LEDGER_ACCOUNTS = Table("ledger_accounts", (
@@ -58,6 +64,11 @@ class LedgerProjection(Projection):
     name = "ledger"
     tables = (LEDGER_ENTRIES, LEDGER_ACCOUNTS)
     project = event_handlers()
+
+    def create_tables(self, cursor: Cursor) -> None:
+        cursor.execute(LEDGER_ENTRIES.create[0])
+        _add_tenant_column(cursor)
+        super().create_tables(cursor)
 
     def open_chunk(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> LedgerChunk:
         return LedgerChunk(cursor)
@@ -80,10 +91,20 @@ def entry_rows(position: int, event: Any) -> list[tuple[Any, ...]]:
     links = event.links if isinstance(event.links, dict) else {}
     linked = tuple(key(_text(links.get(name))) for name in LINKS)
     at, txn_id = iso(event.timestamp), str(event.originator_id)
+    tenant = key(_text(getattr(event, "tenant", None)))
     return [(txn_id, number, position, event.kind, account_key(leg.account),
              bigint(leg.amount.amount), account_key(leg.amount.currency), leg.memo,
-             key(_text(leg.code_id))) + linked + (at,)
+             key(_text(leg.code_id))) + linked + (at, tenant)
             for number, leg in enumerate(event.legs)]
+
+
+def _add_tenant_column(cursor: Cursor) -> None:
+    """A table made before legs carried their tenant gains the column, NULL in every row:
+    the platform's, as a rebuild makes them (those transactions' events are upcast to no
+    tenant, engine/ledger.py), so the migrated table equals a rebuilt one."""
+    cursor.execute("SELECT * FROM ledger_entries WHERE 1 = 0")
+    if "tenant" not in {column[0] for column in cursor.description or ()}:
+        cursor.execute("ALTER TABLE ledger_entries ADD COLUMN tenant TEXT")
 
 
 def account_key(text: str) -> str:

@@ -1,18 +1,22 @@
 """Reads of the ledger read model (``ledger_entries``) and of the code index beside it, for
-reconciliation, statements and the journal. Only the documented columns are read."""
+reconciliation, statements and the journal. Only the documented columns are read.
+
+Reads by time take a book: a tenant's (only its legs, its accounts named as its book names
+them, engine/ledger.py ``in_book``) or, for None, the consolidated book of every tenant."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from engine.ledger import in_book
 from projections.database import ReadDatabase
 from projections.projection import key
 
 ENTRY_COLUMNS = ("txn_id", "leg", "position", "kind", "account", "amount", "currency", "memo",
                  "code_id", "order_id", "refund_id", "payout_id", "settlement_id",
-                 "payment_ref", "provider", "at")
+                 "payment_ref", "provider", "at", "tenant")
 SELECT = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger_entries"
 ORDERED = "ORDER BY position, txn_id, leg"
 KEPT = ("sold", "redeemed", "expired")  # a delivered code the buyer still holds
@@ -39,11 +43,13 @@ class Entry:
     payment_ref: str | None
     provider: str | None
     at: str
+    tenant: str | None = None  # the book it is in (None: the platform's)
 
     def under(self, parent: str) -> str | None:
-        """The account's last part when it is ``parent:<part>``, else None."""
-        head, _, part = self.account.rpartition(":")
-        return part if head == parent else None
+        """The account's part below ``parent`` when it is ``parent:<part>`` (a tenant's
+        distributor in the consolidated book: ``<tenant>:<id>``), else None."""
+        head, found, part = self.account.partition(f"{parent}:")
+        return part if found and not head else None
 
 
 class LedgerReads:
@@ -59,15 +65,25 @@ class LedgerReads:
         """The legs that name the code (its cost, reversal or write-off), in log order."""
         return self._entries(f"{SELECT} WHERE code_id = %s {ORDERED}", (key(code_id),))
 
-    def between(self, start: str | None, end: str | None,
-                account: str | None = None) -> list[Entry]:
-        """Legs posted at ``start`` <= at < ``end`` (either open), of one account or all."""
+    def between(self, start: str | None, end: str | None, account: str | None = None,
+                book: str | None = None) -> list[Entry]:
+        """Legs of ``book`` (None: every book) posted at ``start`` <= at < ``end`` (either
+        open), of one account (as stored) or all."""
         where, params = ["1 = 1"], []
-        for clause, value in (("at >= %s", start), ("at < %s", end), ("account = %s", account)):
+        for clause, value in (("at >= %s", start), ("at < %s", end), ("account = %s", account),
+                              ("tenant = %s", book)):
             if value is not None:
                 where.append(clause)
                 params.append(value)
-        return self._entries(f"{SELECT} WHERE {' AND '.join(where)} {ORDERED}", params)
+        return self.in_book(self._entries(f"{SELECT} WHERE {' AND '.join(where)} {ORDERED}",
+                                          params), book)
+
+    @staticmethod
+    def in_book(entries: list[Entry], book: str | None) -> list[Entry]:
+        """The entries with their accounts named as ``book`` names them."""
+        if book is None:
+            return entries
+        return [replace(entry, account=in_book(entry.account, book)) for entry in entries]
 
     def codes(self, code_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``{code_id: {sku, status, order_id}}`` from the code index."""

@@ -1,5 +1,6 @@
 """The ledger's journal for an accounting system (finance): CSV, one row per leg, or a
-Beancount file that ``bean-check`` accepts (projections/journal.py)."""
+Beancount file that ``bean-check`` accepts (projections/journal.py), of the caller's book: a
+tenant's, or the consolidated one for a platform key without a `Quanyi-Tenant` header."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from api.auth import require_platform
+from api.auth import require
 from api.csv_cells import csv_text
 from api.problems import ApiProblem
 from api.routes.reconciliation import DAY, calendar_day
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 CSV_EXAMPLE = (",".join(JOURNAL_COLUMNS) + "\r\n"
                "9b1e0c7a-5d3f-5a21-8e4b-2c6d7f8a9b0c,0,412,sale,assets:clearing:wechat,1990,"
                "CNY,capture,,9d2e4b61-7c3a-4f85-a0b9-1e2d3c4b5a69,,,,wx-4200001234,wechat,"
-               "2026-11-23T10:23:01.000002Z\r\n")
+               "2026-11-23T10:23:01.000002Z,\r\n")
 BEANCOUNT_EXAMPLE = (
     "2026-11-23 open Assets:Clearing:Wechat\n2026-11-23 open Income:Sales\n"
     "2026-11-23 open Liabilities:Unearned\n\n"
@@ -43,16 +44,17 @@ def journal(request: Request,
             to_text: str | None = Query(None, alias="to", pattern=DAY,
                                         examples=["2026-11-30"]),
             format: Literal["csv", "beancount"] = "csv",
-            _: Principal = Depends(require_platform("finance"))) -> Response:
-    """Every leg posted from `from` to `to` (UTC days, both included, either open) as CSV
-    or as a Beancount file."""
+            who: Principal = Depends(require("finance"))) -> Response:
+    """Every leg of the book posted from `from` to `to` (UTC days, both included, either
+    open) as CSV or as a Beancount file."""
     first = calendar_day(from_text, "from") if from_text else None
     last = calendar_day(to_text, "to") if to_text else None
     if first and last and last < first:
         raise ApiProblem(422, "validation_error", "to must not be before from")
     runtime = request.app.state.runtime
     runtime.read_your_writes()
-    entries = LedgerReads(runtime.read_db).between(_start(first), _after(last))
+    entries = LedgerReads(runtime.read_db).between(_start(first), _after(last),
+                                                   book=who.tenant)
     if format == "beancount":
         return Response(beancount(entries, first.isoformat() if first else None),
                         media_type="text/plain; charset=utf-8",

@@ -1,4 +1,6 @@
-"""Reconciliation (finance): an order's books, the daily statement, a provider's statement.
+"""Reconciliation (finance): an order's books, the daily statement, a provider's statement,
+each of the caller's book: a tenant's (its orders, its legs), or the consolidated one for a
+platform key without a `Quanyi-Tenant` header.
 
 The daily statement's CSV is one flat table: a ``section`` column (supplier, distributor,
 provider, total), the party and currency, then every figure; a figure that does not belong
@@ -14,13 +16,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require, require_platform
+from api.auth import require
 from api.csv_cells import csv_text
 from api.problems import ApiProblem
 from api.schemas import DailyStatementOut, OrderReconciliationOut, ProviderReconciliationOut
 from api.statement_csv import statement_lines
 from engine.keys import Principal
 from engine.ledger import clearing
+from engine.tenancy import shown
 from projections.ledger_reads import LedgerReads
 from projections.projection import iso
 from projections.provider_statements import match, period
@@ -57,10 +60,12 @@ def reconcile(order_id: UUID, request: Request,
     order = runtime.engine.orders.get(order_id, who.scope)
     runtime.read_your_writes()
     reads = LedgerReads(runtime.read_db)
-    entries = reads.of_order(str(order_id))
+    entries = reads.in_book(reads.of_order(str(order_id)), who.tenant)
     products = {item["sku"]: runtime.engine.catalog.get(item["sku"]) for item in order.items}
+    distributor_id = (shown(order.distributor_id) if order.distributor_id and who.tenant
+                      else order.distributor_id)  # as the book's accounts name it
     facts = OrderFacts(
-        order_id=str(order_id), currency=order.currency, distributor_id=order.distributor_id,
+        order_id=str(order_id), currency=order.currency, distributor_id=distributor_id,
         items=order.items, rates_bp={sku: p.commission_rates_bp for sku, p in products.items()},
         codes=reads.codes([e.code_id for e in entries if e.code_id]),
         units_kept=reads.units_kept(str(order_id)),
@@ -72,15 +77,16 @@ def reconcile(order_id: UUID, request: Request,
 def daily(request: Request,
           day_text: str = Query(alias="date", pattern=DAY, examples=["2026-11-23"]),
           format: Literal["json", "csv"] = "json",
-          _: Principal = Depends(require_platform("finance"))) -> Any:
-    """One UTC day: per supplier (units, top-ups, cost owed, settled), per distributor (commission,
+          who: Principal = Depends(require("finance"))) -> Any:
+    """One UTC day of the book: per supplier (units, top-ups, cost owed, settled), per distributor (commission,
     clawback, paid out), per payment provider (captured, refunded), and totals."""
     day = calendar_day(day_text, "date")
     runtime = request.app.state.runtime
     runtime.read_your_writes()
     start = datetime.combine(day, time(), tzinfo=timezone.utc)
     end = None if day == date.max else iso(start + timedelta(days=1))
-    statement = daily_statement(LedgerReads(runtime.read_db).between(iso(start), end))
+    statement = daily_statement(LedgerReads(runtime.read_db).between(iso(start), end,
+                                                                     book=who.tenant))
     if format == "csv":
         return Response(csv_text(CSV_HEADER, _daily_rows(statement)), media_type="text/csv",
                         headers={"Content-Disposition":
@@ -101,10 +107,10 @@ def _daily_rows(statement: dict[str, Any]) -> list[tuple[Any, ...]]:
 @router.post("/providers/{provider}/statements", response_model=ProviderReconciliationOut,
              openapi_extra=STATEMENT_BODY)
 async def provider_statement(provider: str, request: Request,
-                             _: Principal = Depends(require_platform("finance"))
+                             who: Principal = Depends(require("finance"))
                              ) -> dict[str, Any]:
     """Match a payment provider's statement (CSV `payment_ref,amount,type,at`) with the
-    provider's clearing account over the statement's first to last instant."""
+    provider's clearing account in the book over the statement's first to last instant."""
     account = clearing(provider)
     lines = statement_lines(await request.body())
     first, last = period(lines)
@@ -113,7 +119,7 @@ async def provider_statement(provider: str, request: Request,
     def booked() -> Any:
         runtime.read_your_writes()
         return LedgerReads(runtime.read_db).between(iso(first), iso(last + MICROSECOND),
-                                                    account)
+                                                    account, who.tenant)
 
     legs = await run_in_threadpool(booked)
     return {"provider": provider, "period_from": iso(first), "period_to": iso(last),

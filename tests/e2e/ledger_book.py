@@ -14,7 +14,7 @@ from engine.money import Money
 
 def _save(runtime, kind: str, legs: list[Leg], links: dict[str, str]) -> str:
     txn = LedgerTransaction.post(kind=kind, cause=uuid.uuid4().hex, legs=legs, links=links,
-                                 actor="test")
+                                 actor="test", tenant=None)
     runtime.engine.writer.save(txn)
     return str(txn.id)
 

@@ -14,6 +14,7 @@ import pytest
 from engine.ledger import SALES, LedgerTransaction, Leg, clearing
 from engine.money import Money
 from tests.e2e.ledger_book import post_payout, post_refund, post_sale, post_settlement
+from tests.e2e.test_tenant_wall import world  # noqa: F401 (a fixture)
 
 TODAY = datetime.now(timezone.utc).date()
 BEAN_CHECK = Path(sys.executable).with_name("bean-check")
@@ -33,7 +34,7 @@ def books(runtime) -> int:
     post_payout(runtime, distributor="d-1", amount=600)
     post_settlement(runtime, supplier="sup-1", amount=1500)
     runtime.engine.writer.save(LedgerTransaction.post(
-        kind="sale", cause="awkward", actor="t",
+        kind="sale", cause="awkward", actor="t", tenant=None,
         links={"order_id": 'o"2\\', "payment_ref": "-x", "provider": "default"},
         legs=[Leg(clearing(None), Money(5, "JPY"), AWKWARD_MEMO),
               Leg(SALES, Money(-5, "JPY"), AWKWARD_MEMO)]))
@@ -120,3 +121,19 @@ def test_a_bad_range_or_format_is_422(client, keys, query):
 
 def test_only_finance_reads_the_journal(client, keys):
     assert _journal(client, keys, role="support").status_code == 403
+
+
+def test_each_tenants_journal_and_the_consolidated_one_pass_bean_check(
+        client, runtime, world, tmp_path):
+    a, b = world
+    platform = runtime.engine.keys.issue(role="finance", name="platform-finance").secret
+    for headers in (a.keys["finance"], b.keys["finance"],
+                    {"Authorization": f"Bearer {platform}"}):
+        text = client.get("/v1/ledger/journal?format=beancount", headers=headers).text
+        checked = _bean_check(tmp_path, text)
+        assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + text
+    mine = client.get("/v1/ledger/journal?format=beancount", headers=a.keys["finance"]).text
+    assert "  Liabilities:Distributors:D-wall  " in mine and " * " in mine
+    whole = client.get("/v1/ledger/journal?format=beancount",
+                       headers={"Authorization": f"Bearer {platform}"}).text
+    assert "  Liabilities:Distributors:Ta:D-wall  " in whole

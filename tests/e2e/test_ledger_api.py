@@ -220,7 +220,7 @@ def test_an_account_in_two_currencies_is_read_one_currency_at_a_time(client, run
     post_sale(runtime)
     runtime.engine.writer.save(LedgerTransaction.post(kind="sale", cause="usd-1", legs=[
         Leg(BANK, Money(500, "USD"), "capture"), Leg(SALES, Money(-500, "USD"), "revenue")],
-        links={}, actor="t"))
+        links={}, actor="t", tenant=None))
     path = "/v1/ledger/accounts/income:sales"
     both = client.get(path, headers=finance)
     assert both.status_code == 422 and "CNY, USD" in both.json()["detail"]

@@ -267,3 +267,14 @@ def test_text_answers_and_bodies_carry_examples(doc):
     # CSV import, CSV export, Prometheus metrics, the daily statement's CSV, a provider's
     # CSV statement, the journal as CSV and as Beancount
     assert texts == 7
+
+
+def test_every_route_of_money_says_a_tenants_finance_key_works_in_its_own_book(doc):
+    money = [(path, method, op) for path, ops in doc["paths"].items()
+             for method, op in ops.items()
+             if path.startswith(("/v1/ledger", "/v1/reconciliation", "/v1/payouts"))
+             or path.endswith("/settlements")]
+    assert len(money) == 10
+    for path, method, op in money:
+        assert "finance" in op["x-roles"] and op["x-book"] == "tenant", (method, path)
+        assert "its tenant's book" in op["description"], (method, path)

@@ -143,3 +143,32 @@ def test_new_orders_sell_the_old_stock_and_an_old_order_is_refunded(runtime, cli
     assert refund.status_code == 201, refund.text
     balance = client.get("/v1/ledger/trial-balance", headers=bearer(runtime, "finance"))
     assert balance.json()["total_debits"] == balance.json()["total_credits"]
+
+
+def test_the_old_postings_stay_in_the_platforms_book(runtime, client):
+    """Transactions stored before tenants kept books are upcast to none, and the ledger
+    table made by the old code gains its tenant column with every row the platform's."""
+    caught_up(runtime)
+    acme = client.get("/v1/ledger/trial-balance",
+                      headers=bearer(runtime, "finance", tenant=made.TENANT))
+    assert acme.status_code == 200 and acme.json()["accounts"] == [], acme.text
+    whole = client.get("/v1/ledger/trial-balance", headers=bearer(runtime, "finance")).json()
+    assert whole["accounts"] and whole["total_debits"] == whole["total_credits"] > 0
+    with runtime.read_db.transaction(write=False) as cursor:
+        cursor.execute("SELECT COUNT(*), COUNT(tenant) FROM ledger_entries")
+        rows, of_tenants = cursor.fetchone()
+    assert rows > 0 and of_tenants == 0
+
+
+def test_an_old_payout_is_found_by_its_retry_and_pays_once(runtime, client):
+    finance = bearer(runtime, "finance")
+    account = f"/v1/ledger/accounts/liabilities:distributors:{made.DISTRIBUTOR}"
+    before = client.get(account, headers=finance).json()["balance"]
+    again = client.post("/v1/payouts", headers=finance, json={
+        "distributor_id": made.DISTRIBUTOR, "amount": 100, "payout_ref": "fix-payout"})
+    assert again.status_code == 201, again.text
+    assert again.json()["payout_ref"] == "fix-payout"
+    assert client.get(account, headers=finance).json()["balance"] == before
+    settled = client.post("/v1/suppliers/sup-1/settlements", headers=finance,
+                          json={"amount": 1000, "settlement_ref": "fix-settle"})
+    assert settled.status_code == 201, settled.text

@@ -87,7 +87,7 @@ def _refund(client, keys, order_id: str, code_id: str) -> dict:
 def _adjust(runtime, order_id: str, legs: list[Leg]) -> None:
     """A deliberately wrong transaction of the order, under a cause of its own."""
     runtime.engine.writer.save(LedgerTransaction.post(
-        kind="adjustment", cause=f"test-{uuid.uuid4().hex}", actor="t",
+        kind="adjustment", cause=f"test-{uuid.uuid4().hex}", actor="t", tenant=None,
         links={"order_id": order_id}, legs=legs))
 
 

@@ -61,9 +61,9 @@ def busy_log(rt: Runtime) -> list[str]:
     rt.engine.redemptions.redeem(code=code["code"], merchant_id="m-1", terminal_id=None,
                                  location=None, actor="t")
     rt.engine.payouts.pay_distributor(distributor_id="d1", amount=Money(100, "CNY"),
-                                      payout_ref="po-1", actor="t")
+                                      payout_ref="po-1", actor="t", tenant=None)
     rt.engine.payouts.settle_supplier(supplier_id="sup-1", amount=Money(500, "CNY"),
-                                      settlement_ref="st-1", actor="t")
+                                      settlement_ref="st-1", actor="t", tenant=None)
     caught_up(rt)
     return [r.code for r in rows] + [r.pin for r in rows if r.pin]
 

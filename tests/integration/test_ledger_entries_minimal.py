@@ -9,8 +9,8 @@ from tests.conftest import caught_up
 
 def test_a_posted_transaction_lands_one_row_per_leg_and_account_totals(runtime):
     runtime.engine.writer.save(LedgerTransaction.post(
-        kind="sale", cause="p-1", actor="t", links={"order_id": "o-1", "payment_ref": "p-1",
-                                                    "provider": "alipay"},
+        kind="sale", cause="p-1", actor="t", tenant=None,
+        links={"order_id": "o-1", "payment_ref": "p-1", "provider": "alipay"},
         legs=[Leg(clearing("alipay"), Money(990, "CNY"), "capture"),
               Leg(UNEARNED, Money(-990, "CNY"), "capture"),
               Leg(UNEARNED, Money(990, "CNY"), "revenue"),

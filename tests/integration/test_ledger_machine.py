@@ -132,7 +132,7 @@ class LedgerMachine(RuleBasedStateMachine):
         available = self._distributor_balance(distributor)
         refused = self._refused(lambda: self.rt.engine.payouts.pay_distributor(
             distributor_id=distributor, amount=Money(amount, "CNY"),
-            payout_ref=self._next("po"), actor="key:finance"))
+            payout_ref=self._next("po"), actor="key:finance", tenant=None))
         assert refused == (amount > available)
         if not refused:
             self.paid_out[distributor] += amount
@@ -143,7 +143,7 @@ class LedgerMachine(RuleBasedStateMachine):
         owed = self.owed_cost[supplier] - self.settled[supplier]
         refused = self._refused(lambda: self.rt.engine.payouts.settle_supplier(
             supplier_id=supplier, amount=Money(amount, "CNY"),
-            settlement_ref=self._next("st"), actor="key:finance"))
+            settlement_ref=self._next("st"), actor="key:finance", tenant=None))
         assert refused == (amount > owed)
         if not refused:
             self.settled[supplier] += amount

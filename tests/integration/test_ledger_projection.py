@@ -29,7 +29,8 @@ def post_sale(rt, *, paid: int = 1990, cost: int = 1500, commission: int = 99,
         Leg(supplier_payable(supplier), cny(-cost), "cost", code_id),
         Leg(COMMISSION, cny(commission), "commission"),
         Leg(distributor_payable(distributor), cny(-commission), "commission")],
-        links={"order_id": "o-1", "payment_ref": "wx-1", "provider": "wechat"}, actor="t")
+        links={"order_id": "o-1", "payment_ref": "wx-1", "provider": "wechat"}, actor="t",
+        tenant=None)
     rt.engine.writer.save(txn)
     return txn
 

@@ -13,7 +13,7 @@ def sale(cause: str, memo: str = "capture") -> LedgerTransaction:
     return LedgerTransaction.post(kind="sale", cause=cause, legs=[
         Leg(clearing("alipay"), Money(990, "CNY"), memo),
         Leg(SALES, Money(-990, "CNY"), "revenue", code_id=str(uuid.uuid4()))],
-        links={"order_id": "o-9"}, actor="t")
+        links={"order_id": "o-9"}, actor="t", tenant=None)
 
 
 def test_a_transaction_is_read_back_with_its_money_and_legs(runtime):

@@ -36,10 +36,10 @@ def pay(rt, kind: str, ref: str) -> bool:
     try:
         if kind == "payout":
             payouts.pay_distributor(distributor_id="d-1", amount=Money(ASK, "CNY"),
-                                    payout_ref=ref, actor="t")
+                                    payout_ref=ref, actor="t", tenant=None)
         else:
             payouts.settle_supplier(supplier_id="sup-1", amount=Money(ASK, "CNY"),
-                                    settlement_ref=ref, actor="t")
+                                    settlement_ref=ref, actor="t", tenant=None)
     except InsufficientBalance:
         return False
     return True
@@ -80,8 +80,8 @@ class RefundWhileDeciding:
     def __init__(self, balances, refund) -> None:
         self._balances, self._refund, self.refunds = balances, refund, []
 
-    def posted_balance(self, account: str, currency: str) -> int:
-        balance = self._balances.posted_balance(account, currency)
+    def posted_balance(self, account: str, currency: str, book: str | None) -> int:
+        balance = self._balances.posted_balance(account, currency, book)
         if not self.refunds:
             worker = threading.Thread(target=lambda: self.refunds.append(self._refund()))
             worker.start()
@@ -101,7 +101,7 @@ def test_a_refund_clawing_back_while_a_payout_decides_is_counted_before_it_pays(
     payouts._balances = deciding
     with pytest.raises(InsufficientBalance):
         payouts.pay_distributor(distributor_id="c3", amount=Money(1000, "CNY"),
-                                payout_ref="p-1", actor="t")
+                                payout_ref="p-1", actor="t", tenant=None)
     assert len(deciding.refunds) == 1  # the refund was saved, the payout was not
     caught_up(runtime)
     assert runtime.ledger.balance(distributor_payable("c3"), "CNY") == 0

@@ -207,7 +207,7 @@ def test_ledger_sums_beyond_a_bigint_and_hostile_names_project_and_verify(runtim
         save(runtime, LedgerTransaction(id=uuid.uuid4(), kind=HOSTILE,
                                         legs=[huge] * 400 + [long_leg] * (n == 0),
                                         links={"order_id": LONG, "provider": "\x00"},
-                                        actor=""))
+                                        actor="", tenant=None))
     caught_up(runtime)
     assert not runtime.runner.health.failing and runtime.runner.health.errors == 0
     hostile, long = sorted(runtime.ledger.accounts(), key=lambda a: len(a["account_id"]))

@@ -20,7 +20,7 @@ def sale_legs(paid: int = 1990, cost: int = 1500) -> list[Leg]:
 
 def test_a_balanced_transaction_is_posted_with_an_id_from_its_cause():
     txn = LedgerTransaction.post(kind="sale", cause="pay-1", legs=sale_legs(),
-                                 links={"order_id": "o-1"}, actor="t")
+                                 links={"order_id": "o-1"}, actor="t", tenant=None)
     assert txn.id == transaction_id("sale", "pay-1") != transaction_id("refund", "pay-1")
     assert sum(leg.amount.amount for leg in txn.legs) == 0
 
@@ -28,20 +28,23 @@ def test_a_balanced_transaction_is_posted_with_an_id_from_its_cause():
 def test_an_unbalanced_transaction_never_gets_an_event():
     legs = sale_legs()[:-1]
     with pytest.raises(UnbalancedTransaction):
-        LedgerTransaction.post(kind="sale", cause="pay-2", legs=legs, links={}, actor="t")
+        LedgerTransaction.post(kind="sale", cause="pay-2", legs=legs, links={}, actor="t",
+                               tenant=None)
 
 
 def test_legs_balance_per_currency_not_in_sum():
     legs = [Leg(clearing(None), Money(100, "CNY"), "capture"),
             Leg(SALES, Money(-100, "USD"), "revenue")]
     with pytest.raises(UnbalancedTransaction):
-        LedgerTransaction.post(kind="sale", cause="pay-3", legs=legs, links={}, actor="t")
+        LedgerTransaction.post(kind="sale", cause="pay-3", legs=legs, links={}, actor="t",
+                               tenant=None)
 
 
 def test_zero_legs_are_dropped_and_an_empty_transaction_refused():
     with pytest.raises(UnbalancedTransaction):
         LedgerTransaction.post(kind="sale", cause="pay-4", legs=[
-            Leg(SALES, Money(0, "CNY"), "revenue")], links={}, actor="t")
+            Leg(SALES, Money(0, "CNY"), "revenue")], links={}, actor="t",
+                               tenant=None)
 
 
 @pytest.mark.parametrize("name", ["", "a b", "x" * 65, "a:b:c", ":b", "\x00"])
@@ -54,12 +57,13 @@ def test_an_account_outside_the_chart_is_refused():
     with pytest.raises(ValidationFailed):
         LedgerTransaction.post(kind="sale", cause="pay-5", legs=[
             Leg("things:x", Money(1, "CNY"), "x"), Leg(SALES, Money(-1, "CNY"), "x")],
-            links={}, actor="t")
+            links={}, actor="t",
+                               tenant=None)
 
 
 def test_a_posted_event_round_trips_through_the_transcoder():
     txn = LedgerTransaction.post(kind="sale", cause=str(uuid.uuid4()), legs=sale_legs(),
-                                 links={"order_id": "o-1"}, actor="t")
+                                 links={"order_id": "o-1"}, actor="t", tenant=None)
     event = txn.collect_events()[0]
     transcoder = OrjsonTranscoder()
     state = transcoder.decode(transcoder.encode({"legs": event.legs}))
