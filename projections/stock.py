@@ -24,7 +24,7 @@ from typing import Any
 from engine.catalog import Product
 from engine.codes import AVAILABLE, EXPIRED, RESERVED, VOIDED, Code
 from projections.database import Cursor
-from projections.projection import Chunk, Projection, Table, event_handlers, iso
+from projections.projection import Chunk, Projection, Table, bigint, event_handlers, iso
 
 LOAD_CHUNK = 500
 
@@ -133,11 +133,12 @@ class StockProjection(Projection):
             chunk.changed.discard(sku)
             chunk.cleared.add(sku)
             return
+        threshold = bigint(event.threshold)  # the API caps it; a stored event may not
         level = chunk.levels.get(sku)
         if level is None:
             available = self._inventory(chunk.cursor, sku) + chunk.moved[sku]
-            level = chunk.levels[sku] = Level(available, event.threshold, False)
-        level.threshold = event.threshold
+            level = chunk.levels[sku] = Level(available, threshold, False)
+        level.threshold = threshold
         level.low = level.available < level.threshold
         chunk.cleared.discard(sku)
         chunk.changed.add(sku)

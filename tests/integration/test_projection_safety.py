@@ -22,6 +22,7 @@ from replay.rebuild import rebuild
 from replay.verify import Outcome, verify
 from projections.live import all_projections
 from tests.conftest import caught_up
+from tests.integration.helpers import define_product
 
 LAST_INSTANT = datetime.fromisoformat("9999-12-31T23:59:59-01:00")  # UTC: year 10000
 FIRST_INSTANT = datetime.fromisoformat("0001-01-01T00:00:00+05:00")  # UTC: year 0
@@ -196,6 +197,19 @@ def test_a_code_created_with_no_expiry_and_an_order_at_the_edges_project(runtime
     assert runtime.codes.code(code.id)["expires_at"] is None
     assert runtime.runner.health.errors == 0
 
+
+
+def test_a_low_stock_threshold_beyond_a_bigint_projects_held_at_its_ceiling(runtime):
+    """The API caps a threshold; a stored event may hold up to 2**64 - 1 all the same."""
+    sku = define_product(runtime)
+    product = runtime.engine.catalog.get(sku)
+    product.set_low_stock_threshold(sku=sku, threshold=2 ** 64 - 1, actor="")
+    save(runtime, product)
+    caught_up(runtime)
+    assert not runtime.runner.health.failing and runtime.runner.health.errors == 0
+    with runtime.read_db.transaction() as cursor:
+        cursor.execute("SELECT threshold, low FROM stock_levels WHERE sku = %s", (sku,))
+        assert cursor.fetchall() == [(2 ** 63 - 1, 1)]
 
 
 def test_ledger_sums_beyond_a_bigint_and_hostile_names_project_and_verify(runtime, settings):
