@@ -510,7 +510,8 @@ def _posting(txn: Event, index: int, leg: dict[str, Any]) -> dict[str, Any]:
     return {"txn_id": str(txn.originator_id), "leg": index, "position": txn.position,
             "kind": txn.state["kind"], "account_id": leg["account"], "amount": leg["amount"],
             "currency": leg["currency"], "memo": leg["memo"], "code_id": leg["code_id"],
-            **{name: _text(links.get(name)) for name in LINKS}, "at": txn.at}
+            **{name: _text(links.get(name)) for name in LINKS}, "at": txn.at,
+            "tenant": txn.state.get("tenant")}  # None: the platform's, or stored before books
 
 
 def _text(value: Any) -> str | None:

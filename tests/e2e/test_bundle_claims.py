@@ -25,7 +25,8 @@ from tests.e2e.test_audit_bundles import order_bundle, redeemed_code, refunded_o
 # fails test_the_claim_fields_are_these until it is listed here, and so is edited below.
 POSTING_FIELDS = [f"postings[].{name}" for name in (
     "txn_id", "leg", "position", "kind", "account_id", "amount", "currency", "memo", "code_id",
-    "order_id", "refund_id", "payout_id", "settlement_id", "payment_ref", "provider", "at")]
+    "order_id", "refund_id", "payout_id", "settlement_id", "payment_ref", "provider", "at",
+    "tenant")]
 CLAIM_FIELDS = {
     "order": [f"order.{name}" for name in (
         "order_id", "status", "buyer_id", "amount", "currency", "items[].sku",
