@@ -163,3 +163,11 @@ def test_an_unknown_claim_is_said_not_checked(real_bundles):
     last = check_bundle(bundle, real_bundles["key"]).lines[-1]
     assert "order.vip (unknown to this verifier)" in last
     assert "claims.delivery_note (not a claim this verifier knows)" in last
+
+
+def test_a_bundle_made_before_tenants_books_claims_no_tenant_and_still_verifies(real_bundles):
+    bundle = copy.deepcopy(real_bundles["order"])
+    for posting in bundle["claims"]["postings"]:
+        assert posting.pop("tenant") is None
+    verified = check_bundle(bundle, real_bundles["key"])
+    assert verified.lines == check_bundle(real_bundles["order"], real_bundles["key"]).lines
