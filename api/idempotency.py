@@ -168,32 +168,35 @@ class IdempotencyMiddleware:
     async def _outcome(self, scope: Scope, body: bytes, receive: Receive,
                        command: Command) -> HeldAnswer:
         """The command's answer: from its receipt when it committed already (its first
-        answer was lost), else from running it under its key, its receipt kept by each save."""
-        found = await _threaded(find_receipt, self.runtime.store, command.receipt_id)
-        if found is not None and found.request_digest != command.request_digest:
-            return await HeldAnswer.of(_refusal("reused"), scope, receive)
-        if found is not None:
-            derived = await answer_from_receipt(scope, found)
-            if derived is not None:
-                return HeldAnswer.made(*derived)
-            command.stored = found  # run again (natural ids make it safe), receipt extended
+        answer was lost), else from running it under its key, its receipt kept by each save.
+        A refusal of a run that saved nothing may be the work of another run of the same
+        key, which committed after this one looked for the receipt (a claim taken over
+        while its live holder's lease was lost to a database restart): that run's receipt,
+        which this run's save clashed with, then answers."""
+        found, answer = await self._from_receipt(scope, receive, command)
+        if answer is not None:
+            return answer
+        command.stored = found  # run again (natural ids make it safe), receipt extended
         with under_key(command):
             answer = await self._run(scope, body, receive)
         if answer.status < 400 or command.stored is not None:
             return answer
-        return await self._committed_meanwhile(scope, answer, command)
+        found, again = await self._from_receipt(scope, receive, command)
+        same = found is not None and found.request_digest == command.request_digest
+        return again if same and again is not None else answer
 
-    async def _committed_meanwhile(self, scope: Scope, refused: HeldAnswer,
-                                   command: Command) -> HeldAnswer:
-        """A refusal of a run that saved nothing may be the work of another run of the same
-        key, which committed after this one looked for the receipt: a claim taken over
-        while its live holder's lease was lost to a database restart. That run's receipt,
-        which this run's save clashed with, then answers; otherwise the refusal stands."""
+    async def _from_receipt(self, scope: Scope, receive: Receive, command: Command
+                            ) -> tuple[Any, HeldAnswer | None]:
+        """The key's receipt, and the answer it gives: ``idempotency_key_reused`` for
+        another request, the route's declared answer for this one (None when the route
+        declares none, or when nothing committed)."""
         found = await _threaded(find_receipt, self.runtime.store, command.receipt_id)
-        if found is None or found.request_digest != command.request_digest:
-            return refused
+        if found is None:
+            return None, None
+        if found.request_digest != command.request_digest:
+            return found, await HeldAnswer.of(_refusal("reused"), scope, receive)
         derived = await answer_from_receipt(scope, found)
-        return refused if derived is None else HeldAnswer.made(*derived)
+        return found, None if derived is None else HeldAnswer.made(*derived)
 
     async def _run_and_keep(self, scope: Scope, body: bytes, receive: Receive, send: Send,
                             command: Command, claim: tuple[str, str]) -> None:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
 if TYPE_CHECKING:  # the store imports every aggregate's module, this one too
@@ -112,7 +111,4 @@ def kind_of(aggregate: Any) -> str:
 
 
 def find_receipt(store: "EventStore", receipt_id: UUID) -> CommandReceipt | None:
-    try:
-        return store.repository.get(receipt_id)
-    except AggregateNotFoundError:
-        return None
+    return store.find(receipt_id)  # type: ignore[no-any-return]
