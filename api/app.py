@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from api.responses import OrjsonResponse
 
 from api import openapi, problems
 from api.auth import AuthMiddleware
@@ -15,10 +14,26 @@ from api.body_limit import BodyLimitMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.limits import MissLimiter
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import (bundles, catalog, codes, distributors, feed, health, journal, keys,
-                        ledger, orders, payouts, reconciliation, redemptions,
-                        supplier_callbacks, suppliers, webhooks)
-from engine.supplier_protocol import MAX_CALLBACK_BYTES
+from api.responses import OrjsonResponse
+from api.routes import (
+    bundles,
+    catalog,
+    codes,
+    distributors,
+    feed,
+    health,
+    journal,
+    keys,
+    ledger,
+    orders,
+    payouts,
+    reconciliation,
+    redemptions,
+    supplier_callbacks,
+    suppliers,
+    webhooks,
+)
+from engine.topups.supplier_port import MAX_CALLBACK_BYTES
 from runtime import Runtime
 
 DESCRIPTION = """Event-sourced engine for card codes (卡密), redemption codes (兑换码) and

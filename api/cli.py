@@ -22,7 +22,7 @@ from uuid import UUID
 
 import typer
 
-from engine.errors import QuanyiError, StoreMissing, ValidationFailed
+from engine.kernel.errors import QuanyiError, StoreMissing, ValidationFailed
 from engine.settings import Settings
 
 app = typer.Typer(help="Quanyi: event-sourced card-code transaction engine.",
@@ -53,7 +53,7 @@ def options(init: bool = typer.Option(
 def _settings() -> Settings:
     """The settings of a CLI command, once its store is known to exist (or --init was given);
     names the store on standard error."""
-    from engine.store import store_exists
+    from engine.eventstore.store import store_exists
 
     create = _Asked.init
     settings = Settings.from_env(create_key=create)
@@ -85,8 +85,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     """Run the API with its projection runner and expiry sweeper."""
     import uvicorn
 
-    from engine.data_dir import private_dir
-    from engine.store import store_exists
+    from engine.eventstore.data_dir import private_dir
+    from engine.eventstore.store import store_exists
 
     # The workers build the app; settings and database are checked here first, so that a
     # bad one is one line from this process rather than a traceback from every worker.
@@ -148,7 +148,7 @@ def supplier_sim(
 @app.command()
 def init() -> None:
     """Create the store and its secret key where the settings point (kept if present)."""
-    from engine.store import store_exists
+    from engine.eventstore.store import store_exists
     from runtime import Runtime
 
     settings = Settings.from_env()
@@ -386,13 +386,13 @@ def _public_key(text: str | None) -> bytes | None:
 def verify_audit() -> None:
     """Walk the whole log against the audit tree and every signed head: exit 0 when every
     event matches, 1 naming the first that does not."""
-    from engine.store import open_event_store
+    from engine import open_store
     from replay.audit_log import AuditLog
     from replay.audit_verify import verify_audit as run_verify
     from replay.progress import progress_reporter
 
     settings = _settings()
-    store = open_event_store(settings)
+    store = open_store(settings)
     try:
         audit_log = AuditLog.open(settings, store)
     except QuanyiError:

@@ -21,7 +21,7 @@ lease (runtime/leases.py) ends when the process dies. An answer the database can
 that moment (a restart) is still sent, and kept by a background retry; meanwhile the live
 holder keeps the claim, so a retry is told "in progress", never run twice. What survives the
 holder's death between the command's commit and its kept answer (and a 5xx after the commit,
-and the 48 hours an answer is kept) is the command's receipt (engine/receipts.py), which
+and the 48 hours an answer is kept) is the command's receipt (engine/eventstore/receipts.py), which
 commits with its events: the command runs under its key (``under_key``), and a claimed key
 reads its receipt before it runs. A route declares how it answers from a receipt
 (api/receipt_answers.py); one that declares none runs again, which its natural ids make
@@ -52,9 +52,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.idempotency_claims import IdempotencyStore
 from api.problems import problem
 from api.receipt_answers import answer_from_receipt
-from engine.errors import Unavailable
-from engine.ids import receipt_id
-from engine.receipts import Command, find_receipt, under_key
+from engine.eventstore.receipts import Command, find_receipt, under_key
+from engine.kernel.errors import Unavailable
+from engine.kernel.ids import receipt_id
 
 COMMANDS = frozenset({"POST", "PUT"})  # the methods that change state
 SECRETS_FLAG = "answer_carries_secrets"

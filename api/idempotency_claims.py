@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from engine.errors import Unavailable
+from engine.kernel.errors import Unavailable
 from projections.projection import iso
 
 KEEP = timedelta(hours=48)

@@ -26,15 +26,45 @@ from starlette.staticfiles import StaticFiles
 
 from api import auth, problems
 from api.idempotency import COMMANDS
-from api.schemas import (BatchIn, BatchOut, BundleOut, CancelIn, ChannelPriceIn, CodeOut,
-                         DailyStatementOut, DistributorIn, DistributorOut, GeneratedOut,
-                         GenerateIn, InventoryOut, IssuedKeyOut, KeyIn, KeyListOut, KeyOut,
-                         LookupIn, MerchantCodeOut, OrderOut, OrderReconciliationOut, PaymentIn,
-                         Problem, ProviderReconciliationOut, ReasonIn, RedeemIn, RedemptionOut,
-                         RefundIn, RefundOut, ResolveTopupIn, RevealOut, OffersIn, OffersOut,
-                         SupplierCallbackIn, SupplierIn, SupplierOut)
+from api.schemas import (
+    BatchIn,
+    BatchOut,
+    BundleOut,
+    CancelIn,
+    ChannelPriceIn,
+    CodeOut,
+    DailyStatementOut,
+    DistributorIn,
+    DistributorOut,
+    GeneratedOut,
+    GenerateIn,
+    InventoryOut,
+    IssuedKeyOut,
+    KeyIn,
+    KeyListOut,
+    KeyOut,
+    LookupIn,
+    MerchantCodeOut,
+    OffersIn,
+    OffersOut,
+    OrderOut,
+    OrderReconciliationOut,
+    PaymentIn,
+    Problem,
+    ProviderReconciliationOut,
+    ReasonIn,
+    RedeemIn,
+    RedemptionOut,
+    RefundIn,
+    RefundOut,
+    ResolveTopupIn,
+    RevealOut,
+    SupplierCallbackIn,
+    SupplierIn,
+    SupplierOut,
+)
 from api.webhook_schemas import EXAMPLES as WEBHOOK_EXAMPLES
-from engine import errors
+from engine.kernel import errors
 
 SCHEMAS = "#/components/schemas/"
 PROBLEM_JSON = "application/problem+json"

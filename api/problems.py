@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from api.responses import OrjsonResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import errors
+from api.responses import OrjsonResponse
+from engine.kernel import errors
 
 log = logging.getLogger("quanyi.api")
 

@@ -1,5 +1,5 @@
 """How a command route answers the retry of its Idempotency-Key once the command is known
-to have committed (its receipt, engine/receipts.py) but its first answer was never kept: a
+to have committed (its receipt, engine/eventstore/receipts.py) but its first answer was never kept: a
 kill -9 came between the two. The route declares it:
 
     @router.post("/{order_id}/cancel", response_model=OrderOut)
@@ -28,8 +28,8 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.problems import domain_problem
-from engine.errors import QuanyiError
-from engine.receipts import CommandReceipt
+from engine.eventstore.receipts import CommandReceipt
+from engine.kernel.errors import QuanyiError
 
 View = Callable[[Request, CommandReceipt], Any]
 JSON = "application/json"

@@ -1,6 +1,6 @@
 """Request and response bodies of the HTTP API (money: integer minor units).
 
-Every text field is a `Text` and every instant an `Instant`: both apply engine/fields.py's
+Every text field is a `Text` and every instant an `Instant`: both apply engine/kernel/fields.py's
 rules, so a 422 names the field and the API refuses exactly what the engine would. Every
 money, quantity and count is a strict integer: JSON `true`, `"1990"` and `1990.0` are refused
 rather than read as numbers."""
@@ -13,14 +13,23 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Query
-from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict,
-                      Field, Strict, ValidationInfo, WithJsonSchema)
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
-from engine.catalog import MAX_MONEY
-from engine.errors import ValidationFailed
-from engine.fields import check_digits, check_instant, check_text
-from engine.tenancy import shown
+from engine.catalog.products import MAX_MONEY
+from engine.kernel.errors import ValidationFailed
+from engine.kernel.fields import check_digits, check_instant, check_text
+from engine.kernel.tenancy import shown
 
 MAX_POSITION = 2**62
 
@@ -618,8 +627,8 @@ class KeyListOut(BaseModel):
 
 # -- Distributors (分销) ----------------------------------------------------------------
 
-from engine.distribution import MAX_NAME as MAX_DISTRIBUTOR_NAME  # noqa: E402
-from engine.ledger import PART  # noqa: E402
+from engine.ledger.distribution import MAX_NAME as MAX_DISTRIBUTOR_NAME  # noqa: E402
+from engine.ledger.transactions import PART  # noqa: E402
 
 DistributorId = Annotated[Text, Field(min_length=1, max_length=64, pattern=PART.pattern,
                                       description="names a ledger account: letters, digits, "
@@ -885,10 +894,14 @@ class ProviderReconciliationOut(BaseModel):
 
 # -- Suppliers of direct top-ups (直充) -------------------------------------------------
 
-from engine.suppliers import MAX_CREDENTIAL, MAX_CREDENTIALS, MAX_ENDPOINT  # noqa: E402
-from engine.suppliers import MAX_NAME as MAX_SUPPLIER_NAME  # noqa: E402
-from engine.suppliers import MAX_OFFERS  # noqa: E402
-from engine.topup_offers import MAX_PRIORITY  # noqa: E402
+from engine.topups.offers import MAX_PRIORITY  # noqa: E402
+from engine.topups.suppliers import (  # noqa: E402
+    MAX_CREDENTIAL,
+    MAX_CREDENTIALS,
+    MAX_ENDPOINT,
+    MAX_OFFERS,  # noqa: E402
+)
+from engine.topups.suppliers import MAX_NAME as MAX_SUPPLIER_NAME  # noqa: E402
 
 SupplierId = Annotated[Text, Field(min_length=1, max_length=64, pattern=PART.pattern,
                                    description="names a ledger account: letters, digits, "

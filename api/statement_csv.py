@@ -8,9 +8,9 @@ import io
 from datetime import datetime
 
 from api.problems import ApiProblem
-from engine.catalog import MAX_MONEY
-from engine.errors import ValidationFailed
-from engine.fields import check_digits, check_instant, check_text
+from engine.catalog.products import MAX_MONEY
+from engine.kernel.errors import ValidationFailed
+from engine.kernel.fields import check_digits, check_instant, check_text
 from projections.provider_statements import CAPTURE, REFUND, StatementLine
 
 COLUMNS = ("payment_ref", "amount", "type", "at")

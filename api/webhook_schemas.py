@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.schemas import Body, Int, Text, Timestamp
-from engine.catalog import MAX_THRESHOLD
-from engine.webhook_urls import MAX_URL
-from engine.webhooks import EVENT_TYPES, MAX_REASON
+from engine.catalog.products import MAX_THRESHOLD
+from engine.webhooks.endpoints import EVENT_TYPES, MAX_REASON
+from engine.webhooks.urls import MAX_URL
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 

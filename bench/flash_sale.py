@@ -38,8 +38,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (ROOT, bench_env, fresh_postgres_database,  # noqa: E402
-                          percentile, serve_subprocess)
+from bench.common import (  # noqa: E402
+    ROOT,
+    bench_env,
+    fresh_postgres_database,
+    percentile,
+    serve_subprocess,
+)
 
 CHAIN = ("bench-d1", "bench-d2", "bench-d3")  # root, child, leaf: orders carry the leaf
 RATES_BP = [1000, 500, 250]  # the leaf's level first
@@ -96,8 +101,8 @@ def report(label: str, elapsed: float, latencies: list[float]) -> float:
 
 def engine_run(env: dict[str, str], codes: int, buyers: int,
                distributor: bool = False) -> tuple[float, dict[str, int]]:
-    from engine.errors import SoldOut
-    from engine.imports import CodeRow
+    from engine.codes.imports import CodeRow
+    from engine.kernel.errors import SoldOut
     from engine.settings import Settings
     from runtime import Runtime
 
@@ -177,8 +182,8 @@ def unposted(rt, rows: list[tuple[str, str]]) -> int:
     """Delivered orders whose payment has no sale transaction (a tree from before the
     ledger posts none: -1)."""
     try:
-        from engine.ledger import transaction_id
-        from engine.sales import SALE
+        from engine.ledger.transactions import transaction_id
+        from engine.sales.postings import SALE
     except ImportError:
         return -1
     missing = 0

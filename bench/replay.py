@@ -31,8 +31,8 @@ IMPORT_BATCH = 100_000
 
 def build_log(rt, events: int) -> None:
     """Import codes in big batches, then sell a share through orders and redeem half of it."""
-    from engine.ids import code_id
-    from engine.imports import CodeRow
+    from engine.codes.imports import CodeRow
+    from engine.kernel.ids import code_id
 
     sku = f"REPLAY-{uuid.uuid4().hex[:6]}"
     rt.engine.catalog.define_product(sku=sku, name="Replay", delivery="card", price=990,

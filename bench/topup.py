@@ -36,12 +36,16 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (bench_env, fresh_postgres_database, percentile,  # noqa: E402
-                          serve_subprocess)
-from engine.fulfilment import Fulfilment, fulfilment_id  # noqa: E402
-from engine.orders import Order  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_env,
+    fresh_postgres_database,
+    percentile,
+    serve_subprocess,
+)
+from engine import open_store  # noqa: E402
+from engine.sales.orders import Order  # noqa: E402
 from engine.settings import Settings  # noqa: E402
-from engine.store import open_event_store  # noqa: E402
+from engine.topups.fulfilment import Fulfilment, fulfilment_id  # noqa: E402
 from supplier_sim import SimAdmin, SimConfig, SimServer  # noqa: E402
 from supplier_sim.onboarding import offer_top_up  # noqa: E402
 
@@ -120,7 +124,7 @@ def wait_told(receiver: WebhookReceiver, statuses: dict[str, str], timeout: floa
 def timings(env: dict[str, str], order_ids: list[str],
             told: dict[str, datetime]) -> dict[str, Any]:
     """Payment and decision instants of each order, from the log, and when it was told."""
-    store = open_event_store(Settings.from_env(env, create_key=False))
+    store = open_store(Settings.from_env(env, create_key=False))
     paid, decided, succeeded, webhooks, untold = [], [], [], [], 0
     try:
         for order_id in order_ids:

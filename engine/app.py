@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.breakers import CircuitBreakers
-from engine.catalog import Catalog
-from engine.code_desk import CodeDesk
-from engine.distribution import Distribution
-from engine.imports import Imports
+from engine.catalog.products import Catalog
+from engine.codes.desk import CodeDesk
+from engine.codes.imports import Imports
+from engine.codes.redemptions import Redemptions
+from engine.codes.reservations import CandidateSource, CodeAllocator, Reservations
+from engine.eventstore.store import EventStore
+from engine.topics import open_store
+from engine.eventstore.writer import Writer
+from engine.kernel.vault import Vault
 from engine.keys import Keys
-from engine.ordering import Orders
-from engine.payouts import BalanceSource, Payouts
-from engine.redemptions import Redemptions
-from engine.reservations import CandidateSource, CodeAllocator, Reservations
-from engine.sales import Sales
+from engine.ledger.distribution import Distribution
+from engine.ledger.payouts import BalanceSource, Payouts
+from engine.sales.desk import Orders
+from engine.sales.postings import Sales
 from engine.settings import Settings
-from engine.store import EventStore, open_event_store
-from engine.supplier_protocol import AdapterRegistry, SupplierTimeouts
-from engine.suppliers import Suppliers
-from engine.topups import Topups
-from engine.vault import Vault
-from engine.webhooks import Webhooks
-from engine.writer import Writer
-
+from engine.topups.breakers import CircuitBreakers
+from engine.topups.desk import Topups, opened_by_payment
+from engine.topups.supplier_port import AdapterRegistry, SupplierTimeouts
+from engine.topups.suppliers import Suppliers
+from engine.webhooks.endpoints import Webhooks
 
 IN_FLIGHT_MARGIN_SECONDS = 1.0  # a placement's time on the wire beyond the adapter's timeouts
 
@@ -50,7 +50,8 @@ class Engine:
         # one Sales for orders and top-ups: it keeps costs and commission chains per process
         self.sales = Sales(store, self.catalog, self.distribution)
         self.orders = Orders(store, self.writer, self.vault, self.catalog, self.reservations,
-                             self.distribution, self.sales, settings.reservation_ttl_seconds)
+                             self.distribution, self.sales, settings.reservation_ttl_seconds,
+                             opened_by_payment)
         self.suppliers = Suppliers(store, self.writer, self.vault, self.catalog,
                                    adapters or AdapterRegistry(), supplier_timeouts(settings),
                                    allow_private_urls=settings.supplier_allow_private_urls)
@@ -72,7 +73,7 @@ class Engine:
     def open(cls, settings: Settings, candidates: CandidateSource,
              on_saved: Callable[[], None] | None = None, *,
              balances: BalanceSource, adapters: AdapterRegistry | None = None) -> "Engine":
-        return cls(settings, open_event_store(settings), candidates, on_saved,
+        return cls(settings, open_store(settings), candidates, on_saved,
                    balances=balances, adapters=adapters)
 
     def close(self) -> None:

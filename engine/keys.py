@@ -1,7 +1,7 @@
 """API keys: issued once in clear, stored only as a keyed hash, each with one role.
 
 A key may be bound: a merchant key to the merchant it redeems for (its ``merchant_id``,
-by default its name), and a key of any role to a tenant (engine/tenancy.py): it then sees
+by default its name), and a key of any role to a tenant (engine/kernel/tenancy.py): it then sees
 and changes only that tenant's things, and a tenant's admin manages only its tenant's keys.
 A key may carry an expiry, and may be revoked; both take effect on every process at once,
 because each authentication reads the key's (one or two) events instead of trusting a
@@ -22,13 +22,19 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from engine.clock import utc_now
-from engine.errors import ConcurrentUpdate, Forbidden, InvalidState, NotFound, ValidationFailed
-from engine.ids import api_key_id
-from engine.store import EventStore
-from engine.tenancy import check_tenant, check_visible
-from engine.vault import Vault
-from engine.writer import Writer
+from engine.eventstore.store import EventStore
+from engine.eventstore.writer import Writer
+from engine.kernel.clock import utc_now
+from engine.kernel.errors import (
+    ConcurrentUpdate,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    ValidationFailed,
+)
+from engine.kernel.ids import api_key_id
+from engine.kernel.tenancy import check_tenant, check_visible
+from engine.kernel.vault import Vault
 
 ROLES = ("admin", "app", "merchant", "support", "finance")
 SEES_EVERY_OWNER = ("admin", "support", "finance")

@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from engine.data_dir import FILE_MODE, private_dir, private_file
-from engine.errors import SettingsError, StoreMissing
+from engine.eventstore.data_dir import FILE_MODE, private_dir, private_file
+from engine.kernel.errors import SettingsError, StoreMissing
 
 SECRET_KEY_FILE = "secret.key"
 AUDIT_KEY_FILE = "audit.key"
 MAX_BODY_BYTES = 32 * 2**20  # a 100,000-code JSON import of long codes and PINs fits
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # Four server processes and a command line fit PostgreSQL's default max_connections (100,
-# three of them reserved for superusers); engine/connections.py shares them out.
+# three of them reserved for superusers); engine/eventstore/connections.py shares them out.
 DATABASE_MAX_CONNECTIONS = 16
 DATABASE_MIN_CONNECTIONS = 9
 
@@ -55,13 +55,13 @@ class Settings:
     supplier_connect_timeout_seconds: float = 3.0
     supplier_timeout_seconds: float = 10.0  # an answer slower than this is UNKNOWN
     supplier_callback_tolerance_seconds: float = 300.0  # a callback's timestamp, at most
-    supplier_allow_private_urls: bool = False  # see engine/addresses.py
+    supplier_allow_private_urls: bool = False  # see engine/kernel/addresses.py
     webhook_timeout_seconds: float = 10.0  # one delivery attempt, connect to last byte
     webhook_retry_base_seconds: float = 5.0  # first retry; doubles each failure, jittered
     webhook_retry_max_seconds: float = 3600.0
     webhook_disable_after_seconds: float = 86400.0  # failing this long disables an endpoint
     webhook_poll_seconds: float = 1.0  # how often an idle endpoint looks for new events
-    webhook_allow_private_urls: bool = False  # see engine/webhook_urls.py
+    webhook_allow_private_urls: bool = False  # see engine/webhooks/urls.py
     webhook_workers: int = 8  # deliveries in flight at once, whatever the number of endpoints
     webhook_max_endpoints: int = 50  # enabled endpoints per owner (a tenant, or a key)
     audit_key: bytes = b""  # the Ed25519 seed that signs the audit log's heads

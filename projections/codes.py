@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from engine.codes import STATUSES, Batch, Code
-from engine.serialization import event_type, public_fields
+from engine.codes.codes import STATUSES, Batch, Code
+from engine.eventstore.transcoder import event_type, public_fields
 from projections.database import Cursor
 from projections.projection import (
     Chunk,

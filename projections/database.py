@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.connections import Budget, GuardedPool, StoreWatch
-from engine.data_dir import private_database
+from engine.eventstore.connections import Budget, GuardedPool, StoreWatch
+from engine.eventstore.data_dir import private_database
+from engine.eventstore.storage_full import disk_full, storage_full
 from engine.settings import Settings
-from engine.storage_full import disk_full, storage_full
 
 
 class Cursor(Protocol):

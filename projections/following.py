@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from engine.connections import probe_options
-from engine.errors import Unavailable
+from engine.eventstore.connections import probe_options
+from engine.kernel.errors import Unavailable
 
 RETRY_SECONDS = 1.0
 LISTEN_RECONNECT_SECONDS = 1.0

@@ -18,9 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.ledger import LedgerTransaction
+from engine.ledger.transactions import LedgerTransaction
 from projections.database import Cursor, storable
-from projections.projection import Chunk, Projection, Table, bigint, event_handlers, iso, key
+from projections.projection import (
+    Chunk,
+    Projection,
+    Table,
+    bigint,
+    event_handlers,
+    iso,
+    key,
+)
 
 LINKS = ("order_id", "refund_id", "payout_id", "settlement_id", "payment_ref", "provider")
 ENTRY_COLUMNS = ("txn_id", "leg", "position", "kind", "account", "amount", "currency", "memo",
@@ -101,7 +109,7 @@ def entry_rows(position: int, event: Any) -> list[tuple[Any, ...]]:
 def _add_tenant_column(cursor: Cursor) -> None:
     """A table made before legs carried their tenant gains the column, NULL in every row:
     the platform's, as a rebuild makes them (those transactions' events are upcast to no
-    tenant, engine/ledger.py), so the migrated table equals a rebuilt one."""
+    tenant, engine/ledger/transactions.py), so the migrated table equals a rebuilt one."""
     cursor.execute("SELECT * FROM ledger_entries WHERE 1 = 0")
     if "tenant" not in {column[0] for column in cursor.description or ()}:
         cursor.execute("ALTER TABLE ledger_entries ADD COLUMN tenant TEXT")

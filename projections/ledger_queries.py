@@ -2,7 +2,7 @@
 entries, the trial balance; also the balance source payouts check against.
 
 Each read is of a book: a tenant's (its legs only, summed from them, its accounts named as
-its book names them: engine/ledger.py ``in_book``) or, for None, the consolidated book of
+its book names them: engine/ledger/transactions.py ``in_book``) or, for None, the consolidated book of
 every tenant and the platform (the accounts' running sums), whose trial balance is the sum
 of theirs."""
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.ledger import account_type, in_book, stored_account
-from engine.errors import ValidationFailed
+from engine.kernel.errors import ValidationFailed
+from engine.ledger.transactions import account_type, in_book, stored_account
 from projections.database import ReadDatabase
 from projections.ledger import ENTRY_COLUMNS, account_key
 from projections.projection import iso, key
@@ -142,7 +142,7 @@ class LedgerQueries:
         transaction balances in every currency and lies in one book."""
         return trial_balance_of(self.accounts(as_of, book), as_of, currency)
 
-    # -- BalanceSource (engine/payouts.py) ----------------------------------------------
+    # -- BalanceSource (engine/ledger/payouts.py) ----------------------------------------------
 
     def posted_balance(self, account: str, currency: str, book: str | None) -> int:
         """The (stored) account's balance in the book as far as the projection has

@@ -2,7 +2,7 @@
 reconciliation, statements and the journal. Only the documented columns are read.
 
 Reads by time take a book: a tenant's (only its legs, its accounts named as its book names
-them, engine/ledger.py ``in_book``) or, for None, the consolidated book of every tenant."""
+them, engine/ledger/transactions.py ``in_book``) or, for None, the consolidated book of every tenant."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.ledger import in_book
+from engine.ledger.transactions import in_book
 from projections.database import ReadDatabase
 from projections.projection import key
 

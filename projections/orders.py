@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.orders import Order
+from engine.sales.orders import Order
 from projections.database import Cursor
 from projections.projection import (
     Chunk,

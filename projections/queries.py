@@ -7,7 +7,7 @@ from uuid import UUID
 
 import orjson
 
-from engine.codes import STATUSES
+from engine.codes.codes import STATUSES
 from projections.codes import INDEX_COLUMNS
 from projections.database import ReadDatabase
 from projections.projection import iso, key

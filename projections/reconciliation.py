@@ -23,9 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.ledger import COST_OF_SALES, SALES, UNEARNED, WRITE_OFFS
-from engine.money import BASIS_POINTS
-from engine.topup_ledger import LATE_MEMO, TOPUP
+from engine.kernel.money import BASIS_POINTS
+from engine.ledger.transactions import COST_OF_SALES, SALES, UNEARNED, WRITE_OFFS
+from engine.topups.postings import LATE_MEMO, TOPUP
 from projections.ledger_reads import Entry
 
 CLEARING = "assets:clearing"

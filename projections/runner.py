@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from engine.store import EventStore
+from engine.eventstore.store import EventStore
 from projections.database import Cursor, ReadDatabase
 from projections.following import LogFollower, RunnerHealth
 from projections.projection import Projection

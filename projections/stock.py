@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.catalog import Product
-from engine.codes import AVAILABLE, EXPIRED, RESERVED, VOIDED, Code
+from engine.catalog.products import Product
+from engine.codes.codes import AVAILABLE, EXPIRED, RESERVED, VOIDED, Code
 from projections.database import Cursor
 from projections.projection import Chunk, Projection, Table, bigint, event_handlers, iso
 

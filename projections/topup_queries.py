@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.fulfilment import OPEN
+from engine.topups.fulfilment import OPEN
 from projections.database import ReadDatabase
 
 COLUMNS = ("order_id", "sku", "status", "supplier_id", "attempts", "late_successes",

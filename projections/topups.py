@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.fulfilment import NEEDS_ATTENTION, OPEN, Fulfilment
+from engine.topups.fulfilment import NEEDS_ATTENTION, OPEN, Fulfilment
 from projections.projection import Chunk, Projection, Table, event_handlers, iso, key
 
 TOPUPS = Table("topups", (

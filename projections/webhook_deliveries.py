@@ -24,8 +24,8 @@ from uuid import uuid5
 
 import orjson
 
-from engine.errors import ConcurrentUpdate, NotFound
-from engine.ids import NAMESPACE
+from engine.kernel.errors import ConcurrentUpdate, NotFound
+from engine.kernel.ids import NAMESPACE
 from projections.database import Cursor, ReadDatabase
 from projections.projection import iso
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from engine.webhooks import WebhookEndpoint
+from engine.webhooks.endpoints import WebhookEndpoint
 from projections.database import Cursor, ReadDatabase
 from projections.projection import Chunk, Projection, Table, event_handlers, iso
 

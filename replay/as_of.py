@@ -3,7 +3,7 @@ only the latest state, and could itself be wrong).
 
 The instant's meaning, the same on every endpoint: an event counts when its timestamp (the
 moment its aggregate decided it, in UTC) is at or before ``as_of``. The instant must carry a
-timezone and lie within the years engine/fields.py admits.
+timezone and lie within the years engine/kernel/fields.py admits.
 
 Each question reads only the events that can bear on it: one aggregate's own stream (a code,
 an order and the codes it names), or the log's topic filter (the batches, then the codes
@@ -19,11 +19,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from engine.codes import STATUSES, Batch, Code
-from engine.errors import NotFound
-from engine.fields import check_instant
-from engine.orders import Order
-from engine.store import EventStore
+from engine.codes.codes import STATUSES, Batch, Code
+from engine.eventstore.store import EventStore
+from engine.kernel.errors import NotFound
+from engine.kernel.fields import check_instant
+from engine.sales.orders import Order
 from replay.log_reads import events_of_topics
 
 BATCH_TOPICS = (Batch.Created.TOPIC, Batch.Completed.TOPIC)

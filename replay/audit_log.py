@@ -20,10 +20,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from engine.connections import Budget
-from engine.errors import NotFound, StoreMissing
+from engine.eventstore.connections import Budget
+from engine.eventstore.store import EventStore
+from engine.kernel.errors import NotFound, StoreMissing
 from engine.settings import AUDIT_KEY_FILE, Settings
-from engine.store import EventStore
 from projections.database import ReadDatabase
 from replay import merkle
 from replay.audit_store import AuditTables

@@ -264,7 +264,7 @@ ORDER_TOPICS = {"quanyi:order.placed", "quanyi:order.paid", "quanyi:order.paymen
 
 
 def derive_order(events: list[Event]) -> dict[str, Any]:
-    """The order as its events make it (the same steps as engine/orders.py applies)."""
+    """The order as its events make it (the same steps as engine/sales/orders.py applies)."""
     order: dict[str, Any] = {}
     for event in events:
         if event.topic not in ORDER_TOPICS:
@@ -413,7 +413,7 @@ CODE_STEPS = {  # topic: (status after it, whether it ends the order's hold on t
 
 
 def derive_code(events: list[Event]) -> dict[str, Any]:
-    """The code as its events make it (the same steps as engine/codes.py applies)."""
+    """The code as its events make it (the same steps as engine/codes/codes.py applies)."""
     code: dict[str, Any] = {}
     for event in events:
         s, topic = event.state, event.topic

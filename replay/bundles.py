@@ -24,14 +24,14 @@ from uuid import UUID
 
 import orjson
 
-from engine.clock import utc_now
-from engine.codes import Code
-from engine.errors import ConcurrentUpdate, NotFound
-from engine.ids import payment_id
-from engine.ledger import LedgerTransaction, transaction_id
-from engine.orders import Order
-from engine.sales import SALE, sale_cause
-from engine.store import EventStore
+from engine.codes.codes import Code
+from engine.eventstore.store import EventStore
+from engine.kernel.clock import utc_now
+from engine.kernel.errors import ConcurrentUpdate, NotFound
+from engine.kernel.ids import payment_id
+from engine.ledger.transactions import LedgerTransaction, transaction_id
+from engine.sales.orders import Order
+from engine.sales.postings import SALE, sale_cause
 from replay.bundle_check import FORMAT
 from replay.merkle import SignedHead
 

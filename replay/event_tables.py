@@ -25,8 +25,8 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from engine.eventstore.store import EVENTS_FILE, EventStore
 from engine.settings import Settings
-from engine.store import EVENTS_FILE, EventStore
 
 Row = tuple[int, UUID, int, str, bytes]  # position, originator_id, version, topic, state
 LOCK_TIMEOUT_SECONDS = 30

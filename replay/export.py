@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from engine.clock import utc_now
-from engine.store import EventStore
-from engine.vault import Vault
+from engine.eventstore.store import EventStore
+from engine.kernel.clock import utc_now
+from engine.kernel.vault import Vault
 from projections.runner import Progress
 from replay.event_file import (
     KEY_CHECK_TEXT,

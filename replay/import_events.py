@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from engine.eventstore.store import EventStore
 from engine.settings import Settings
-from engine.store import EventStore
 from projections.database import ReadDatabase
 from projections.runner import Progress
 from replay.audit_store import AuditTables

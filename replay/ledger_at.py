@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.fields import check_instant
-from engine.ledger import LedgerTransaction, in_book, stored_account
-from engine.store import EventStore
+from engine.eventstore.store import EventStore
+from engine.kernel.fields import check_instant
+from engine.ledger.transactions import LedgerTransaction, in_book, stored_account
 from projections.ledger import Sums, account_key, add_up, entry_rows
 from projections.ledger_queries import account_row, trial_balance_of
 from replay.log_reads import events_of_topics

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engine.store import EventStore
+from engine.eventstore.store import EventStore
 
 PAGE = 1000
 

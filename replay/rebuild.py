@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engine import open_store
 from engine.settings import Settings
-from engine.store import open_event_store
 from projections.projection import Projection
 from projections.runner import MAIN, Progress, ProjectionRunner
 from replay.aside import aside
@@ -32,7 +32,7 @@ def rebuild(settings: Settings, *, projections: Sequence[Projection] | None = No
     from projections.live import all_projections
 
     projections = list(projections or all_projections())
-    store = open_event_store(settings)
+    store = open_store(settings)
     try:
         with aside(settings, "rebuild") as target:
             runner = ProjectionRunner(store, target.db, projections, name=MAIN)

@@ -11,9 +11,9 @@ from functools import singledispatch
 from typing import Any
 from uuid import UUID
 
-from engine.codes import Batch, Code
-from engine.orders import Order
-from engine.store import EventStore
+from engine.codes.codes import Batch, Code
+from engine.eventstore.store import EventStore
+from engine.sales.orders import Order
 from projections.ledger_reads import Entry, LedgerReads
 from projections.projection import iso
 

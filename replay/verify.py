@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import open_store
 from engine.settings import Settings
-from engine.store import open_event_store
 from projections.database import Cursor
 from projections.projection import Projection, Table
 from projections.runner import Progress, ProjectionRunner
@@ -52,7 +52,7 @@ def verify(settings: Settings, *, projections: Sequence[Projection] | None = Non
     from projections.live import all_projections
 
     projections = list(projections or all_projections())
-    store = open_event_store(settings)
+    store = open_store(settings)
     try:
         with aside(settings, "verify") as target:
             tables = [table for projection in projections for table in projection.tables]

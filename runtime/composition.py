@@ -5,8 +5,9 @@ start here (replay needs only the list of projections: projections/live.py)."""
 from __future__ import annotations
 
 from engine.app import Engine
+from engine.eventstore.store import EventStore
+from engine import open_store
 from engine.settings import Settings
-from engine.store import EventStore, open_event_store
 from projections.database import ReadDatabase
 from projections.ledger_queries import LedgerQueries
 from projections.live import all_projections
@@ -52,7 +53,7 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings) -> "Runtime":
-        return cls(settings, open_event_store(settings))
+        return cls(settings, open_store(settings))
 
     def start(self) -> None:
         """Start the store's watch (PostgreSQL), the projection runner, the audit follower,

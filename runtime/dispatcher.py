@@ -1,5 +1,5 @@
 """The top-up dispatcher: follows the top-up list (a projection of the log) and drives each
-paid top-up to an outcome (engine/topups.py), on a pool of ``QUANYI_TOPUP_WORKERS`` threads,
+paid top-up to an outcome (engine/topups/desk.py), on a pool of ``QUANYI_TOPUP_WORKERS`` threads,
 never inside a request or a database transaction.
 
 It keeps only a schedule in memory: which open top-ups to look at, and when. After a
@@ -17,8 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
-from engine.errors import ConcurrentUpdate, Unavailable
-from engine.topups import Topups
+from engine.kernel.errors import ConcurrentUpdate, Unavailable
+from engine.topups.desk import Topups
 from projections.topup_queries import TopupQueries
 
 log = logging.getLogger("quanyi.topups")

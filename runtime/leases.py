@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from engine.data_dir import private_dir
+from engine.eventstore.data_dir import private_dir
 from engine.settings import Settings
 
 log = logging.getLogger("quanyi.leases")

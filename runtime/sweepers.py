@@ -9,8 +9,8 @@ import logging
 import threading
 
 from engine.app import Engine
-from engine.errors import Unavailable
-from engine.store import EventStore
+from engine.eventstore.store import EventStore
+from engine.kernel.errors import Unavailable
 from projections.queries import CodeQueries, iso_now
 from projections.runner import ProjectionRunner
 

@@ -26,15 +26,22 @@ from uuid import UUID
 
 import httpx
 
-from engine.addresses import pin
-from engine.clock import utc_now
-from engine.errors import AddressRefused
+from engine.eventstore.store import EventStore
+from engine.kernel.addresses import pin
+from engine.kernel.clock import utc_now
+from engine.kernel.errors import AddressRefused
+from engine.kernel.tenancy import tenant_of, visible
 from engine.settings import Settings
-from engine.store import EventStore
-from engine.tenancy import tenant_of, visible
-from engine.webhook_messages import (STOCK_LOW, Message, message_id, message_of, sign,
-                                     stock_message, topics_for)
-from engine.webhooks import WebhookEndpoint
+from engine.webhooks.endpoints import WebhookEndpoint
+from engine.webhooks.messages import (
+    STOCK_LOW,
+    Message,
+    message_id,
+    message_of,
+    sign,
+    stock_message,
+    topics_for,
+)
 from projections.webhook_deliveries import Attempt, Delivery, Queued
 
 if TYPE_CHECKING:

@@ -29,10 +29,10 @@ from uuid import uuid4
 import httpx
 
 from engine.app import Engine
-from engine.clock import utc_now
-from engine.errors import Unavailable
+from engine.eventstore.store import EventStore
+from engine.kernel.clock import utc_now
+from engine.kernel.errors import Unavailable
 from engine.settings import Settings
-from engine.store import EventStore
 from projections.database import ReadDatabase
 from projections.runner import ProjectionRunner
 from projections.stock import StockAlerts

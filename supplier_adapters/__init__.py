@@ -1,5 +1,5 @@
 """The adapters that speak suppliers' protocols, registered by the name a supplier's
-``adapter`` field gives (engine/supplier_protocol.py draws the port they implement).
+``adapter`` field gives (engine/topups/supplier_port.py draws the port they implement).
 
 To add a supplier with another protocol, write one class with ``place``, ``query``,
 ``read_callback`` and ``close``, built from a ``SupplierLink``, and register it here with the
@@ -10,7 +10,7 @@ credentials it needs: ``POST /v1/suppliers`` then accepts its name.
 
 from __future__ import annotations
 
-from engine.supplier_protocol import AdapterRegistry
+from engine.topups.supplier_port import AdapterRegistry
 from supplier_adapters import http_json
 
 

@@ -21,10 +21,21 @@ from typing import Any
 import httpx
 import orjson
 
-from engine.addresses import pin
-from engine.errors import AddressRefused, CallbackRejected, SignatureInvalid, ValidationFailed
-from engine.supplier_protocol import (MAX_CALLBACK_BYTES, AttemptReport, Outcome,
-                                      SupplierLink, TopupRequest, check_reference)
+from engine.kernel.addresses import pin
+from engine.kernel.errors import (
+    AddressRefused,
+    CallbackRejected,
+    SignatureInvalid,
+    ValidationFailed,
+)
+from engine.topups.supplier_port import (
+    MAX_CALLBACK_BYTES,
+    AttemptReport,
+    Outcome,
+    SupplierLink,
+    TopupRequest,
+    check_reference,
+)
 
 CREDENTIALS = ("api_key", "callback_secret")
 TIMESTAMP_HEADER = "quanyi-timestamp"

@@ -14,14 +14,26 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import require
 from api.problems import ApiProblem
 from api.receipt_answers import answers_from_receipt, saved
-from api.schemas import (BatchIn, BatchListOut, BatchOut, ChannelPriceIn, GeneratedOut,
-                         GenerateIn, Instant, InventoryOut, ProductIn, ProductOut, QueryMoney,
-                         Text, as_of_query)
-from engine.generation import CodePattern
-from engine.imports import MAX_BATCH, CodeRow
+from api.schemas import (
+    BatchIn,
+    BatchListOut,
+    BatchOut,
+    ChannelPriceIn,
+    GeneratedOut,
+    GenerateIn,
+    Instant,
+    InventoryOut,
+    ProductIn,
+    ProductOut,
+    QueryMoney,
+    Text,
+    as_of_query,
+)
+from engine.codes.generation import CodePattern
+from engine.codes.imports import MAX_BATCH, CodeRow
+from engine.eventstore.receipts import CommandReceipt
+from engine.kernel.tenancy import stock_key
 from engine.keys import Principal
-from engine.receipts import CommandReceipt
-from engine.tenancy import stock_key
 from replay.as_of import inventory_at
 
 router = APIRouter(prefix="/v1/products", tags=["catalog"])

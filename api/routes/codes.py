@@ -11,9 +11,16 @@ from fastapi import APIRouter, Depends, Request
 from api.auth import require
 from api.limits import subjects
 from api.receipt_answers import answers_from_receipt, saved
-from api.schemas import (CodeOut, HistoryOut, Instant, LookupIn, MerchantCodeOut, ReasonIn,
-                         as_of_query)
-from engine.errors import NotFound
+from api.schemas import (
+    CodeOut,
+    HistoryOut,
+    Instant,
+    LookupIn,
+    MerchantCodeOut,
+    ReasonIn,
+    as_of_query,
+)
+from engine.kernel.errors import NotFound
 from engine.keys import Principal
 from projections.ledger_reads import Entry, LedgerReads
 from replay.as_of import code_state_at

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request
 
 from api.auth import require
 from api.schemas import DistributorIn, DistributorOut
+from engine.kernel.tenancy import shown, stock_key
 from engine.keys import Principal
-from engine.tenancy import shown, stock_key
 
 router = APIRouter(prefix="/v1/distributors", tags=["distribution"])
 

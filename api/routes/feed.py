@@ -1,6 +1,6 @@
 """The global event feed, in log order, never with a secret. A tenant's key reads only the
-events of its tenant's things (engine/tenancy.py); a platform key reads them all. Command
-receipts (engine/receipts.py) are bookkeeping of the Idempotency-Key, not business facts: the
+events of its tenant's things (engine/kernel/tenancy.py); a platform key reads them all. Command
+receipts (engine/eventstore/receipts.py) are bookkeeping of the Idempotency-Key, not business facts: the
 feed shows none."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require
 from api.schemas import Cursor, EventFeedOut, Position
+from engine.eventstore.receipts import is_receipt
+from engine.eventstore.transcoder import event_type, public_fields
 from engine.keys import Principal
-from engine.receipts import is_receipt
-from engine.serialization import event_type, public_fields
 
 router = APIRouter(tags=["audit"])
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.responses import rfc3339
 from api.schemas import HealthOut
-from engine.errors import Unavailable
+from engine.kernel.errors import Unavailable
 
 router = APIRouter(tags=["operations"])
 

@@ -12,9 +12,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require
-from api.schemas import (AccountListOut, BalanceOut, EntryCursor, EntryListOut, Instant,
-                         TrialBalanceOut, as_of_query)
-from engine.errors import NotFound, ValidationFailed
+from api.schemas import (
+    AccountListOut,
+    BalanceOut,
+    EntryCursor,
+    EntryListOut,
+    Instant,
+    TrialBalanceOut,
+    as_of_query,
+)
+from engine.kernel.errors import NotFound, ValidationFailed
 from engine.keys import Principal
 from replay.ledger_at import balances_at, trial_balance_at
 

@@ -13,14 +13,24 @@ from api.csv_cells import csv_text
 from api.idempotency import carries_secrets
 from api.receipt_answers import answers_from_receipt, saved
 from api.responses import OrjsonResponse
-from api.schemas import (CancelIn, Instant, OrderIn, OrderOut, PaymentIn, RefundIn, RefundOut,
-                         ResolveTopupIn, RevealOut, as_of_query)
-from engine.errors import NotFound
+from api.schemas import (
+    CancelIn,
+    Instant,
+    OrderIn,
+    OrderOut,
+    PaymentIn,
+    RefundIn,
+    RefundOut,
+    ResolveTopupIn,
+    RevealOut,
+    as_of_query,
+)
+from engine.eventstore.receipts import CommandReceipt
+from engine.kernel.errors import NotFound
+from engine.kernel.tenancy import shown, stock_key
 from engine.keys import Principal
-from engine.orders import Order
-from engine.receipts import CommandReceipt
-from engine.refunds import refund_view
-from engine.tenancy import shown, stock_key
+from engine.sales.orders import Order
+from engine.sales.refunds import refund_view
 from replay.as_of import order_at
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])

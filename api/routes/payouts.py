@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Request
 from api.auth import require
 from api.responses import OrjsonResponse
 from api.schemas import PayeeId, PayoutIn, PayoutOut, SettlementIn, SettlementOut
+from engine.kernel.money import Money
+from engine.kernel.tenancy import shown, stock_key
 from engine.keys import Principal
-from engine.money import Money
-from engine.tenancy import shown, stock_key
 
 router = APIRouter(tags=["payouts"])
 

@@ -19,17 +19,26 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import require
 from api.csv_cells import csv_text
 from api.problems import ApiProblem
-from api.schemas import DailyStatementOut, OrderReconciliationOut, ProviderReconciliationOut
+from api.schemas import (
+    DailyStatementOut,
+    OrderReconciliationOut,
+    ProviderReconciliationOut,
+)
 from api.statement_csv import statement_lines
+from engine.kernel.tenancy import shown
 from engine.keys import Principal
-from engine.ledger import clearing
-from engine.tenancy import shown
+from engine.ledger.transactions import clearing
 from projections.ledger_reads import LedgerReads
 from projections.projection import iso
 from projections.provider_statements import match, period
-from projections.reconciliation import (DISTRIBUTOR_FIGURES, PROVIDER_FIGURES,
-                                        SUPPLIER_FIGURES, OrderFacts, daily_statement,
-                                        reconcile_order)
+from projections.reconciliation import (
+    DISTRIBUTOR_FIGURES,
+    PROVIDER_FIGURES,
+    SUPPLIER_FIGURES,
+    OrderFacts,
+    daily_statement,
+    reconcile_order,
+)
 
 router = APIRouter(prefix="/v1/reconciliation", tags=["reconciliation"])
 DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"

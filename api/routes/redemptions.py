@@ -11,9 +11,9 @@ from api.auth import require
 from api.limits import subjects
 from api.receipt_answers import answers_from_receipt, saved
 from api.schemas import CodeOut, ReasonIn, RedeemIn, RedemptionOut
-from engine.errors import NotFound
+from engine.eventstore.receipts import CommandReceipt
+from engine.kernel.errors import NotFound
 from engine.keys import Principal
-from engine.receipts import CommandReceipt
 
 router = APIRouter(prefix="/v1/redemptions", tags=["redemption"])
 

@@ -1,7 +1,7 @@
 """Suppliers' callbacks on top-up attempts. No API key: the supplier's adapter checks its
 signature (an unsigned, wrongly signed or stale callback is refused before anything is
 read from it). A callback for an attempt already decided is acknowledged and recorded, and
-changes nothing (engine/topups.py); a signed one naming no attempt of this supplier is
+changes nothing (engine/topups/desk.py); a signed one naming no attempt of this supplier is
 answered 200 ``ignored``, so that the supplier stops sending it."""
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from api.auth import require
 from api.receipt_answers import answers_from_receipt, saved
 from api.schemas import OffersIn, OffersOut, SupplierIn, SupplierOut
+from engine.eventstore.receipts import CommandReceipt
+from engine.kernel.money import Money
+from engine.kernel.tenancy import stock_key
 from engine.keys import Principal
-from engine.receipts import CommandReceipt
-from engine.money import Money
-from engine.tenancy import stock_key
-from engine.topup_offers import TopupOffer
+from engine.topups.offers import TopupOffer
 
 router = APIRouter(tags=["suppliers"])
 

@@ -12,12 +12,20 @@ from api.auth import require
 from api.receipt_answers import answers_from_receipt, saved
 from api.responses import OrjsonResponse
 from api.schemas import Cursor
-from api.webhook_schemas import (DeliveryListOut, DeliveryOut, DisableIn, LowStockIn,
-                                 LowStockOut, WebhookIn, WebhookListOut, WebhookOut,
-                                 WebhookSecretOut)
+from api.webhook_schemas import (
+    DeliveryListOut,
+    DeliveryOut,
+    DisableIn,
+    LowStockIn,
+    LowStockOut,
+    WebhookIn,
+    WebhookListOut,
+    WebhookOut,
+    WebhookSecretOut,
+)
+from engine.eventstore.receipts import CommandReceipt
+from engine.kernel.tenancy import stock_key
 from engine.keys import Principal
-from engine.receipts import CommandReceipt
-from engine.tenancy import stock_key
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 stock_router = APIRouter(prefix="/v1/products", tags=["catalog"])

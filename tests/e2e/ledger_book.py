@@ -6,10 +6,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from engine.ledger import (BANK, COMMISSION, COST_OF_SALES, SALES, UNEARNED, WRITE_OFFS,
-                           LedgerTransaction, Leg, clearing, distributor_payable,
-                           supplier_payable)
-from engine.money import Money
+from engine.kernel.money import Money
+from engine.ledger.transactions import (
+    BANK,
+    COMMISSION,
+    COST_OF_SALES,
+    SALES,
+    UNEARNED,
+    WRITE_OFFS,
+    LedgerTransaction,
+    Leg,
+    clearing,
+    distributor_payable,
+    supplier_payable,
+)
 
 
 def _save(runtime, kind: str, legs: list[Leg], links: dict[str, str]) -> str:

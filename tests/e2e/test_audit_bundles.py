@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from api.schemas import BundleOut
-from engine.code_strings import mask
+from engine.kernel.code_strings import mask
 from replay import merkle
 from replay.bundle_check import Refused, check_bundle
 from tests.e2e.conftest import import_codes

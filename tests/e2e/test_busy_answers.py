@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import problems
-from engine.errors import ConcurrentUpdate
+from engine.kernel.errors import ConcurrentUpdate
 
 
 def test_a_clash_that_outlasted_the_retries_is_503_busy_with_retry_after():

@@ -7,8 +7,8 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from bench.common import peak_rss_mib, serve_subprocess, SERVERS
-from engine.supplier_protocol import MAX_CALLBACK_BYTES
+from bench.common import SERVERS, peak_rss_mib, serve_subprocess
+from engine.topups.supplier_port import MAX_CALLBACK_BYTES
 
 CALLBACK = "/v1/suppliers/sup-x/callbacks"
 CHUNK = 16 * 1024

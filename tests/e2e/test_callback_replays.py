@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import orjson
 
-from engine.fulfilment import Fulfilment
+from engine.topups.fulfilment import Fulfilment
 from supplier_adapters.http_json import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from tests.e2e.test_topup_api import _events, _two_suppliers, settings, world  # noqa: F401
 from tests.e2e.topup_world import account

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.errors import ValidationFailed
-from engine.imports import CodeRow
+from engine.codes.imports import CodeRow
+from engine.kernel.errors import ValidationFailed
 from tests.conftest import caught_up
 from tests.e2e.conftest import import_codes, sold_code
 

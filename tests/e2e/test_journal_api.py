@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.ledger import SALES, LedgerTransaction, Leg, clearing
-from engine.money import Money
+from engine.kernel.money import Money
+from engine.ledger.transactions import SALES, LedgerTransaction, Leg, clearing
 from tests.e2e.ledger_book import post_payout, post_refund, post_sale, post_settlement
 from tests.e2e.test_tenant_wall import world  # noqa: F401 (a fixture)
 

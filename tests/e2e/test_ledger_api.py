@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from engine.ledger import transaction_id
+from engine.ledger.transactions import transaction_id
 from tests.integration.test_ledger_projection import post_sale
 
 DISTRIBUTOR = "liabilities:distributors:d-1"
@@ -214,8 +214,8 @@ def test_a_settlement_pays_a_supplier_within_what_it_is_owed(client, runtime, fi
 
 
 def test_an_account_in_two_currencies_is_read_one_currency_at_a_time(client, runtime, finance):
-    from engine.ledger import BANK, SALES, Leg, LedgerTransaction
-    from engine.money import Money
+    from engine.kernel.money import Money
+    from engine.ledger.transactions import BANK, SALES, LedgerTransaction, Leg
 
     post_sale(runtime)
     runtime.engine.writer.save(LedgerTransaction.post(kind="sale", cause="usd-1", legs=[

@@ -1,7 +1,7 @@
 """Every command of the OpenAPI document commits, and its answer is lost as a kill -9 would
 lose it: never kept, the claim's holder dead. The retry of its Idempotency-Key acts once
 and answers 2xx with the resource, found from the receipt committed with the command's
-events (engine/receipts.py). A command whose first answer was a refusal committed nothing:
+events (engine/eventstore/receipts.py). A command whose first answer was a refusal committed nothing:
 its retry runs it again and is refused alike."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from api import idempotency
 from api.idempotency import IdempotencyStore
-from engine.receipts import is_receipt
+from engine.eventstore.receipts import is_receipt
 from tests.e2e.conftest import import_codes
 from tests.e2e.test_every_command_replays import (
     REVEAL,

@@ -13,9 +13,16 @@ import uuid
 
 import pytest
 
-from engine.ledger import (BANK, COMMISSION, LedgerTransaction, Leg, clearing,
-                           distributor_payable, transaction_id)
-from engine.money import Money
+from engine.kernel.money import Money
+from engine.ledger.transactions import (
+    BANK,
+    COMMISSION,
+    LedgerTransaction,
+    Leg,
+    clearing,
+    distributor_payable,
+    transaction_id,
+)
 from tests.e2e.ledger_book import post_refund
 
 RATES = [1000, 500, 250]  # 10 %, 5 %, 2.5 % for levels 1, 2, 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from engine.ledger import transaction_id
+from engine.ledger.transactions import transaction_id
 from tests.conftest import caught_up
 from tests.e2e.conftest import import_codes
 from tests.integration.ledger_helpers import sale_of

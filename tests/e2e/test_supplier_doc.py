@@ -10,7 +10,7 @@ from typing import get_args
 import orjson
 
 from api.schemas import OrderOut, SupplierCallbackIn, SupplierCallbackOut, TopupOut
-from engine.orders import FULFILLING, NEEDS_ATTENTION
+from engine.sales.orders import FULFILLING, NEEDS_ATTENTION
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "suppliers.md").read_text()

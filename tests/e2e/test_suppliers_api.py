@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from engine.money import Money
-from engine.supplier_protocol import Outcome, TopupRequest
+from engine.kernel.money import Money
+from engine.topups.supplier_port import Outcome, TopupRequest
 from supplier_sim import SimConfig, SimServer
 
 

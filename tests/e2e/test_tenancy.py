@@ -7,10 +7,10 @@ import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from engine import placing
-from engine.errors import NotFound
-from engine.ids import NAMESPACE, legacy_order_id
-from engine.orders import Order
+from engine.kernel.errors import NotFound
+from engine.kernel.ids import NAMESPACE, legacy_order_id
+from engine.sales import placing
+from engine.sales.orders import Order
 from tests.e2e.conftest import import_codes, sold_code
 from tests.integration.helpers import codes_for, define_product
 from tests.integration.helpers import import_codes as import_rows

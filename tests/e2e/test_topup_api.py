@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from api.idempotency import IdempotencyStore
-from engine.fulfilment import Fulfilment, fulfilment_id
+from engine.topups.fulfilment import Fulfilment, fulfilment_id
 from supplier_adapters.http_json import signature
-from tests.e2e.topup_world import COST_A, COST_B, PRICE, api_server, World, account
+from tests.e2e.topup_world import COST_A, COST_B, PRICE, World, account, api_server
 
 DEADLINE = 3.0
 

@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 
-from engine.imports import BatchResult, CodeRow
+from engine.codes.imports import BatchResult, CodeRow
 from runtime import Runtime
 
 

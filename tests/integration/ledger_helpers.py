@@ -3,8 +3,8 @@ codes delivered"), for tests that compare a refund's legs with the sale's."""
 
 from __future__ import annotations
 
-from engine.ledger import LedgerTransaction, transaction_id
-from engine.orders import Order
+from engine.ledger.transactions import LedgerTransaction, transaction_id
+from engine.sales.orders import Order
 
 
 def sale_of(rt, order: Order) -> LedgerTransaction:

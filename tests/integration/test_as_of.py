@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.errors import NotFound, ValidationFailed
+from engine.kernel.errors import NotFound, ValidationFailed
 from replay.as_of import aggregate_at, code_state_at
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import replay.log_reads
-from engine.ledger import LedgerTransaction
+from engine.ledger.transactions import LedgerTransaction
 from replay.as_of import inventory_at
 from replay.ledger_at import accounts_at, balances_at
 from replay.log_reads import events_of_topics

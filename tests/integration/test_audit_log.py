@@ -14,8 +14,12 @@ from hypothesis import strategies as st
 from replay import merkle
 from replay.audit_log import event_leaf
 from replay.audit_store import AuditTables
-from tests.integration.helpers import (codes_for, define_product, import_codes,
-                                       set_up_beside_a_writer)
+from tests.integration.helpers import (
+    codes_for,
+    define_product,
+    import_codes,
+    set_up_beside_a_writer,
+)
 
 
 def all_leaves(rt) -> list[bytes]:
@@ -101,7 +105,7 @@ def test_stored_proofs_equal_the_leaves_proofs_for_any_size(runtime, tree_of_600
 
 
 def test_a_proof_beyond_the_stored_tree_is_not_found(runtime):
-    from engine.errors import NotFound
+    from engine.kernel.errors import NotFound
 
     some_events(runtime, 3)
     size = runtime.audit.catch_up()
@@ -110,7 +114,7 @@ def test_a_proof_beyond_the_stored_tree_is_not_found(runtime):
 
 
 def test_leaf_index_finds_each_event_by_its_position(runtime):
-    from engine.errors import NotFound
+    from engine.kernel.errors import NotFound
 
     some_events(runtime, 300)
     runtime.audit.catch_up()

@@ -13,7 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from engine.store import EVENTS_FILE, open_event_store
+from engine.eventstore.store import EVENTS_FILE
+from engine import open_store
 from replay.audit_log import AuditLog
 from replay.audit_verify import verify_audit
 from tests.integration.helpers import codes_for, define_product, import_codes
@@ -276,8 +277,8 @@ def test_postgres_refuses_to_truncate_the_events(runtime, settings, covered):
 
 
 def test_the_triggers_are_installed_once_however_often_the_store_opens(runtime, settings):
-    open_event_store(settings).close()
-    open_event_store(settings).close()
+    open_store(settings).close()
+    open_store(settings).close()
     with owner_sql(runtime, settings, drop_triggers=False) as run:
         if runtime.store.kind == "sqlite":
             names = run("SELECT name FROM sqlite_master WHERE type = 'trigger'")

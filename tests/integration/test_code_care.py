@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.errors import CodeExpired, CodeVoided
+from engine.kernel.errors import CodeExpired, CodeVoided
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
 

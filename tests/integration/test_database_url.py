@@ -10,8 +10,8 @@ import uuid
 import psycopg
 import pytest
 
+from engine import open_store
 from engine.settings import Settings
-from engine.store import open_event_store
 from projections.database import ReadDatabase
 from replay.verify import Outcome, verify
 from runtime import Runtime
@@ -46,7 +46,7 @@ def seen_by_server(conn) -> tuple[str, str, str]:
 
 
 def test_event_store_connections_carry_the_url_parameters(url_settings, app_name):
-    store = open_event_store(url_settings)
+    store = open_store(url_settings)
     try:
         with store.recorder.datastore.get_connection() as conn:
             name, timeout, _ = seen_by_server(conn)

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from engine.distribution import Distribution
-from engine.errors import AlreadyExists, InvalidState, NotFound, ValidationFailed
-from engine.ledger import LedgerTransaction
+from engine.kernel.errors import AlreadyExists, InvalidState, NotFound, ValidationFailed
+from engine.ledger.distribution import Distribution
+from engine.ledger.transactions import LedgerTransaction
 
 
 def new_id(tag: str = "d") -> str:

@@ -11,7 +11,7 @@ from runtime import Runtime
 
 SCRIPT = textwrap.dedent("""
     import sys, time
-    from engine.imports import CodeRow
+    from engine.codes.imports import CodeRow
     from engine.settings import Settings
     from runtime import Runtime
     rt = Runtime.open(Settings.from_env())

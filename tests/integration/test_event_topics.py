@@ -1,6 +1,6 @@
 """Stored events name stable, registered topics, so moving a class never breaks decoding."""
 
-from engine.codes import Code
+from engine.codes.codes import Code
 from tests.integration.helpers import codes_for, define_product, import_codes
 
 

@@ -19,10 +19,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from engine.ids import receipt_id
-from engine.imports import CodeRow
-from engine.money import Money
-from engine.receipts import Command, find_receipt, under_key
+from engine.codes.imports import CodeRow
+from engine.eventstore.receipts import Command, find_receipt, under_key
+from engine.kernel.ids import receipt_id
+from engine.kernel.money import Money
 from engine.settings import Settings
 from replay.audit_verify import verify_audit
 from replay.event_file import FileRefused, read_event

@@ -4,9 +4,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.errors import InvalidState, NotFound, PriceBelowCost, ValidationFailed
-from engine.generation import CodePattern
-from engine.imports import CodeRow
+from engine.codes.generation import CodePattern
+from engine.codes.imports import CodeRow
+from engine.kernel.errors import (
+    InvalidState,
+    NotFound,
+    PriceBelowCost,
+    ValidationFailed,
+)
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
 

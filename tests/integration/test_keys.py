@@ -8,8 +8,8 @@ import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from engine.errors import Forbidden, InvalidState, NotFound, ValidationFailed
-from engine.ids import api_key_id
+from engine.kernel.errors import Forbidden, InvalidState, NotFound, ValidationFailed
+from engine.kernel.ids import api_key_id
 from engine.keys import utc_now
 from runtime import Runtime
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.ledger import SALES, UNEARNED, LedgerTransaction, Leg, clearing
-from engine.money import Money
+from engine.kernel.money import Money
+from engine.ledger.transactions import SALES, UNEARNED, LedgerTransaction, Leg, clearing
 from tests.conftest import caught_up
 
 

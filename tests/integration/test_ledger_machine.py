@@ -15,13 +15,15 @@ import uuid
 from collections import defaultdict
 from uuid import UUID
 
-from hypothesis import HealthCheck, settings as hsettings, strategies as st
+from hypothesis import HealthCheck
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from engine.errors import QuanyiError
-from engine.imports import CodeRow
-from engine.ledger import distributor_payable, supplier_payable
-from engine.money import Money
+from engine.codes.imports import CodeRow
+from engine.kernel.errors import QuanyiError
+from engine.kernel.money import Money
+from engine.ledger.transactions import distributor_payable, supplier_payable
 from replay.verify import Outcome, verify
 from runtime import Runtime
 from tests.conftest import caught_up

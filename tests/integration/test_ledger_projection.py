@@ -7,9 +7,18 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from engine.ledger import (COMMISSION, COST_OF_SALES, SALES, UNEARNED, Leg, LedgerTransaction,
-                           clearing, distributor_payable, supplier_payable)
-from engine.money import Money
+from engine.kernel.money import Money
+from engine.ledger.transactions import (
+    COMMISSION,
+    COST_OF_SALES,
+    SALES,
+    UNEARNED,
+    LedgerTransaction,
+    Leg,
+    clearing,
+    distributor_payable,
+    supplier_payable,
+)
 from tests.conftest import caught_up
 
 

@@ -4,9 +4,9 @@ import uuid
 
 import pytest
 
-from engine.errors import ConcurrentUpdate, ValidationFailed
-from engine.ledger import SALES, Leg, LedgerTransaction, clearing
-from engine.money import Money
+from engine.kernel.errors import ConcurrentUpdate, ValidationFailed
+from engine.kernel.money import Money
+from engine.ledger.transactions import SALES, LedgerTransaction, Leg, clearing
 
 
 def sale(cause: str, memo: str = "capture") -> LedgerTransaction:

@@ -9,10 +9,10 @@ import uuid
 import orjson
 import pytest
 
-from engine.errors import NotFound
-from engine.generation import CodePattern
-from engine.ids import product_id
-from engine.imports import CodeRow
+from engine.codes.generation import CodePattern
+from engine.codes.imports import CodeRow
+from engine.kernel.errors import NotFound
+from engine.kernel.ids import product_id
 from tests.conftest import caught_up
 from tests.integration.helpers import define_product, import_codes
 

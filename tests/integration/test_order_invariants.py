@@ -4,10 +4,12 @@ cancel, late pay), checking the sales invariants after every step on the real st
 import dataclasses
 from collections import Counter
 
-from hypothesis import HealthCheck, settings as hsettings, strategies as st
+from hypothesis import HealthCheck
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from engine.errors import QuanyiError
+from engine.kernel.errors import QuanyiError
 from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes

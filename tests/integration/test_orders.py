@@ -7,8 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engine.errors import (AmountMismatch, InvalidState, OrderExpired, PaymentRefReused,
-                           PurchaseLimitExceeded, SoldOut)
+from engine.kernel.errors import (
+    AmountMismatch,
+    InvalidState,
+    OrderExpired,
+    PaymentRefReused,
+    PurchaseLimitExceeded,
+    SoldOut,
+)
 from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engine.errors import InsufficientBalance
-from engine.ledger import distributor_payable, supplier_payable
-from engine.money import Money
+from engine.kernel.errors import InsufficientBalance
+from engine.kernel.money import Money
+from engine.ledger.transactions import distributor_payable, supplier_payable
 from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.test_ledger_projection import post_sale

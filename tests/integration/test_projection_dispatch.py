@@ -6,18 +6,18 @@ import dataclasses
 import importlib
 import pkgutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from eventsourcing.domain import Aggregate
 
 import engine
-from engine.catalog import Product
-from engine.codes import Batch, Code
-from engine.fulfilment import Fulfilment
-from engine.ledger import LedgerTransaction
-from engine.orders import Order
-from engine.webhooks import WebhookEndpoint
+from engine.catalog.products import Product
+from engine.codes.codes import Batch, Code
+from engine.ledger.transactions import LedgerTransaction
+from engine.sales.orders import Order
+from engine.topups.fulfilment import Fulfilment
+from engine.webhooks.endpoints import WebhookEndpoint
 from projections.codes import CodeProjection
 from projections.ledger import LedgerProjection
 from projections.orders import OrderProjection
@@ -42,8 +42,8 @@ def subclasses(cls: type) -> set[type]:
 
 
 def engine_aggregates() -> set[type]:
-    for module in pkgutil.iter_modules(engine.__path__):
-        importlib.import_module(f"engine.{module.name}")
+    for module in pkgutil.walk_packages(engine.__path__, "engine."):
+        importlib.import_module(module.name)
     return {cls for cls in subclasses(Aggregate) if cls.__module__.startswith("engine.")}
 
 
@@ -100,7 +100,7 @@ def new_code() -> Code:
 def new_order() -> Order:
     return Order(id=uuid.uuid4(), buyer_id="buyer", items=[{"sku": "SKU", "quantity": 1}],
                  needs=[], amount=990, currency="EUR", channel=None, distributor_id=None,
-                 external_ref=None, expires_at=datetime.now(timezone.utc), codes=[],
+                 external_ref=None, expires_at=datetime.now(UTC), codes=[],
                  actor="test", owner="buyer")
 
 
@@ -111,7 +111,7 @@ class Noted(Code.Event):
 
 def noted(code: Code) -> Noted:
     return Noted(originator_id=code.id, originator_version=code.version + 1,
-                 timestamp=datetime.now(timezone.utc))
+                 timestamp=datetime.now(UTC))
 
 
 def test_a_projection_skips_the_events_it_has_no_handler_for():
@@ -125,7 +125,7 @@ def test_a_projection_skips_the_events_it_has_no_handler_for():
 def test_events_a_projection_has_no_handler_for_change_none_of_its_tables(runtime):
     code, order = new_code(), new_order()
     code_created, (order_created,) = code.collect_events(), order.collect_events()
-    code.reserve(order_id=str(order.id), holder="buyer", now=datetime.now(timezone.utc),
+    code.reserve(order_id=str(order.id), holder="buyer", now=datetime.now(UTC),
                  actor="test")
     code_events = [*code_created, *code.collect_events(), noted(code)]
     codes, orders = CodeProjection(), OrderProjection()

@@ -10,17 +10,17 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.catalog import Product
-from engine.codes import Batch, Code
-from engine.fulfilment import Fulfilment
-from engine.ledger import Leg, LedgerTransaction
-from engine.money import MAX_MINOR, Money
-from engine.orders import Order
-from engine.webhooks import WebhookEndpoint
+from engine.catalog.products import Product
+from engine.codes.codes import Batch, Code
+from engine.kernel.money import MAX_MINOR, Money
+from engine.ledger.transactions import LedgerTransaction, Leg
+from engine.sales.orders import Order
+from engine.topups.fulfilment import Fulfilment
+from engine.webhooks.endpoints import WebhookEndpoint
+from projections.live import all_projections
 from projections.projection import iso
 from replay.rebuild import rebuild
 from replay.verify import Outcome, verify
-from projections.live import all_projections
 from tests.conftest import caught_up
 from tests.integration.helpers import define_product
 

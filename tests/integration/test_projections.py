@@ -3,17 +3,23 @@
 import contextlib
 from collections import Counter
 
-from hypothesis import HealthCheck, settings as hsettings, strategies as st
+from hypothesis import HealthCheck
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from engine.errors import QuanyiError
+from engine.kernel.errors import QuanyiError
+from projections.live import all_projections
 from projections.projection import Projection
 from projections.runner import ProjectionRunner
-from projections.live import all_projections
 from runtime import Runtime
 from tests.conftest import caught_up
-from tests.integration.helpers import (codes_for, define_product, import_codes,
-                                       set_up_beside_a_writer)
+from tests.integration.helpers import (
+    codes_for,
+    define_product,
+    import_codes,
+    set_up_beside_a_writer,
+)
 
 
 def test_two_runners_on_one_read_model_apply_each_event_once(runtime, settings):

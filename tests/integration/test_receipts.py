@@ -8,9 +8,9 @@ from __future__ import annotations
 import threading
 import uuid
 
-from engine.errors import AlreadyExists
-from engine.ids import receipt_id
-from engine.receipts import Command, find_receipt, under_key
+from engine.eventstore.receipts import Command, find_receipt, under_key
+from engine.kernel.errors import AlreadyExists
+from engine.kernel.ids import receipt_id
 from tests.integration.helpers import codes_for, define_product, import_codes, new_sku
 
 WRITERS = 24

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from engine.catalog import Product
-from engine.errors import ValidationFailed
-from engine.ids import product_id
+from engine.catalog.products import Product
+from engine.kernel.errors import ValidationFailed
+from engine.kernel.ids import product_id
 from tests.integration.helpers import new_sku
 
 

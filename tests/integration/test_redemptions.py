@@ -4,7 +4,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engine.errors import AlreadyRedeemed, AlreadyRolledBack, Forbidden, InvalidState, NotFound
+from engine.kernel.errors import (
+    AlreadyRedeemed,
+    AlreadyRolledBack,
+    Forbidden,
+    InvalidState,
+    NotFound,
+)
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes
 

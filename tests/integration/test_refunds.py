@@ -12,8 +12,13 @@ from uuid import UUID
 
 import pytest
 
-from engine.errors import AlreadyRedeemed, AlreadyRefunded, InvalidState, ValidationFailed
-from engine.ledger import transaction_id
+from engine.kernel.errors import (
+    AlreadyRedeemed,
+    AlreadyRefunded,
+    InvalidState,
+    ValidationFailed,
+)
+from engine.ledger.transactions import transaction_id
 from replay.rebuild import rebuild
 from runtime import Runtime
 from tests.conftest import caught_up

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engine.errors import InvalidState, SoldOut
+from engine.kernel.errors import InvalidState, SoldOut
 from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes

@@ -6,11 +6,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engine.errors import AmountMismatch, NotFound, PriceBelowCost, ValidationFailed
-from engine.generation import CodePattern
-from engine.ids import payment_id
-from engine.ledger import transaction_id
-from engine.paying import LAPSED_BELOW_COST
+from engine.codes.generation import CodePattern
+from engine.kernel.errors import (
+    AmountMismatch,
+    NotFound,
+    PriceBelowCost,
+    ValidationFailed,
+)
+from engine.kernel.ids import payment_id
+from engine.ledger.transactions import transaction_id
+from engine.sales.paying import LAPSED_BELOW_COST
 from runtime import Runtime
 from tests.conftest import caught_up
 from tests.integration.helpers import codes_for, define_product, import_codes

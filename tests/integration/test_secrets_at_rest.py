@@ -3,9 +3,9 @@
 import subprocess
 from pathlib import Path
 
+from engine.codes.imports import CodeRow
 from tests.conftest import caught_up
 from tests.integration.helpers import define_product, import_codes
-from engine.imports import CodeRow
 
 CODES = [CodeRow(f"CLEARTEXT-CODE-{n:04d}", f"PIN-SECRET-{n:04d}") for n in range(50)]
 

@@ -17,9 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine.errors import CallbackRejected, SignatureInvalid
-from engine.money import Money
-from engine.supplier_protocol import (Outcome, SupplierLink, SupplierTimeouts, TopupRequest)
+from engine.kernel.errors import CallbackRejected, SignatureInvalid
+from engine.kernel.money import Money
+from engine.topups.supplier_port import (
+    Outcome,
+    SupplierLink,
+    SupplierTimeouts,
+    TopupRequest,
+)
 from supplier_adapters.http_json import HttpJsonAdapter, signature
 from supplier_sim import SimAdmin, SimConfig, SimServer
 

@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from engine.money import Money
-from engine.serialization import public_fields
-from engine.supplier_protocol import Outcome, TopupRequest
-from engine.suppliers import Supplier
+from engine.eventstore.transcoder import public_fields
+from engine.kernel.money import Money
+from engine.topups.supplier_port import Outcome, TopupRequest
+from engine.topups.suppliers import Supplier
 from supplier_sim import SimConfig, SimServer
 from tests.conftest import caught_up
 from tests.integration.helpers import define_product

@@ -14,8 +14,13 @@ import httpx
 import pytest
 
 from bench.common import free_port
-from engine.money import Money
-from engine.supplier_protocol import Outcome, SupplierLink, SupplierTimeouts, TopupRequest
+from engine.kernel.money import Money
+from engine.topups.supplier_port import (
+    Outcome,
+    SupplierLink,
+    SupplierTimeouts,
+    TopupRequest,
+)
 from supplier_adapters.http_json import HttpJsonAdapter
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from engine import ids
-from engine.money import Money
-from engine.suppliers import TopupOffer
+from engine.kernel import ids
+from engine.kernel.money import Money
+from engine.topups.suppliers import TopupOffer
 from tests.integration.helpers import define_product
 
 CREDENTIALS = {"api_key": "k-1", "callback_secret": "s-1"}

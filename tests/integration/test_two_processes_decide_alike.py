@@ -1,5 +1,5 @@
 """Two runtimes on one store, as two `quanyi serve` processes are: each keeps copies of what
-it saved (engine/recent.py), yet no answer depends on which one a request reaches. Runtime
+it saved (engine/eventstore/recent.py), yet no answer depends on which one a request reaches. Runtime
 ``placer`` places the orders (and so remembers them as reserved); ``payer`` pays them."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from contextlib import closing
 
 import pytest
 
-from engine.errors import AlreadyRefunded, QuanyiError
-from engine.money import Money
+from engine.kernel.errors import AlreadyRefunded, QuanyiError
+from engine.kernel.money import Money
 from engine.settings import Settings
-from engine.supplier_protocol import AttemptReport, Outcome
-from engine.topup_offers import TopupOffer
+from engine.topups.offers import TopupOffer
+from engine.topups.supplier_port import AttemptReport, Outcome
 from runtime import Runtime
 from supplier_sim import SimConfig, SimServer
 from tests.conftest import caught_up

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine.clock import utc_now
+from engine.kernel.clock import utc_now
 from projections.webhook_deliveries import Attempt, Queued
 
 

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from engine.errors import StorageFull
-from engine.store import EventStore
+from engine.eventstore.store import EventStore
+from engine.kernel.errors import StorageFull
 from tests.integration.helpers import define_product, new_sku
 
 

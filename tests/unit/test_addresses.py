@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from engine.addresses import pin
-from engine.errors import AddressRefused, ValidationFailed
-from engine.webhook_urls import check_url
+from engine.kernel.addresses import pin
+from engine.kernel.errors import AddressRefused, ValidationFailed
+from engine.webhooks.urls import check_url
 
 LOOPBACK_SPELLINGS = [
     "http://2130706433/", "http://0x7f000001/", "http://127.1/", "http://0/",

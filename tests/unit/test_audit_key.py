@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engine.errors import SettingsError
+from engine.kernel.errors import SettingsError
 from engine.settings import Settings
 
 KEY = base64.b64encode(b"k" * 32).decode()

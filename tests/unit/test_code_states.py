@@ -3,9 +3,15 @@ from uuid import uuid4
 
 import pytest
 
-from engine.codes import Code
-from engine.errors import (AlreadyRedeemed, AlreadyRolledBack, CodeExpired, CodeVoided,
-                           InvalidState, NotFound)
+from engine.codes.codes import Code
+from engine.kernel.errors import (
+    AlreadyRedeemed,
+    AlreadyRolledBack,
+    CodeExpired,
+    CodeVoided,
+    InvalidState,
+    NotFound,
+)
 
 NOW = datetime.now(timezone.utc)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from engine.code_strings import fold, mixes_scripts, normalise, scripts_of
+from engine.kernel.code_strings import fold, mixes_scripts, normalise, scripts_of
 
 
 def test_normalise_turns_full_width_into_ascii_and_trims():

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.distribution import clawback, commission_legs
-from engine.errors import ValidationFailed
-from engine.money import MAX_MINOR, Money
+from engine.kernel.errors import ValidationFailed
+from engine.kernel.money import MAX_MINOR, Money
+from engine.ledger.distribution import clawback, commission_legs
 
 CHAIN = ["d-1", "d-parent", "d-grand"]
 

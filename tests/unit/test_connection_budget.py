@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from engine.connections import Budget
-from engine.errors import SettingsError
+from engine.eventstore.connections import Budget
+from engine.kernel.errors import SettingsError
 from engine.settings import DATABASE_MIN_CONNECTIONS, Settings
 
 KEY = base64.b64encode(b"k" * 32).decode()

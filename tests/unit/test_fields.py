@@ -1,13 +1,19 @@
-"""engine/fields.py: the rules every value obeys before it may enter an event."""
+"""engine/kernel/fields.py: the rules every value obeys before it may enter an event."""
 
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
 
-from engine.errors import ValidationFailed
-from engine.fields import (EARLIEST, LATEST, check_digits, check_event, check_instant,
-                           check_text)
+from engine.kernel.errors import ValidationFailed
+from engine.kernel.fields import (
+    EARLIEST,
+    LATEST,
+    check_digits,
+    check_event,
+    check_instant,
+    check_text,
+)
 
 EAST8 = timezone(timedelta(hours=8))
 

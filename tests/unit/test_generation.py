@@ -1,8 +1,13 @@
 import pytest
 
-from engine.errors import PatternTooSmall, ValidationFailed
-from engine.generation import DEFAULT_CHARSET, DEFAULT_LENGTH, GUESS_MARGIN, CodePattern
-from engine.imports import MAX_BATCH
+from engine.codes.generation import (
+    DEFAULT_CHARSET,
+    DEFAULT_LENGTH,
+    GUESS_MARGIN,
+    CodePattern,
+)
+from engine.codes.imports import MAX_BATCH
+from engine.kernel.errors import PatternTooSmall, ValidationFailed
 
 
 def test_default_pattern_draws_codes_of_default_length_from_default_charset():

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.ledger import PART, distributor_payable, supplier_payable
+from engine.ledger.transactions import PART, distributor_payable, supplier_payable
 from projections.journal import beancount_account, decimal
 
 COMPONENT = re.compile(r"^[A-Z0-9][A-Za-z0-9-]*$")

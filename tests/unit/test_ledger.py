@@ -4,11 +4,19 @@ import uuid
 
 import pytest
 
-from engine.errors import UnbalancedTransaction, ValidationFailed
-from engine.ledger import (COST_OF_SALES, SALES, Leg, LedgerTransaction, clearing,
-                           supplier_payable, transaction_id)
-from engine.money import Money
-from engine.serialization import OrjsonTranscoder
+from engine.eventstore.transcoder import OrjsonTranscoder
+from engine.topics import VALUE_TYPES
+from engine.kernel.errors import UnbalancedTransaction, ValidationFailed
+from engine.kernel.money import Money
+from engine.ledger.transactions import (
+    COST_OF_SALES,
+    SALES,
+    LedgerTransaction,
+    Leg,
+    clearing,
+    supplier_payable,
+    transaction_id,
+)
 
 
 def sale_legs(paid: int = 1990, cost: int = 1500) -> list[Leg]:
@@ -65,6 +73,6 @@ def test_a_posted_event_round_trips_through_the_transcoder():
     txn = LedgerTransaction.post(kind="sale", cause=str(uuid.uuid4()), legs=sale_legs(),
                                  links={"order_id": "o-1"}, actor="t", tenant=None)
     event = txn.collect_events()[0]
-    transcoder = OrjsonTranscoder()
+    transcoder = OrjsonTranscoder(VALUE_TYPES)
     state = transcoder.decode(transcoder.encode({"legs": event.legs}))
     assert state["legs"] == sale_legs()

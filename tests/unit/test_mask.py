@@ -1,6 +1,6 @@
 import pytest
 
-from engine.code_strings import mask
+from engine.kernel.code_strings import mask
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from engine.errors import ValidationFailed
-from engine.money import MAX_MINOR, Money
+from engine.kernel.errors import ValidationFailed
+from engine.kernel.money import MAX_MINOR, Money
 
 
 def test_amounts_of_one_currency_add_and_subtract():

@@ -5,11 +5,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.errors import (AlreadyRefunded, AmountMismatch, InvalidState, OrderExpired,
-                           ValidationFailed)
-from engine.money import Money
-from engine.order_lines import OrderLine
-from engine.orders import CANCELLED, DELIVERED, EXPIRED, REFUNDED, Order
+from engine.kernel.errors import (
+    AlreadyRefunded,
+    AmountMismatch,
+    InvalidState,
+    OrderExpired,
+    ValidationFailed,
+)
+from engine.kernel.money import Money
+from engine.sales.lines import OrderLine
+from engine.sales.orders import CANCELLED, DELIVERED, EXPIRED, REFUNDED, Order
 
 NOW = datetime(2026, 11, 11, 0, 0, tzinfo=timezone.utc)
 HELD = [{"code_id": str(uuid.uuid4()), "sku": "GIFT-100"}]

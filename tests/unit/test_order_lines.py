@@ -4,10 +4,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.errors import ValidationFailed
-from engine.money import Money
-from engine.order_lines import OrderLine
-from engine.serialization import OrjsonTranscoder
+from engine.eventstore.transcoder import OrjsonTranscoder
+from engine.topics import VALUE_TYPES
+from engine.kernel.errors import ValidationFailed
+from engine.kernel.money import Money
+from engine.sales.lines import OrderLine
 
 LINE = OrderLine("GIFT-100", 3, Money(9500, "CNY"))
 
@@ -47,7 +48,7 @@ def test_a_stored_item_reads_as_a_line_in_the_orders_currency():
 
 
 def test_lines_round_trip_through_the_transcoder_in_an_envelope():
-    transcoder = OrjsonTranscoder()
+    transcoder = OrjsonTranscoder(VALUE_TYPES)
     state = {"lines": [LINE], "at": datetime(2026, 11, 11, tzinfo=timezone.utc)}
     data = transcoder.encode(state)
     assert b'"_type_":"order_line"' in data

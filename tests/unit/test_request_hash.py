@@ -3,7 +3,7 @@
 import hashlib
 import secrets
 
-from engine.vault import Vault
+from engine.kernel.vault import Vault
 
 
 def test_request_hash_depends_on_the_master_key():

@@ -4,9 +4,9 @@ from uuid import uuid4
 
 import pytest
 
-from engine import reads
-from engine.errors import ConcurrentUpdate, InvalidState, NotFound
-from engine.retry import retrying
+from engine.kernel import reads
+from engine.kernel.errors import ConcurrentUpdate, InvalidState, NotFound
+from engine.kernel.retry import retrying
 
 ID = uuid4()
 

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from engine.errors import SettingsError, StoreMissing
+from engine.kernel.errors import SettingsError, StoreMissing
 from engine.settings import Settings
 
 KEY = base64.b64encode(b"k" * 32).decode()

@@ -6,8 +6,8 @@ from uuid import uuid4
 
 import pytest
 
-from engine.webhook_messages import stock_message
-from engine.webhooks import WebhookEndpoint
+from engine.webhooks.endpoints import WebhookEndpoint
+from engine.webhooks.messages import stock_message
 from runtime.webhook_courier import _heard_by
 
 

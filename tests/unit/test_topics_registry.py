@@ -18,6 +18,7 @@ def defines_an_aggregate(path: Path) -> bool:
 
 
 def test_every_module_with_an_aggregate_is_registered():
-    defining = {path.stem for path in ENGINE.glob("*.py") if defines_an_aggregate(path)}
+    defining = {".".join(path.relative_to(ENGINE).with_suffix("").parts)
+                for path in ENGINE.rglob("*.py") if defines_an_aggregate(path)}
     registered = {module.__name__.removeprefix("engine.") for module in MODULES}
     assert defining and defining <= registered, defining - registered

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from engine.breakers import CircuitBreakers
-from engine.errors import NotFound, ValidationFailed
-from engine.fulfilment import order_of, reference_for
-from engine.recharge import MAX_ACCOUNT, check_account, check_pattern, mask
+from engine.catalog.accounts import MAX_ACCOUNT, check_account, check_pattern, mask
+from engine.kernel.errors import NotFound, ValidationFailed
+from engine.topups.breakers import CircuitBreakers
+from engine.topups.fulfilment import order_of, reference_for
 
 
 @pytest.mark.parametrize("pattern", [r"(\w)\1", r"(?=a)a", r"(?!a)b", r"(?<=a)b", r"(?>ab)",

@@ -4,7 +4,7 @@ from uuid import uuid4
 
 import pytest
 
-from engine.vault import SealBroken, Vault
+from engine.kernel.vault import SealBroken, Vault
 
 
 def make_vault() -> Vault:

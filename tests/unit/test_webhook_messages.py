@@ -12,11 +12,17 @@ from datetime import datetime, timezone
 import pytest
 from standardwebhooks import Webhook
 
-from engine.errors import ValidationFailed
-from engine.money import Money
+from engine.kernel.errors import ValidationFailed
+from engine.kernel.money import Money
 from engine.settings import Settings
-from engine.webhook_messages import message_id, message_of, sign, stock_message, topics_for
-from engine.webhook_urls import check_url
+from engine.webhooks.messages import (
+    message_id,
+    message_of,
+    sign,
+    stock_message,
+    topics_for,
+)
+from engine.webhooks.urls import check_url
 from runtime.webhook_courier import backoff
 
 AT = datetime(2026, 11, 23, 10, 22, 23, 123456, tzinfo=timezone.utc)
